@@ -1,0 +1,1 @@
+"""Streamlit pages of the workbench (run through app.py)."""

@@ -1,0 +1,46 @@
+"""Shared fixtures: every test makes its own tiny data under tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Tests share a 2-core machine: keep torch from oversubscribing it.
+os.environ.setdefault("WORKBENCH_THREADS", "1")
+
+REAL_PETS = Path(__file__).resolve().parents[2] / "shared" / "real_pets"
+
+
+def write_image(path: Path, seed: int = 0, size: tuple[int, int] = (32, 64)) -> Path:
+    """A small random RGB JPEG at ``path`` (W×H ``size``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """torchreid layout: 3 train posts, 2 test posts (one GROUP_POST name), 12 photos."""
+    root = tmp_path / "data"
+    files = [
+        "train/101_1.jpg", "train/101_2.jpg", "train/102_1.jpg", "train/102_2.jpg",
+        "train/103_1.jpg", "train/103_2.jpg",
+        "query/201_1.jpg", "query/7_202_1.jpg",
+        "gallery/201_2.jpg", "gallery/201_3.jpg", "gallery/7_202_2.jpg", "gallery/203_1.jpg",
+    ]  # fmt: skip
+    for i, f in enumerate(files):
+        write_image(root / f, seed=i)
+    return root
+
+
+@pytest.fixture
+def real_pets() -> Path:
+    if not REAL_PETS.is_dir():
+        pytest.skip(f"real pet photos not found at {REAL_PETS} (they are not part of the project)")
+    return REAL_PETS

@@ -1,0 +1,407 @@
+"""Train a torchreid model on a dataset's train split and save a checkpoint series.
+
+The recipe (architecture, input size, losses, schedule, seed) is written to ``recipe.json`` beside
+the checkpoints so that a retrain on a curated manifest is comparable with the baseline.
+Checkpoints use torchreid's own format: ``model.pth.tar-N`` holding a dict with ``state_dict``,
+``epoch``, ``rank1`` (plus ``mAP``, ``arch``, ``num_classes``; ``optimizer`` only on request).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from torchvision import transforms as T
+
+from curation.dataset import Dataset
+from curation.images import load_rgb
+from explain.device import default_device, set_threads
+from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+AUGMENTATIONS = ("random_flip", "random_crop", "color_jitter")
+CHECKPOINT_PREFIX = "model.pth.tar-"
+
+
+class TrainingError(ValueError):
+    """Training cannot start with these inputs; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a training run learns (recorded in ``recipe.json``)."""
+
+    arch: str = "osnet_x0_25"
+    height: int = 256
+    width: int = 128
+    epochs: int = 60
+    save_at: tuple[int, ...] = (3, 12, 30, 60)
+    batch_size: int = 32
+    num_instances: int = 4
+    optimizer: str = "adam"
+    lr: float = 0.003
+    weight_decay: float = 5e-4
+    scheduler: str = "cosine"
+    label_smooth: bool = True
+    triplet_margin: float = 0.3
+    weight_softmax: float = 1.0
+    weight_triplet: float = 1.0
+    augment: tuple[str, ...] = AUGMENTATIONS
+    seed: int = 0
+
+    def validate(self) -> None:
+        from explain.adapter import available_models
+
+        if self.arch not in available_models():
+            raise TrainingError(
+                f"unknown architecture {self.arch!r}; choose one of torchreid's models, "
+                "e.g. osnet_x0_25, osnet_x1_0, resnet50"
+            )
+        if self.epochs < 1:
+            raise TrainingError(f"epochs must be at least 1, not {self.epochs}")
+        bad = [e for e in self.save_at if not 1 <= e <= self.epochs]
+        if bad:
+            raise TrainingError(
+                f"--save-at {bad} lies outside 1..{self.epochs}; save only epochs that are trained"
+            )
+        if self.num_instances < 1 or self.batch_size % self.num_instances:
+            raise TrainingError(
+                f"batch size {self.batch_size} must be a multiple of the photos per identity "
+                f"in a batch ({self.num_instances})"
+            )
+        if self.optimizer not in ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"):
+            raise TrainingError(f"unknown optimizer {self.optimizer!r}; use adam, sgd or amsgrad")
+        if self.scheduler not in ("cosine", "single_step", "none"):
+            raise TrainingError(
+                f"unknown scheduler {self.scheduler!r}; use cosine, single_step or none"
+            )
+        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+        if unknown:
+            raise TrainingError(
+                f"unknown augmentation(s) {unknown}; use {', '.join(AUGMENTATIONS)}"
+            )
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        """Epochs that get a checkpoint (the last one always does)."""
+        return tuple(sorted(set(self.save_at) | {self.epochs}))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["save_at"] = list(self.save_at)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Recipe:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise TrainingError(f"recipe has unknown field(s) {unknown}")
+        d = dict(d)
+        for key in ("save_at", "augment"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+@dataclass
+class TrainEvent:
+    """Progress report: ``kind`` is ``batch``, ``epoch`` or ``checkpoint``."""
+
+    kind: str
+    epoch: int
+    epochs: int
+    step: int = 0
+    steps: int = 0
+    values: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    checkpoints: list[Path]
+    log: list[dict]
+    seconds: float
+
+
+class _TrainImages(TorchDataset):
+    def __init__(self, root: Path, images: list[str], labels: list[int], transform: T.Compose):
+        self.root, self.images, self.labels, self.transform = root, images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.transform(load_rgb(self.root / self.images[i])), self.labels[i]
+
+
+def train_transform(recipe: Recipe) -> T.Compose:
+    """torchreid's training augmentations, built without its console output."""
+    from explain.adapter import training_parts
+
+    Random2DTranslation = training_parts().data.transforms.Random2DTranslation
+    ops: list = []
+    if "random_crop" in recipe.augment:
+        ops.append(Random2DTranslation(recipe.height, recipe.width, p=0.5))
+    else:
+        ops.append(T.Resize((recipe.height, recipe.width)))
+    if "random_flip" in recipe.augment:
+        ops.append(T.RandomHorizontalFlip())
+    if "color_jitter" in recipe.augment:
+        ops.append(T.ColorJitter(brightness=0.2, contrast=0.15, saturation=0, hue=0))
+    ops += [T.ToTensor(), T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)]
+    return T.Compose(ops)
+
+
+def seed_everything(seed: int) -> dict:
+    """Seed python, numpy and torch; ask torch for deterministic kernels. Returns the flags set."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    return {"seed": seed, "deterministic_algorithms": True, "cudnn_benchmark": False}
+
+
+def _save(state: dict, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pth")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def existing_checkpoints(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob(f"{CHECKPOINT_PREFIX}*"))
+
+
+def train(
+    dataset: Dataset,
+    out_dir: str | Path,
+    recipe: Recipe = Recipe(),
+    *,
+    threads: int | None = None,
+    device: str | torch.device | None = None,
+    progress: Callable[[TrainEvent], None] | None = None,
+    keep_optimizer: bool = False,
+    overwrite: bool = False,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Train ``recipe.arch`` on the train split of ``dataset``; write checkpoints to ``out_dir``.
+
+    Rank-1 and mAP on the dataset's query/gallery (when both exist) are stored in each checkpoint.
+    """
+    from explain.adapter import build_model, training_parts
+
+    reid = training_parts()
+    recipe.validate()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if existing_checkpoints(out_dir) and not overwrite:
+        raise TrainingError(
+            f"{out_dir} already holds checkpoints; choose another --out or pass --overwrite"
+        )
+    for old in existing_checkpoints(out_dir):
+        old.unlink()
+    rows = dataset.split("train")
+    posts = sorted(rows["post_id"].unique())
+    per_batch = recipe.batch_size // recipe.num_instances
+    if len(posts) < per_batch:
+        raise TrainingError(
+            f"the train split has {len(posts)} post(s) but a batch of {recipe.batch_size} with "
+            f"{recipe.num_instances} photos per post needs {per_batch}; lower --batch-size"
+        )
+    label_of = {p: i for i, p in enumerate(posts)}
+    images = rows["image"].tolist()
+    labels = [label_of[p] for p in rows["post_id"]]
+
+    threads = set_threads(threads)
+    device = torch.device(device) if device is not None else default_device()
+    flags = seed_everything(recipe.seed)
+    data = _TrainImages(dataset.root, images, labels, train_transform(recipe))
+    sampler = reid.data.sampler.RandomIdentitySampler(
+        [(img, lab, 0, 0) for img, lab in zip(images, labels, strict=True)],
+        recipe.batch_size,
+        recipe.num_instances,
+    )
+    loader = DataLoader(data, batch_size=recipe.batch_size, sampler=sampler, drop_last=True)
+
+    model = build_model(recipe.arch, len(posts), loss="triplet")
+    model = model.to(device=device, memory_format=torch.channels_last)
+    optim_name = "adam" if recipe.optimizer == "adamw" else recipe.optimizer
+    optimizer = reid.optim.build_optimizer(
+        model, optim=optim_name, lr=recipe.lr, weight_decay=recipe.weight_decay
+    )
+    scheduler = None
+    if recipe.scheduler != "none":
+        scheduler = reid.optim.build_lr_scheduler(
+            optimizer,
+            lr_scheduler=recipe.scheduler,
+            stepsize=max(1, recipe.epochs // 2),
+            max_epoch=recipe.epochs,
+        )
+    ce = reid.losses.CrossEntropyLoss(
+        len(posts), use_gpu=device.type == "cuda", label_smooth=recipe.label_smooth
+    )
+    triplet = reid.losses.TripletLoss(margin=recipe.triplet_margin)
+
+    _write_json(
+        out_dir / "recipe.json",
+        {
+            "recipe": recipe.to_dict(),
+            "dataset": dataset.source,
+            "train_posts": len(posts),
+            "train_images": len(images),
+            "threads": threads,
+            "device": str(device),
+            "determinism": flags,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    )
+    log_path = out_dir / "train_log.csv"
+    log: list[dict] = []
+    saved: list[Path] = []
+    start = time.perf_counter()
+    steps = len(loader)
+    with open(log_path, "w", newline="") as log_file:
+        writer: csv.DictWriter | None = None
+        for epoch in range(1, recipe.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            sums = {"loss_softmax": 0.0, "loss_triplet": 0.0, "accuracy": 0.0}
+            for step, (x, y) in enumerate(loader, 1):
+                x = x.to(device, memory_format=torch.channels_last)
+                y = y.to(device)
+                logits, feats = model(x)
+                loss_x, loss_t = ce(logits, y), triplet(feats, y)
+                loss = recipe.weight_softmax * loss_x + recipe.weight_triplet * loss_t
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                sums["loss_softmax"] += loss_x.item()
+                sums["loss_triplet"] += loss_t.item()
+                sums["accuracy"] += (logits.argmax(1) == y).float().mean().item()
+                if progress:
+                    progress(
+                        TrainEvent(
+                            "batch", epoch, recipe.epochs, step, steps, {"loss": loss.item()}
+                        )
+                    )
+            lr = optimizer.param_groups[0]["lr"]
+            if scheduler is not None:
+                scheduler.step()
+            entry = {"epoch": epoch, "lr": lr, **{k: v / max(steps, 1) for k, v in sums.items()}}
+            entry["seconds"] = time.perf_counter() - t0
+            if epoch in recipe.checkpoints:
+                metrics = _evaluate(model, dataset, recipe, device) if evaluate else {}
+                entry.update(metrics)
+                state = {
+                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "epoch": epoch,
+                    "rank1": float(metrics.get("rank1", float("nan"))),
+                    "mAP": float(metrics.get("mAP", float("nan"))),
+                    "arch": recipe.arch,
+                    "num_classes": len(posts),
+                    "height": recipe.height,
+                    "width": recipe.width,
+                }
+                if keep_optimizer:
+                    state["optimizer"] = optimizer.state_dict()
+                path = out_dir / f"{CHECKPOINT_PREFIX}{epoch}"
+                _save(state, path)
+                saved.append(path)
+                if progress:
+                    progress(
+                        TrainEvent(
+                            "checkpoint",
+                            epoch,
+                            recipe.epochs,
+                            values={"path": str(path), **metrics},
+                        )
+                    )
+            log.append(entry)
+            if writer is None:
+                cols = [
+                    "epoch",
+                    "lr",
+                    "loss_softmax",
+                    "loss_triplet",
+                    "accuracy",
+                    "seconds",
+                    "rank1",
+                    "mAP",
+                ]
+                writer = csv.DictWriter(log_file, fieldnames=cols, extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow(entry)
+            log_file.flush()
+            if progress:
+                progress(TrainEvent("epoch", epoch, recipe.epochs, steps, steps, entry))
+    return TrainResult(out_dir, saved, log, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def _evaluate(
+    model: torch.nn.Module, dataset: Dataset, recipe: Recipe, device: torch.device
+) -> dict:
+    """Rank-1 and mAP on query/gallery with torchreid's protocol (empty dict without them)."""
+    from explain.adapter import evaluate_rank_reference as evaluate_rank
+    from explain.preprocess import test_transform
+
+    query, gallery = dataset.split("query"), dataset.split("gallery")
+    if query.empty or gallery.empty:
+        return {}
+    tf = test_transform(recipe.height, recipe.width)
+    was_training = model.training
+    model.eval()
+
+    def feats(rows) -> torch.Tensor:
+        out = []
+        paths = rows["image"].tolist()
+        for i in range(0, len(paths), 64):
+            x = torch.stack([tf(load_rgb(dataset.root / p)) for p in paths[i : i + 64]])
+            out.append(model(x.to(device, memory_format=torch.channels_last)).float().cpu())
+        return torch.nn.functional.normalize(torch.cat(out), dim=1)
+
+    qf, gf = feats(query), feats(gallery)
+    model.train(was_training)
+    dist = (1 - qf @ gf.T).numpy()
+    pid = {p: i for i, p in enumerate(sorted(set(query["post_id"]) | set(gallery["post_id"])))}
+    keep = query["post_id"].isin(set(gallery["post_id"])).to_numpy()
+    if not keep.any():
+        return {}
+    cmc, mean_ap = evaluate_rank(
+        dist[keep],
+        np.array([pid[p] for p in query["post_id"]])[keep],
+        np.array([pid[p] for p in gallery["post_id"]]),
+        query["camid"].to_numpy()[keep],
+        gallery["camid"].to_numpy(),
+        max_rank=min(20, len(gallery)),
+        use_metric_cuhk03=False,
+        use_cython=False,
+    )
+    return {"rank1": float(cmc[0]), "mAP": float(mean_ap)}
