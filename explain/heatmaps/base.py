@@ -1,0 +1,251 @@
+"""The heatmap contract, the method registry and the guards every method runs under.
+
+A method is a function ``(model, x, target, **params) -> Heatmap``:
+
+- ``model`` an ``nn.Module`` whose eval-mode output is the embedding ``(N, D)``;
+- ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)`` (see :mod:`explain.preprocess`);
+- ``target`` an explicit embedding target (:mod:`explain.targets`), never None.
+
+It returns a :class:`Heatmap` whose ``map`` is ``(H, W)`` float32 in [0, 1] at input resolution.
+Methods do no I/O and no printing, and leave the caller's model and tensor as they found them:
+:func:`explaining` switches the model to eval mode, freezes its parameters and restores modes,
+``requires_grad`` flags and ``.grad`` tensors afterwards (also on error); methods remove every hook
+they register in ``finally`` blocks and work on a detached copy of ``x``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from explain.targets import EmbeddingTarget, as_target
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """One explanation of one image.
+
+    ``map``     ``(H, W)`` float32 in [0, 1] at input resolution (what the app overlays).
+    ``raw``     float32, the method's unnormalised map, for scoring. Its resolution depends on the
+                method: CAMs and the activation map give the target layer's resolution
+                (``(16, 8)`` for OSNet's ``conv5`` at 256x128), signed (before the ReLU);
+                occlusion gives input resolution, in units of the target (similarity drop when
+                the region is hidden). Use :meth:`raw_at` to resize it to the input.
+    ``method``  registry name (``gradcam``, ``occlusion`` ...).
+    ``params``  effective parameters (target layer, window, baseline ...), JSON-serialisable.
+    ``score``   the target's value on the unperturbed image (e.g. cosine similarity).
+    ``info``    diagnostics that are not parameters (windows evaluated, seconds ...).
+    """
+
+    map: np.ndarray
+    raw: np.ndarray
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    score: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Input resolution ``(H, W)``."""
+        return int(self.map.shape[0]), int(self.map.shape[1])
+
+    def raw_at(self, shape: tuple[int, int] | None = None) -> np.ndarray:
+        """``raw`` resized bilinearly to ``shape`` (default: the input resolution), float32."""
+        return resize(self.raw, shape or self.shape)
+
+
+Method = Callable[..., Heatmap]
+METHODS: dict[str, Method] = {}
+BUILTIN_MODULES = (
+    "gradcam",
+    "gradcampp",
+    "hirescam",
+    "eigencam",
+    "randomcam",
+    "activation",
+    "occlusion",
+)
+
+
+def register(name: str) -> Callable[[Method], Method]:
+    """Decorator adding a method to :data:`METHODS` under ``name``."""
+
+    def deco(fn: Method) -> Method:
+        if name in METHODS and METHODS[name] is not fn:
+            raise ValueError(f"heatmap method {name!r} is registered twice")
+        METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def _load_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"explain.heatmaps.{module}")
+
+
+def available() -> list[str]:
+    """Registered method names, sorted."""
+    _load_builtins()
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> Method:
+    """The method registered under ``name``; ValueError listing the names otherwise."""
+    _load_builtins()
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown heatmap method {name!r}; choose one of {', '.join(sorted(METHODS))}"
+        ) from None
+
+
+def compute(name: str, model: nn.Module, x: torch.Tensor, target: object, **params) -> Heatmap:
+    """Run method ``name`` on one image: ``(model, x, target) -> Heatmap``."""
+    return get_method(name)(model, x, as_target(target), **params)
+
+
+# --------------------------------------------------------------------------- guards
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(model: nn.Module) -> threading.RLock:
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+@contextmanager
+def explaining(model: nn.Module) -> Iterator[nn.Module]:
+    """Run a method on ``model`` in eval mode with frozen parameters, then restore everything.
+
+    Restores each submodule's training flag, each parameter's ``requires_grad`` and ``.grad``,
+    also when the body raises. Holds a per-model lock, so two app sessions sharing one cached
+    model never see each other's hooks.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+    with _lock_for(model):
+        modes = [(m, m.training) for m in model.modules()]
+        params = list(model.parameters())
+        flags = [p.requires_grad for p in params]
+        grads = [p.grad for p in params]
+        try:
+            model.eval()
+            for p in params:
+                p.requires_grad_(False)
+            yield model
+        finally:
+            for m, mode in modes:
+                m.training = mode
+            for p, flag, grad in zip(params, flags, grads, strict=True):
+                p.requires_grad_(flag)
+                p.grad = grad
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for a parameter-free module)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def as_batch(x: torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    """A detached float32 copy of one image as ``(1, 3, H, W)`` (the caller's tensor untouched)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"x must be a torch.Tensor, not {type(x).__name__}")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+        raise ValueError(
+            f"x must be one normalised RGB image (3, H, W) or (1, 3, H, W), got {tuple(x.shape)}; "
+            "use explain.preprocess.to_input(image)"
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a float tensor, got {x.dtype}; use to_input(image)")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds NaN or infinite values")
+    out = x.detach().to(device=device, dtype=torch.float32)
+    return out.clone() if out.data_ptr() == x.data_ptr() else out
+
+
+def embed(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The eval-mode embedding of a batch ``(N, 3, H, W) -> (N, D)``, no gradient.
+
+    Call inside :func:`explaining`. Raises when the model does not return a 2-D tensor.
+    """
+    with torch.no_grad():
+        out = model(x)
+    return check_embedding_output(out)
+
+
+def check_embedding_output(out: object) -> torch.Tensor:
+    """The model output as ``(N, D)``; ValueError for tuples/logit dicts (train-mode outputs)."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"the model returned {shape}, not an embedding (N, D); torchreid models return the "
+            "embedding in eval mode: load them with explain.checkpoints.load_model"
+        )
+    return out
+
+
+def bound_target(model: nn.Module, x: torch.Tensor, target: EmbeddingTarget):
+    """``(target bound to the clean embedding, clean embedding (D,), clean score)``."""
+    clean = embed(model, x)[0]
+    bound = target.bind(clean)
+    with torch.no_grad():
+        score = float(bound(clean))
+    return bound, clean, score
+
+
+# --------------------------------------------------------------------------- map helpers
+
+
+def resize(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize (half-pixel centres, as cv2 and torchreid) of a 2-D map to ``(H, W)``."""
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {a.shape}")
+    h, w = int(shape[0]), int(shape[1])
+    if a.shape == (h, w):
+        return a.copy()
+    return cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def minmax(a: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] (min to 0, max to 1); a constant map becomes all zeros. float32."""
+    a = np.asarray(a, dtype=np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        raise ValueError("the map holds NaN or infinite values")
+    if hi - lo <= 0:
+        return np.zeros_like(a, dtype=np.float32)
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def positive_map(raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The display map for signed attributions: positive part, resized, scaled to [0, 1].
+
+    A map with no positive value is all zeros (nothing in the image raised the target).
+    """
+    pos = np.maximum(resize(raw, shape), 0.0)
+    peak = float(pos.max())
+    if peak <= 0:
+        return np.zeros(shape, dtype=np.float32)
+    return np.clip(pos / peak, 0.0, 1.0).astype(np.float32)

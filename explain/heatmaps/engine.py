@@ -1,0 +1,131 @@
+"""Fast batched inference for perturbation methods (occlusion, deletion curves).
+
+Perturbation methods run hundreds of forward passes of the same model without gradients. An
+:class:`InferenceEngine` runs them on a private copy of the model (the caller's model is never
+touched), in large batches under ``torch.inference_mode()``:
+
+- ``"jit"``: the copy traced with TorchScript, frozen and passed through
+  ``torch.jit.optimize_for_inference`` (batch-norm folded into the convolutions, fused
+  convolution + ReLU kernels): 3-4x faster than eager on CPU for OSNet. Outputs are checked
+  against the eager model when the engine is built (max abs difference <= ``tolerance``).
+- ``"eager"``: the copy in channels-last memory format (1.5x faster than the default format).
+- ``"auto"``: ``"jit"``, and ``"eager"`` when tracing fails (recorded in :attr:`note`).
+
+Engines are cached per model object and invalidated when any parameter or buffer changes
+(``load_state_dict``, an optimiser step, a device move).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+import weakref
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+ENGINES = ("auto", "jit", "eager")
+
+
+class EngineError(RuntimeError):
+    """The fast engine could not reproduce the model's output; use ``engine="eager"``."""
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    state = [*model.parameters(), *model.buffers()]
+    return tuple((id(t), t._version, t.data_ptr(), str(t.device), t.dtype) for t in state)
+
+
+class InferenceEngine:
+    """A gradient-free, batched forward function ``(N, 3, H, W) -> (N, D)`` for one model."""
+
+    def __init__(self, model: nn.Module, kind: str = "auto", tolerance: float = 1e-4):
+        if kind not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {kind!r}")
+        self.kind = kind
+        self.note = ""
+        self.tolerance = tolerance
+        self._lock = threading.Lock()
+        copy_ = copy.deepcopy(model).eval()
+        for p in copy_.parameters():
+            p.requires_grad_(False)
+        self._eager = copy_.to(memory_format=torch.channels_last)
+        self._fn: Callable[[torch.Tensor], torch.Tensor] = self._eager
+        self._jit_ready = False
+
+    def _build_jit(self, example: torch.Tensor) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation notice
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            with torch.no_grad():
+                traced = torch.jit.trace(self._eager, example, check_trace=False)
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+        # check on a batch of another size than the trace's, with distinct images
+        probe = torch.cat([example, example.flip(-1), example * 0.5], 0)
+        with torch.inference_mode():
+            want = self._eager(probe.contiguous(memory_format=torch.channels_last))
+            got = frozen(probe)
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            raise EngineError(
+                f"the traced model returns {type(got).__name__} of another shape than the model"
+            )
+        diff = float((got - want).abs().max())
+        if not diff <= self.tolerance:
+            raise EngineError(
+                f"the traced model differs from the model by {diff:.2e} (> {self.tolerance:g}); "
+                "the model has input-dependent control flow: use engine='eager'"
+            )
+        self._fn = frozen
+        self.kind = "jit"
+
+    def prepare(self, example: torch.Tensor) -> None:
+        """Build the traced model on first use (``example``: ``(1, 3, H, W)`` on the device)."""
+        with self._lock:
+            if self._jit_ready or self.kind == "eager":
+                return
+            try:
+                self._build_jit(example[:1])
+            except EngineError:
+                raise
+            except Exception as exc:  # tracing failed: stay eager, and say so
+                reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
+                if self.kind == "jit":
+                    raise EngineError(
+                        f"TorchScript tracing failed ({reason}); use engine='eager'"
+                    ) from exc
+                self.kind = "eager"
+                self.note = f"jit tracing failed ({reason}); ran eager"
+                warnings.warn(self.note, RuntimeWarning, stacklevel=3)
+            self._jit_ready = True
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(N, D)`` of a batch ``(N, 3, H, W)`` (no gradient)."""
+        self.prepare(batch[:1])
+        with torch.inference_mode():
+            if self.kind == "eager":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            out = self._fn(batch)
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise ValueError("the model does not return an embedding (N, D) in eval mode")
+        return out
+
+
+_CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, str, InferenceEngine]] = (
+    weakref.WeakKeyDictionary()
+)
+_CACHE_LOCK = threading.Lock()
+
+
+def engine_for(model: nn.Module, kind: str = "auto") -> InferenceEngine:
+    """The cached engine of ``model`` (rebuilt when its weights, buffers or device changed)."""
+    fp = _fingerprint(model)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(model)
+        if hit is not None and hit[0] == fp and hit[1] == kind:
+            return hit[2]
+    engine = InferenceEngine(model, kind)
+    with _CACHE_LOCK:
+        _CACHE[model] = (fp, kind, engine)
+    return engine
