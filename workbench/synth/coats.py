@@ -102,8 +102,16 @@ def _mix(col: np.ndarray, target: RGB, m: np.ndarray | float) -> None:
 def _blob(t: np.ndarray, s: np.ndarray, b: Blob) -> np.ndarray:
     bt, bs, rt, rs, ph, _ = b
     dt, ds = (t - bt) / rt, (s - bs) / rs
-    r = np.sqrt(dt * dt + ds * ds) * (1.0 + 0.16 * np.sin(5.0 * np.arctan2(ds, dt) + ph))
+    r = np.sqrt(dt * dt + ds * ds)
+    if rt > 0.15:  # large markings have ragged edges, small dots (brows, spots) stay round
+        r = r * (1.0 + 0.16 * np.sin(5.0 * np.arctan2(ds, dt) + ph))
     return smoothstep(1.05, 0.85, r)
+
+
+def _streaks(u: np.ndarray, v: np.ndarray, phase: float) -> np.ndarray:
+    """Thin, irregular dark streaks across ``u`` (brindle, tortoiseshell), in [0, 0.6]."""
+    w = np.sin(u * 31.0 + 2.5 * np.sin(v * 4.0 + phase) + 1.5 * np.sin(u * 7.3 + 2.0 * phase))
+    return 0.6 * smoothstep(0.55, 0.95, w)
 
 
 def _body(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> None:
@@ -113,8 +121,7 @@ def _body(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> 
         t = np.full_like(t, 1.0)
     _mix(col, c.light, 0.18 * smoothstep(0.5, 1.0, s))
     if "brindle" in c.markings:
-        v = np.sin(t * 23.0 + 3.0 * np.sin(s * 5.0 + c.phase) + c.phase)
-        _mix(col, c.dark, 0.75 * smoothstep(0.35, 0.9, v))
+        _mix(col, c.dark, _streaks(t, s, c.phase))
     if "stripes" in c.markings:
         v = np.sin(np.pi * c.stripe_freq * t + 1.6 * np.sin(2.3 * s + c.phase) + c.phase)
         _mix(col, c.dark, smoothstep(0.2, 0.75, v) * smoothstep(0.85, 0.3, s))
@@ -135,8 +142,7 @@ def _body(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> 
 def _torso_front(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> None:
     a = np.abs(s)
     if "brindle" in c.markings:
-        v = np.sin(s * 21.0 + 3.0 * np.sin(t * 4.0 + c.phase) + c.phase)
-        _mix(col, c.dark, 0.75 * smoothstep(0.35, 0.9, v))
+        _mix(col, c.dark, _streaks(s, t, c.phase))
     if "stripes" in c.markings:
         v = np.sin(np.pi * c.stripe_freq * 0.8 * t + 2.0 * a * a + np.sin(5.0 * s + c.phase))
         _mix(col, c.dark, 0.8 * smoothstep(0.35, 0.85, v) * smoothstep(0.1, 0.55, a))
@@ -147,10 +153,8 @@ def _torso_front(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: s
     if "saddle" in c.markings:
         _mix(col, c.dark, smoothstep(0.85 - 0.4 * c.saddle, 1.0 - 0.3 * c.saddle, a))
     if "white_chest" in c.markings:
-        w = c.white
-        _mix(
-            col, c.light, smoothstep(0.2 + 0.5 * w, 0.05 + 0.35 * w, a) * smoothstep(-0.9, -0.5, t)
-        )
+        half = (0.15 + 0.45 * c.white) * (1.15 - 0.15 * (t + 1.0))  # a bib, wider at the top
+        _mix(col, c.light, smoothstep(half + 0.08, half - 0.05, a) * smoothstep(-0.95, -0.6, t))
 
 
 def _leg(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> None:
@@ -192,7 +196,7 @@ def _tail(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> 
 def _head_front(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> None:
     a = np.abs(t)
     if "brindle" in c.markings:
-        _mix(col, c.dark, 0.5 * smoothstep(0.4, 0.9, np.sin(t * 14.0 + 2.0 * s + c.phase)))
+        _mix(col, c.dark, 0.6 * _streaks(t, s, c.phase))
     if "stripes" in c.markings:
         fore = smoothstep(0.2, 0.7, np.sin(t * 10.5 + 1.57)) * smoothstep(-0.15, -0.55, s)
         _mix(col, c.dark, fore * smoothstep(0.6, 0.35, a))
@@ -220,7 +224,7 @@ def _head_front(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: st
 
 def _head_side(c: Coat, col: np.ndarray, t: np.ndarray, s: np.ndarray, kind: str) -> None:
     if "brindle" in c.markings:
-        _mix(col, c.dark, 0.5 * smoothstep(0.4, 0.9, np.sin(t * 14.0 + 2.0 * s + c.phase)))
+        _mix(col, c.dark, 0.6 * _streaks(t, s, c.phase))
     if "stripes" in c.markings:
         fore = smoothstep(0.2, 0.7, np.sin(t * 9.0 + c.phase)) * smoothstep(-0.1, -0.5, s)
         _mix(col, c.dark, fore * smoothstep(0.5, 0.2, t))

@@ -69,13 +69,15 @@ def render(
 def _frame(box, pose: str, rng: np.random.Generator, h: int, w: int) -> Frame:
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
-    stretch = rng.uniform(1.0, 1.25 if pose in ("sit", "closeup") else 1.5)
+    stretch = rng.uniform(
+        *{"sit": (1.0, 1.25), "closeup": (1.0, 1.2), "stand": (1.05, 1.5)}.get(pose, (1.2, 1.8))
+    )
     if pose == "closeup":
         fill, top = rng.uniform(0.75, 0.98), rng.uniform(0.02, 0.12)
     elif pose == "sit":
         fill, top = rng.uniform(0.6, 0.95), rng.uniform(0.03, 0.2)
     else:
-        fill = rng.uniform(0.8, 1.0) if rng.random() < 0.88 else rng.uniform(1.0, 1.2)
+        fill = rng.uniform(0.85, 1.0) if rng.random() < 0.7 else rng.uniform(1.0, 1.25)
         top = rng.uniform(0.04, 0.25)
     scale = fill * w / bw
     if pose != "closeup" and bh * scale * stretch > (0.95 - top) * h:
