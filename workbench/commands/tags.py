@@ -1,0 +1,237 @@
+"""`workbench tags`: put images in buckets, tag artifacts, flag posts, undo, list and export."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import click
+
+DEFAULT_STORE = "workspace/tags.sqlite"
+
+
+class _Ctx:
+    def __init__(self, store: str, annotator: str | None, data: Path | None):
+        self.store_url = store
+        self.annotator = annotator
+        self.data = data
+        self._store = None
+
+    def store(self):
+        from curation.dataset import load_dataset
+        from curation.findings import DatasetError
+        from curation.store import StoreError, TagStore
+
+        if self._store is None:
+            try:
+                ds = load_dataset(self.data, check="none") if self.data is not None else None
+                self._store = TagStore(self.store_url, dataset=ds)
+            except (DatasetError, StoreError) as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._store
+
+    def who(self) -> str:
+        if not self.annotator:
+            raise click.UsageError("say who you are: --annotator NAME (or WORKBENCH_ANNOTATOR)")
+        return self.annotator
+
+
+def _default_annotator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        return None
+
+
+def _run(fn):
+    """Call ``fn``; turn the store's refusals into a clean error message."""
+    from curation.regions import RegionError
+    from curation.store import StoreBusyError, StoreError
+
+    try:
+        return fn()
+    except (StoreError, RegionError, StoreBusyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _split_list(value: str) -> list[str]:
+    if value.strip().lower() in ("", "none", "-"):
+        return []
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@click.group("tags")
+@click.option(
+    "--store",
+    envvar="WORKBENCH_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="SQLite file or SQLAlchemy URL (postgresql+psycopg://user@host/db); env WORKBENCH_STORE.",
+)
+@click.option(
+    "--annotator",
+    envvar="WORKBENCH_ANNOTATOR",
+    default=_default_annotator,
+    help="Who is tagging (env WORKBENCH_ANNOTATOR; default: your login name).",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, exists=True),
+    envvar="WORKBENCH_DATA",
+    default=None,
+    help="Dataset folder or manifest: image ids and region bounds are checked against it.",
+)
+@click.pass_context
+def command(ctx: click.Context, store: str, annotator: str | None, data: Path | None) -> None:
+    """Annotators' tags: buckets (worked / missed / spurious), artifacts with regions, post
+    flags. Every action is an event; `undo` reverts your last one."""
+    ctx.obj = _Ctx(store, annotator, data)
+    ctx.call_on_close(lambda: ctx.obj._store is not None and ctx.obj._store.close())
+
+
+@command.command("bucket")
+@click.argument("images", nargs=-1, required=True)
+@click.argument("bucket", type=click.Choice(["worked", "missed", "spurious", "none"]))
+@click.option("--suggested", default=None, help="The bucket the workbench suggested.")
+@click.option("--model", default=None, help="Checkpoint (or series) on screen.")
+@click.option("--epoch", type=int, default=None, help="Epoch on screen.")
+@click.option("--note", default=None)
+@click.pass_obj
+def bucket_cmd(obj: _Ctx, images, bucket, suggested, model, epoch, note) -> None:
+    """Put IMAGES (manifest paths, e.g. query/10631_2.jpg) in BUCKET (`none` clears it)."""
+    from curation.store import TagEvent
+
+    events = [
+        TagEvent(
+            image, obj.who(), "bucket", bucket=None if bucket == "none" else bucket,
+            suggested=suggested, model=model, epoch=epoch, note=note,
+        )
+        for image in images
+    ]  # fmt: skip
+    ids = _run(lambda: obj.store().add_many(events))
+    click.echo(f"{len(ids)} image(s) -> {bucket} (events {ids[0]}..{ids[-1]})")
+
+
+@command.command("artifacts")
+@click.argument("image")
+@click.argument("artifacts")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    help="ARTIFACT:box:x0,y0,x1,y1 or ARTIFACT:polygon:x1,y1,x2,y2,x3,y3 in pixels of the "
+    "original image; repeat for several.",
+)
+@click.option("--model", default=None)
+@click.option("--epoch", type=int, default=None)
+@click.option("--note", default=None)
+@click.pass_obj
+def artifacts_cmd(obj: _Ctx, image, artifacts, regions, model, epoch, note) -> None:
+    """Set the artifacts of IMAGE: a comma list (tongue,glare) or `none` to clear."""
+    from curation.regions import parse_region
+
+    def do() -> int:
+        parsed = [parse_region(r) for r in regions]
+        return obj.store().set_artifacts(
+            image, _split_list(artifacts), obj.who(), regions=parsed or None,
+            model=model, epoch=epoch, note=note,
+        )  # fmt: skip
+
+    event_id = _run(do)
+    click.echo(f"{image}: artifacts {artifacts} (event {event_id})")
+
+
+@command.command("flag")
+@click.argument("target")
+@click.argument("flags")
+@click.option("--image", "is_image", is_flag=True, help="TARGET is an image, not a post.")
+@click.option("--note", default=None)
+@click.pass_obj
+def flag_cmd(obj: _Ctx, target, flags, is_image, note) -> None:
+    """Set the flags of post TARGET: multiple-animals, exclude (comma list; `none` clears)."""
+    store_fn = obj.store().flag_image if is_image else obj.store().flag_post
+    event_id = _run(lambda: store_fn(target, _split_list(flags), obj.who(), note=note))
+    click.echo(f"{'image' if is_image else 'post'} {target}: flags {flags} (event {event_id})")
+
+
+@command.command("note")
+@click.argument("target")
+@click.argument("text")
+@click.option("--post", "is_post", is_flag=True, help="TARGET is a post id.")
+@click.pass_obj
+def note_cmd(obj: _Ctx, target, text, is_post) -> None:
+    """Attach TEXT to an image (or a post with --post); an empty TEXT clears it."""
+    kind = "post" if is_post else "image"
+    event_id = _run(lambda: obj.store().set_note(target, text, obj.who(), target_kind=kind))
+    click.echo(f"{kind} {target}: note saved (event {event_id})")
+
+
+@command.command("undo")
+@click.pass_obj
+def undo_cmd(obj: _Ctx) -> None:
+    """Undo your last action (run again to go further back)."""
+    ev = _run(lambda: obj.store().undo(obj.who()))
+    if ev is None:
+        click.echo(f"nothing to undo for {obj.who()}")
+        return
+    click.echo(f"undid {ev['action']} on {ev['target_kind']} {ev['target']} (event {ev['id']})")
+
+
+@command.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.option("--posts", is_flag=True, help="List post flags instead of images.")
+@click.option("--who", default=None, help="Only this annotator's decisions.")
+@click.pass_obj
+def list_cmd(obj: _Ctx, fmt, posts, who) -> None:
+    """Current state: one row per tagged image (or per flagged post)."""
+    from curation.regions import regions_json
+
+    store = obj.store()
+    df = _run(lambda: store.post_flags() if posts else store.current(annotator=who))
+    if "regions" in df.columns:
+        df = df.assign(regions=[regions_json(r) if r else "" for r in df["regions"]])
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif df.empty:
+        click.echo("no tags yet")
+    else:
+        click.echo(df.drop(columns=["regions"], errors="ignore").to_string(index=False))
+
+
+@command.command("history")
+@click.argument("image", required=False)
+@click.option("--post", default=None, help="Events on this post.")
+@click.option("--who", default=None, help="Only this annotator's events.")
+@click.pass_obj
+def history_cmd(obj: _Ctx, image, post, who) -> None:
+    """Every event (oldest first), with undone ones marked."""
+    df = _run(lambda: obj.store().history(image, post=post, annotator=who))
+    if df.empty:
+        click.echo("no events")
+        return
+    cols = ["id", "time", "annotator", "target", "action", "bucket", "artifacts", "flags",
+            "note", "undone"]  # fmt: skip
+    click.echo(df[cols].to_string(index=False))
+
+
+@command.command("export")
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def export_cmd(obj: _Ctx, out: Path) -> None:
+    """Write the current state of every image to OUT as CSV (regions as JSON)."""
+    path = _run(lambda: obj.store().export_csv(out))
+    click.echo(f"wrote {path}")
+
+
+@command.command("vocab")
+@click.option("--add", "add", multiple=True, help="Add an artifact tag.")
+@click.option("--remove", "remove", multiple=True, help="Stop accepting a tag in new events.")
+@click.pass_obj
+def vocab_cmd(obj: _Ctx, add, remove) -> None:
+    """Show (or change) the artifact vocabulary."""
+    store = obj.store()
+    for tag in add:
+        _run(lambda t=tag: store.add_tag(t, obj.who()))
+    for tag in remove:
+        _run(lambda t=tag: store.remove_tag(t))
+    click.echo(", ".join(_run(store.vocabulary)))
