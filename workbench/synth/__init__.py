@@ -20,16 +20,9 @@ What the ground truth means:
 """
 
 from workbench.synth.artifacts import ARTIFACTS
-from workbench.synth.dataset import (
-    COLUMNS,
-    MARKER,
-    SPLITS,
-    PhotoPlan,
-    SynthConfig,
-    generate,
-    is_sample_dataset,
-    plan,
-)
+from workbench.synth.config import SynthConfig
+from workbench.synth.dataset import COLUMNS, MARKER, generate, is_sample_dataset
+from workbench.synth.plan import SPLITS, PhotoPlan, plan
 from workbench.synth.render import LOOKS, RenderError
 from workbench.synth.sheet import contact_sheet
 

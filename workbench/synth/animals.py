@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from workbench.synth.coats import RGB, Coat, random_coat, similar_coat
+from workbench.synth.coats import RGB, Coat
+from workbench.synth.palettes import random_coat, similar_coat
 from workbench.synth.shapes import (
     F32,
     Canvas,

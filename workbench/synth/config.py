@@ -1,0 +1,97 @@
+"""Options of the sample dataset, checked when they are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from workbench.synth.render import LOOKS
+
+FIRST_POST_ID = 10000
+LAST_POST_ID = 99999
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Options of the sample dataset; the defaults are the shipped sample.
+
+    Counts are posts (one post = one animal). ``n_test_ids`` animals appear in query and
+    gallery; ``n_query_without_gallery`` extra query posts (look-alikes of test animals) have no
+    gallery photo; ``n_gallery_distractors`` extra gallery-only posts, ``decoy_fraction`` of them
+    built as look-alikes of a test query. Rates are per photo, fractions per post.
+    ``height``/``width`` are the image size in pixels.
+    """
+
+    seed: int = 0
+    n_train_ids: int = 80
+    n_test_ids: int = 60
+    n_gallery_distractors: int = 10
+    n_query_without_gallery: int = 2
+    photos_min: int = 3
+    photos_max: int = 6
+    look: str = "segmented"
+    height: int = 256
+    width: int = 128
+    counterfactual: bool = True
+    polluted_fraction: float = 0.25
+    random_artifact_rate: float = 0.1
+    test_artifact_rate: float = 0.12
+    mismatch_fraction: float = 0.25
+    decoy_fraction: float = 0.7
+    dog_fraction: float = 0.55
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            want = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+            if isinstance(value, bool) != (f.type == "bool") or not isinstance(value, want):
+                raise ValueError(f"{f.name} must be a {f.type}, not {value!r}")
+        for name in (
+            "n_train_ids",
+            "n_test_ids",
+            "n_gallery_distractors",
+            "n_query_without_gallery",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, not {getattr(self, name)}")
+        if self.n_posts == 0:
+            raise ValueError("the dataset would be empty; set n_train_ids or n_test_ids above 0")
+        if self.n_posts > LAST_POST_ID - FIRST_POST_ID + 1:
+            raise ValueError(f"{self.n_posts} posts is too many; at most 90000 post ids exist")
+        if self.photos_min < 2:
+            raise ValueError(
+                f"photos_min must be at least 2 (a test animal needs a query and a gallery "
+                f"photo), not {self.photos_min}"
+            )
+        if self.photos_max < self.photos_min:
+            raise ValueError(
+                f"photos_min ({self.photos_min}) is larger than photos_max ({self.photos_max}); "
+                "swap them or raise photos_max"
+            )
+        if self.photos_max > 50:
+            raise ValueError(f"photos_max must be at most 50, not {self.photos_max}")
+        if self.look not in LOOKS:
+            raise ValueError(f"look must be one of {', '.join(LOOKS)}, not {self.look!r}")
+        if self.height < 32 or self.width < 16:
+            raise ValueError(f"images must be at least 32x16 (HxW), not {self.height}x{self.width}")
+        for name in (
+            "polluted_fraction",
+            "random_artifact_rate",
+            "test_artifact_rate",
+            "mismatch_fraction",
+            "decoy_fraction",
+            "dog_fraction",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)}")
+        if not 50 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be between 50 and 100, not {self.jpeg_quality}")
+
+    @property
+    def n_posts(self) -> int:
+        return (
+            self.n_train_ids
+            + self.n_test_ids
+            + self.n_gallery_distractors
+            + self.n_query_without_gallery
+        )
