@@ -1,0 +1,146 @@
+"""Embeddings: torchreid's test preprocessing, unit norm, flip averaging, the disk cache."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from curation.dataset import load_folder
+from curation.images import load_rgb
+from explain import preprocess
+from explain.adapter import build_model
+from explain.checkpoints import LoadedModel
+from explain.embeddings import embed_dataset, extract
+from tests.conftest import write_image
+
+
+class Counting(torch.nn.Module):
+    """A tiny deterministic embedder that counts the images it has seen."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 6, 5, stride=4)
+        self.seen = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += x.shape[0]
+        return torch.nn.functional.adaptive_avg_pool2d(self.conv(x).relu(), (2, 1)).flatten(1)
+
+
+def loaded(model: torch.nn.Module, sha1: str = "a" * 40) -> LoadedModel:
+    meta = {"height": 64, "width": 32}
+    return LoadedModel(model.eval(), "custom", 3, Path("x.pth"), sha1, meta)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    return [write_image(tmp_path / f"img_{i}.jpg", seed=i, size=(40, 90)) for i in range(5)]
+
+
+def manual(model: torch.nn.Module, paths: list[Path], flip: bool = False) -> np.ndarray:
+    tf = preprocess.test_transform(64, 32)
+    x = torch.stack([tf(load_rgb(p)) for p in paths])
+    with torch.no_grad():
+        f = model.eval()(x)
+        if flip:
+            f = f + model(torch.flip(x, dims=[3]))
+    return torch.nn.functional.normalize(f, dim=1).numpy()
+
+
+def test_extract_matches_the_test_transform_and_is_unit_norm(images):
+    model = Counting()
+    calls = []
+    feats = extract(
+        model, images, height=64, width=32, batch_size=2, progress=lambda d, t: calls.append((d, t))
+    )
+    assert feats.shape == (5, 12) and feats.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(feats, manual(model, images), atol=1e-6)
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    np.testing.assert_allclose(
+        extract(model, images, height=64, width=32, batch_size=64), feats, atol=1e-6
+    )
+
+
+def test_flip_averages_with_the_mirror_image(images):
+    model = Counting()
+    flipped = extract(model, images, height=64, width=32, flip=True)
+    np.testing.assert_allclose(flipped, manual(model, images, flip=True), atol=1e-6)
+    plain = extract(model, images, height=64, width=32)
+    assert np.abs(flipped - plain).max() > 1e-3
+
+
+def test_eval_mode_is_used_and_the_mode_restored(images):
+    torch.manual_seed(0)
+    model = build_model("osnet_x0_25", 4)
+    model.train()
+    feats = extract(model, images[:3], height=64, width=32)
+    assert model.training  # restored
+    model.eval()
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(
+            model(
+                torch.stack([preprocess.test_transform(64, 32)(load_rgb(p)) for p in images[:3]])
+            ),
+            dim=1,
+        )
+    np.testing.assert_allclose(feats, ref.numpy(), atol=1e-5)
+    assert feats.shape == (3, 512)
+
+
+def test_a_model_returning_a_tuple_is_rejected(images):
+    class Pair(torch.nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3)), x.mean((2, 3))
+
+    with pytest.raises(ValueError, match="not a \\(batch, features\\) tensor"):
+        extract(Pair(), images[:1], height=64, width=32)
+
+
+@pytest.fixture
+def dataset_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for i, name in enumerate(["query/1_1.jpg", "gallery/1_2.jpg", "gallery/2_1.jpg"]):
+        write_image(root / name, seed=10 + i)
+    return root
+
+
+def test_embed_dataset_is_cached_by_content(dataset_root: Path, tmp_path: Path):
+    cache = tmp_path / "cache"
+    model = Counting()
+    ds = load_folder(dataset_root)
+    first = embed_dataset(loaded(model), ds, cache_dir=cache)
+    assert not first.cached and model.seen == 3
+    assert first.images == ds.table["image"].tolist()
+    np.testing.assert_allclose(first.rows(["query/1_1.jpg"]), first.features[[0]])
+
+    again = embed_dataset(loaded(model), ds, cache_dir=cache)
+    assert again.cached and model.seen == 3  # nothing recomputed
+    np.testing.assert_array_equal(again.features, first.features)
+
+    moved = tmp_path / "moved"  # same contents elsewhere: still a hit
+    shutil.copytree(dataset_root, moved)
+    assert embed_dataset(loaded(model), load_folder(moved), cache_dir=cache).cached
+
+    assert not embed_dataset(loaded(model), ds, cache_dir=cache, flip=True).cached
+    assert not embed_dataset(loaded(model, sha1="b" * 40), ds, cache_dir=cache).cached
+    write_image(dataset_root / "gallery" / "2_1.jpg", seed=99)  # changed content: a miss
+    changed = embed_dataset(loaded(model), load_folder(dataset_root), cache_dir=cache)
+    assert not changed.cached
+    np.testing.assert_allclose(changed.features[:2], first.features[:2], atol=1e-6)
+    assert np.abs(changed.features[2] - first.features[2]).max() > 1e-3
+
+
+def test_embed_dataset_without_cache(dataset_root: Path):
+    model = Counting()
+    ds = load_folder(dataset_root)
+    a = embed_dataset(loaded(model), ds, cache_dir=None)
+    b = embed_dataset(loaded(model), ds, cache_dir=None)
+    assert model.seen == 6 and not a.cached and not b.cached
+    with pytest.raises(KeyError, match="no embedding"):
+        a.rows(["gallery/9_9.jpg"])
