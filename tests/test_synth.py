@@ -159,7 +159,7 @@ def test_artifact_masks_line_up_with_the_drawn_pixels(sample):
         far = distance_transform_edt(~union)
         # blur reaches ~2 px and JPEG ringing stays inside the 8x8 blocks the artifact touches
         assert (diff[far > 4] > 10).mean() < 0.01, row["image"]
-        assert diff[far > 12].max() <= 8, row["image"]
+        assert diff[far > 12].max() <= 12, row["image"]
 
 
 def test_animal_mask_covers_the_animal(sample):

@@ -197,7 +197,7 @@ def rasterize(
         idx = patch.win.index
         if p.fuzzy and fluff > 0:
             patch.d = patch.d - fluff * canvas.fuzz[idx]
-        thin = 0.5 / canvas.ppu - p.size
+        thin = 0.75 / canvas.ppu - p.size
         if thin > 0:  # whiskers and mouth lines stay at least a pixel wide
             patch.d = patch.d - thin
         cov = coverage(patch)

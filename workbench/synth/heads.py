@@ -144,7 +144,7 @@ def _front(h: _Head, b: Build, coat: Coat) -> tuple[list[Part], Point]:
                         [0.007, 0.004],
                         colour=(0.92, 0.91, 0.88),
                         volume=0.0,
-                        opacity=0.8,
+                        opacity=0.85,
                         fuzzy=False,
                     )
                 )
@@ -234,7 +234,7 @@ def _side(h: _Head, b: Build, coat: Coat) -> tuple[list[Part], Point]:
                     [0.007, 0.004],
                     colour=(0.92, 0.91, 0.88),
                     volume=0.0,
-                    opacity=0.8,
+                    opacity=0.85,
                     fuzzy=False,
                 )
             )
