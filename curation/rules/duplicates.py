@@ -1,0 +1,148 @@
+"""Duplicates: near/exact copies inside a post, reposts across posts, train-test leakage.
+
+Input: one row per image of a duplicate group, as found by the duplicate finder, with columns
+``group, image, post_id, split, kind (exact/near), scope (intra-post/inter-post/train-test),
+hash_distance, similarity``. The manifest table decides posts, splits and photo order.
+
+``intra-post``  keep the first photo of the group (lowest photo number), drop the others
+``inter-post``  a repost of the same ad under another id: keep the post with most photos (ties:
+                the post_id first in sort order), drop every photo of the other posts
+``train-test``  a training photo duplicates a query/gallery photo: drop the training side (the
+                whole training post with ``leakage='post'``, only the photos with ``'image'``),
+                so the test sets stay as they are and metrics stay comparable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from curation.rules.base import check_known, check_splits, check_table, removal_frame
+
+RULE = "duplicates"
+DUP_COLUMNS = ("group", "image", "post_id", "split", "kind", "scope", "hash_distance", "similarity")
+SCOPES = ("intra-post", "inter-post", "train-test")
+
+
+def duplicates(
+    dup_pairs: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    splits: Sequence[str] = ("train",),
+    leakage: str = "post",
+    unknown: str = "raise",
+) -> pd.DataFrame:
+    """Removal table for the duplicate groups in ``dup_pairs`` (see the module docstring).
+
+    ``splits``: where photos may be dropped for intra-post and inter-post groups (train-test
+    groups always drop the training side). ``leakage``: ``'post'`` or ``'image'``.
+    """
+    check_table(table, RULE)
+    splits = check_splits(splits, RULE)
+    missing = [c for c in DUP_COLUMNS if c not in dup_pairs.columns]
+    if missing:
+        raise ValueError(
+            f"{RULE}: the duplicate table lacks column(s) {', '.join(missing)}; "
+            f"expected {', '.join(DUP_COLUMNS)} (one row per image of a group)"
+        )
+    if leakage not in ("post", "image"):
+        raise ValueError(f"{RULE}: leakage must be 'post' or 'image', not {leakage!r}")
+    bad_scope = sorted(set(dup_pairs["scope"]) - set(SCOPES))
+    if bad_scope:
+        raise ValueError(f"{RULE}: unknown scope(s) {', '.join(bad_scope)}; use {SCOPES}")
+    check_known(dup_pairs["image"], set(table["image"]), "duplicate image", RULE, unknown)
+    meta = table.set_index("image")[["post_id", "photo", "split"]]
+    photos_per_post = table.groupby(["split", "post_id"]).size()
+    rows: list[dict] = []
+    for group, members in dup_pairs.groupby("group", sort=True):
+        members = members[members["image"].isin(meta.index)]
+        if len(members) < 2:
+            continue
+        info = meta.loc[members["image"]].reset_index()
+        info = info.sort_values(["split", "post_id", "photo", "image"], kind="mergesort")
+        ev = _evidence(members)
+        scopes = set(members["scope"])
+        if len(scopes) != 1:
+            raise ValueError(f"{RULE}: group {group} mixes scopes {sorted(scopes)}")
+        scope = scopes.pop()
+        if scope == "intra-post":
+            rows += _intra(info, ev, splits)
+        elif scope == "inter-post":
+            rows += _inter(info, ev, splits, table, photos_per_post)
+        else:
+            rows += _leak(info, ev, table, leakage)
+    return removal_frame(rows)
+
+
+def _evidence(members: pd.DataFrame) -> str:
+    kinds = "/".join(sorted(set(members["kind"])))
+    dist = pd.to_numeric(members["hash_distance"], errors="coerce").max()
+    sim = pd.to_numeric(members["similarity"], errors="coerce").min()
+    parts = [f"{kinds} duplicate"]
+    if pd.notna(dist):
+        parts.append(f"hash distance {dist:g}")
+    if pd.notna(sim):
+        parts.append(f"similarity {sim:.2f}")
+    return ", ".join(parts)
+
+
+def _row(image: str, post: str, split: str, cause: str, reason: str) -> dict:
+    return {"image": image, "post_id": post, "split": split, "rule": RULE, "cause": cause,
+            "reason": reason}  # fmt: skip
+
+
+def _intra(info: pd.DataFrame, ev: str, splits) -> list[dict]:
+    rows = []
+    for (split, post), photos in info.groupby(["split", "post_id"], sort=True):
+        if split not in splits or len(photos) < 2:
+            continue
+        keep = photos["image"].iloc[0]
+        for image in photos["image"].iloc[1:]:
+            reason = f"{image} is a copy of {keep} inside post {post} ({ev}); kept {keep}"
+            rows.append(_row(image, post, split, "intra-post", reason))
+    return rows
+
+
+def _inter(info, ev, splits, table, photos_per_post) -> list[dict]:
+    rows = []
+    for split, part in info.groupby("split", sort=True):
+        posts = sorted(set(part["post_id"]))
+        if split not in splits or len(posts) < 2:
+            continue
+        sizes = {p: int(photos_per_post.get((split, p), 0)) for p in posts}
+        keep = sorted(posts, key=lambda p: (-sizes[p], p))[0]
+        for post in posts:
+            if post == keep:
+                continue
+            shared = ", ".join(part.loc[part["post_id"] == post, "image"])
+            reason = (
+                f"post {post} reposts post {keep} ({shared}: {ev}); kept post {keep} "
+                f"({sizes[keep]} photos) over post {post} ({sizes[post]} photos)"
+            )
+            photos = table[(table["split"] == split) & (table["post_id"] == post)]
+            for image in photos["image"]:
+                rows.append(_row(image, post, split, "inter-post", reason))
+    return rows
+
+
+def _leak(info, ev, table, leakage) -> list[dict]:
+    train = info[info["split"] == "train"]
+    test = info[info["split"] != "train"]
+    if train.empty or test.empty:
+        return []
+    other = ", ".join(test["image"])
+    rows = []
+    for post, photos in train.groupby("post_id", sort=True):
+        images = photos["image"].tolist()
+        if leakage == "post":
+            drop = table.loc[(table["split"] == "train") & (table["post_id"] == post), "image"]
+            what = f"train post {post} dropped"
+        else:
+            drop, what = images, f"{', '.join(images)} dropped"
+        reason = (
+            f"{', '.join(images)} duplicates {other} ({ev}); {what} to keep train and test apart"
+        )
+        for image in drop:
+            rows.append(_row(image, post, "train", "train-test", reason))
+    return rows
