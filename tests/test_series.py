@@ -1,0 +1,182 @@
+"""Maps across a checkpoint series, change scores, difference maps, and the heatmap disk cache."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explain.heatmap_cache import HeatmapCache, get_or_compute, heatmap_key, resolved_params
+from explain.heatmaps import compute
+from explain.series import (
+    change_score,
+    change_scores,
+    difference_maps,
+    series_maps,
+    series_pair_maps,
+)
+from explain.targets import PairSimilarity, SelfSimilarity
+
+
+def net(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ).eval()  # fmt: skip
+
+
+def loaded(seed: int, epoch: int) -> SimpleNamespace:
+    return SimpleNamespace(model=net(seed), epoch=epoch, sha1=f"ckpt{seed:036d}",
+                           label=f"epoch {epoch}")  # fmt: skip
+
+
+def test_series_maps_order_labels_and_change_scores():
+    x = torch.randn(1, 3, 12, 8)
+    same = net(0)
+    s = series_maps([same, same, net(1)], x, "gradcam", layer="2")
+    assert s.labels == ["model 0", "model 1", "model 2"]
+    assert len(s.heatmaps) == 3 and all(h.map.shape == (12, 8) for h in s.heatmaps)
+    scores = s.change_scores()
+    assert scores[0] == pytest.approx(1.0) and scores[1] < 0.99
+    diffs = s.differences()
+    assert np.array_equal(diffs[0], np.zeros((12, 8), np.float32))
+    np.testing.assert_allclose(diffs[1], s.heatmaps[2].map - s.heatmaps[1].map)
+    assert diffs[1].min() >= -1 and diffs[1].max() <= 1
+
+
+def test_series_of_loaded_models_with_progress():
+    x = torch.randn(3, 10, 10)
+    seen = []
+    s = series_maps([loaded(0, 3), loaded(1, 12)], x, "hirescam", layer="2",
+                    progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    assert s.labels == ["epoch 3", "epoch 12"] and s.epochs == [3, 12]
+    assert seen == [(1, 2), (2, 2)]
+    want = compute("hirescam", net(1), x, SelfSimilarity(), layer="2")
+    np.testing.assert_allclose(s.heatmaps[1].map, want.map, atol=1e-6)
+
+
+def test_pair_maps_explain_both_directions():
+    xq, xg = torch.randn(1, 3, 10, 8), torch.randn(1, 3, 10, 8)
+    q, g = series_pair_maps([net(0), net(2)], xq, xg, "gradcam", layer="2")
+    model = net(2)
+    with torch.no_grad():
+        eq, eg = model(xq)[0], model(xg)[0]
+    np.testing.assert_allclose(
+        q.heatmaps[1].raw, compute("gradcam", model, xq, PairSimilarity(eg), layer="2").raw,
+        rtol=1e-5, atol=1e-7,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        g.heatmaps[1].raw, compute("gradcam", model, xg, PairSimilarity(eq), layer="2").raw,
+        rtol=1e-5, atol=1e-7,
+    )  # fmt: skip
+    sim = float(torch.nn.functional.cosine_similarity(eq, eg, dim=0))
+    assert q.extra["similarity"][1] == pytest.approx(sim, abs=1e-6)
+    assert q.heatmaps[1].score == pytest.approx(sim, abs=1e-6)
+
+
+def test_change_score_and_difference_edge_cases():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert change_score(a, a) == pytest.approx(1.0)
+    assert change_score(a, -a) == pytest.approx(-1.0)
+    assert np.isnan(change_score(a, np.zeros_like(a)))
+    assert change_scores([a, a, -a]) == pytest.approx([1.0, -1.0])
+    with pytest.raises(ValueError, match="different shapes"):
+        change_score(a, a[:2])
+    with pytest.raises(ValueError, match="different shapes"):
+        difference_maps([a, a[:2]])
+    with pytest.raises(ValueError, match="series is empty"):
+        series_maps([], torch.zeros(1, 3, 4, 4))
+    with pytest.raises(ValueError, match="series entry 0"):
+        series_maps(["model"], torch.zeros(1, 3, 4, 4))
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_keys_fill_defaults_and_ignore_execution_options():
+    base = heatmap_key("c" * 40, "i" * 40, "occlusion", {}, "self", (256, 128))
+    same = heatmap_key("c" * 40, "i" * 40, "occlusion",
+                       {"window": 16, "stride": 8, "batch_size": 7, "engine": "eager"},
+                       "self", (256, 128))  # fmt: skip
+    assert base == same
+    for change in [
+        dict(params={"window": 8}), dict(target="pair:abc"), dict(size=(128, 64)),
+        dict(checkpoint="d" * 40), dict(image="j" * 40), dict(method="gradcam"),
+    ]:  # fmt: skip
+        args = {"checkpoint": "c" * 40, "image": "i" * 40, "method": "occlusion", "params": {},
+                "target": "self", "size": (256, 128), **change}  # fmt: skip
+        other = heatmap_key(args["checkpoint"], args["image"], args["method"], args["params"],
+                            args["target"], args["size"])  # fmt: skip
+        assert other != base, change
+    assert resolved_params("gradcam", {}) == {"layer": None}
+    with pytest.raises(ValueError, match="bad parameters for gradcam"):
+        resolved_params("gradcam", {"window": 3})
+    with pytest.raises(ValueError, match="cannot be part of a cache key"):
+        heatmap_key("c", "i", "gradcam", {"layer": object()}, "self", (8, 8))
+
+
+def test_cache_round_trip_in_float16(tmp_path):
+    cache = HeatmapCache(tmp_path)
+    model, x = net(0), torch.randn(1, 3, 12, 8)
+    first = cache.get_or_compute(model, x, SelfSimilarity(), "gradcam", layer="2",
+                                 checkpoint_sha1="a" * 40, image_sha1="b" * 40)  # fmt: skip
+    assert "cached" not in first.info
+    (entry,) = list((tmp_path / "heatmaps").glob("*/*.npz"))
+    with np.load(entry) as data:
+        assert data["map"].dtype == np.float16 and data["raw"].dtype == np.float16
+    again = cache.get_or_compute(model, x, SelfSimilarity(), "gradcam", layer="2",
+                                 checkpoint_sha1="a" * 40, image_sha1="b" * 40)  # fmt: skip
+    assert again.info["cached"] is True and again.method == "gradcam"
+    assert again.params == first.params and again.score == pytest.approx(first.score)
+    np.testing.assert_allclose(again.map, first.map, atol=1e-3)
+    np.testing.assert_allclose(again.raw, first.raw, atol=1e-3 * np.abs(first.raw).max())
+
+
+def test_series_uses_the_cache(tmp_path):
+    cache = HeatmapCache(tmp_path)
+    series = [loaded(0, 3), loaded(1, 12)]
+    x = torch.randn(1, 3, 10, 8)
+    a = series_maps(series, x, "gradcam", layer="2", cache=cache, image_sha1="f" * 40)
+    assert len(cache.disk.keys()) == 2
+    b = series_maps(series, x, "gradcam", layer="2", cache=cache, image_sha1="f" * 40)
+    assert all(h.info.get("cached") for h in b.heatmaps)
+    assert not any(h.info.get("cached") for h in a.heatmaps)
+
+
+def test_cache_requires_hashes_and_tolerates_concurrent_writers(tmp_path):
+    cache = HeatmapCache(tmp_path)
+    model, x = net(0), torch.randn(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="needs checkpoint_sha1 and image_sha1"):
+        get_or_compute(cache, model, x, SelfSimilarity(), "gradcam", layer="2")
+    hm = compute("gradcam", model, x, SelfSimilarity(), layer="2")
+    key = heatmap_key("a" * 40, "b" * 40, "gradcam", {"layer": "2"}, "self", (8, 8))
+    errors = []
+
+    def write():
+        try:
+            for _ in range(20):
+                cache.put(key, hm)
+                assert cache.get(key) is not None
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not list((tmp_path / "heatmaps").glob("*/.tmp-*"))
+    np.testing.assert_allclose(cache.get(key).map, hm.map, atol=1e-3)
+
+
+def test_malformed_entry_raises(tmp_path):
+    cache = HeatmapCache(tmp_path)
+    cache.disk.put("ab" * 20, {"map": np.zeros((2, 2))})
+    with pytest.raises(ValueError, match="malformed"):
+        cache.get("ab" * 20)
