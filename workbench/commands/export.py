@@ -1,0 +1,172 @@
+"""`workbench export`: apply curation rules and write a cleaned dataset with provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+RULES_HELP = """Curation rules, comma-separated; parameters follow the rule name, each after ':';
+list values are joined with '+'. Example:
+homogeneous_artifact:threshold=0.8,duplicates.
+Rules: homogeneous_artifact (threshold=0.8, min_photos=2, artifacts=, splits=train,
+source=tags|manifest|both), duplicates (leakage=post|image, splits=train; needs --duplicates),
+one_animal_per_post (flag=multiple-animals, images=true; needs --store),
+exclude_by_tags (buckets=, artifacts=, flags=exclude, annotators=, posts=true, splits=train;
+needs --store), quality_flags (dark=60, glare=0.15, blur=30, min_side=64, min_foreground=0.03,
+splits=train). Every rule also takes unknown=raise|ignore for tags on images not in --data."""
+
+
+@click.command("export")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, exists=True),
+    required=True,
+    help="Dataset folder or manifest to clean.",
+)
+@click.option("--rules", default="", help=RULES_HELP)
+@click.option(
+    "--store",
+    envvar="WORKBENCH_STORE",
+    default=None,
+    help="Tag store (SQLite file or URL) for tag-based rules and the bucket folders "
+    "(env WORKBENCH_STORE).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Export folder (created, or replaced when it holds an earlier export).",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["mirror", "symlink", "copy"]),
+    default="mirror",
+    show_default=True,
+    help="mirror: links at the source paths (image ids unchanged); symlink/copy: torchreid "
+    "layout train/POSTID_PHOTONUM.jpg as links or copies.",
+)
+@click.option(
+    "--duplicates",
+    "dup_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Duplicate table (CSV/Parquet from `workbench duplicates`) for the duplicates rule.",
+)
+@click.option(
+    "--heatmaps",
+    "heatmap_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Folder of heatmap PNGs named after the image path: DIR/query/10631_2*.png goes "
+    "next to query/10631_2.jpg in its bucket folder.",
+)
+@click.option("--no-buckets", is_flag=True, help="Skip the worked/missed/spurious folders.")
+def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_buckets) -> None:
+    """Apply --rules to --data and write a cleaned manifest, the bucket folders and
+    provenance.json to --out; print what was removed, by reason."""
+    import pandas as pd
+
+    from curation.dataset import load_dataset
+    from curation.export import ExportError, export
+    from curation.findings import DatasetError
+    from curation.rules import apply_rules, describe, parse_rules, removal_frame
+    from curation.store import StoreError, TagStore
+
+    try:
+        ds = load_dataset(data)
+        specs = parse_rules(rules) if rules.strip() else []
+    except (DatasetError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    tags = post_flags = None
+    extra: dict = {"rules": describe(specs), "tags": None}
+    if store is not None:
+        try:
+            with TagStore(store) as ts:
+                tags, post_flags = ts.current(), ts.post_flags()
+                extra["tags"] = {"store": ts.url, "snapshot_sha256": ts.snapshot_sha256(),
+                                 "events": ts.count()}  # fmt: skip
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+    dups = None
+    if dup_file is not None:
+        dups = (
+            pd.read_parquet(dup_file)
+            if dup_file.suffix == ".parquet"
+            else pd.read_csv(
+                dup_file, dtype={"group": str, "image": str, "post_id": str}, keep_default_na=False
+            )
+        )
+        from curation.export import canonical_sha256
+
+        extra["duplicates"] = {"file": str(dup_file), "sha256": canonical_sha256(dups)}
+    try:
+        if specs:
+            _, removals = apply_rules(
+                ds, specs, tags=tags, post_flags=post_flags, duplicate_groups=dups,
+                progress=_progress(),
+            )  # fmt: skip
+        else:
+            removals = removal_frame([])
+        heatmaps = _heatmaps(heatmap_dir, tags) if heatmap_dir is not None else None
+        result = export(
+            ds, removals, out_dir, layout=None if layout == "mirror" else layout,
+            buckets=None if no_buckets or tags is None else tags, heatmaps=heatmaps,
+            provenance=extra,
+        )  # fmt: skip
+    except (ValueError, ExportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _report(result, len(ds.table))
+
+
+def _progress():
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="measuring quality", unit="image")
+        bar.n = done
+        bar.refresh()
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _heatmaps(folder: Path, tags) -> dict[str, list[Path]]:
+    if tags is None:
+        raise click.UsageError("--heatmaps goes with the bucket folders; give --store too")
+    out = {}
+    for image in tags["image"]:
+        stem = Path(image).with_suffix("")
+        found = sorted((folder / stem.parent).glob(f"{stem.name}*.png"))
+        if found:
+            out[image] = found
+    return out
+
+
+def _report(result, total: int) -> None:
+    click.echo(f"removed {result.removed_images} of {total} images:")
+    if result.summary.empty:
+        click.echo("  (no rule removed anything)")
+    for rec in result.summary.to_dict("records"):
+        click.echo(
+            f"  {rec['rule']:22s} {rec['cause']:22s} {rec['images']:5d} images "
+            f"{rec['posts']:4d} posts"
+        )
+    click.echo(f"kept {result.kept_images} images")
+    if result.bucket_counts:
+        counts = ", ".join(f"{b} {n}" for b, n in result.bucket_counts.items())
+        click.echo(f"bucket folders: {counts}")
+    out = result.out_dir
+    click.echo(f"wrote {out}")
+    click.echo(f"  {result.manifest_csv.name}, {result.manifest_parquet.name}  "
+               f"(train on it: workbench train --data {out} --out ...)")  # fmt: skip
+    click.echo(f"  {result.removals_csv.name}  every removed image with its reason")
+    click.echo(f"  {result.provenance.name}  input hashes, rules, counts, version, time")
+    if result.buckets_csv is not None:
+        click.echo(f"  worked/ missed/ spurious/  tagged images ({result.buckets_csv.name})")
