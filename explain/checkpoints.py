@@ -319,3 +319,29 @@ def load_series(
         )
     loaded = [load_model(f.path, arch=arch, device=device) for f in files]
     return sorted(loaded, key=lambda m: (m.epoch is None, m.epoch or 0, m.path.name))
+
+
+def describe(path: str | Path, arch: str | None = None) -> dict:
+    """What a checkpoint holds, without building its model: ``file``, ``epoch``, ``arch``,
+    ``num_classes``, ``rank1``, ``mAP`` (from the file, NaN when absent), ``size_mb``, ``sha1``,
+    ``optimizer`` (bool). Raises CheckpointError like :func:`load_model`."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    fit = _resolve_arch(path, ckpt, arch)
+
+    def number(key: str) -> float:
+        value = ckpt.get(key)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if is_number else float("nan")
+
+    return {
+        "file": path.name,
+        "epoch": ckpt["epoch"],
+        "arch": fit.arch,
+        "num_classes": fit.num_classes,
+        "rank1": number("rank1"),
+        "mAP": number("mAP"),
+        "size_mb": path.stat().st_size / 1e6,
+        "sha1": file_sha1(path),
+        "optimizer": bool(ckpt["has_optimizer"]),
+    }

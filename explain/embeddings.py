@@ -151,13 +151,18 @@ def embed_dataset(
     progress: Progress | None = None,
     batch_size: int = 64,
     threads: int | None = None,
+    splits: Sequence[str] | None = None,
 ) -> Embeddings:
-    """Embeddings of every image in ``dataset.table`` (all splits) with ``loaded``'s model at its
-    training input size; read from / written to ``cache_dir`` when given (None: no cache).
+    """Embeddings of every image in ``dataset.table`` (in table order; only the rows of
+    ``splits`` when given, e.g. ``("query", "gallery")``) with ``loaded``'s model at its training
+    input size; read from / written to ``cache_dir`` when given (None: no cache).
 
     ``threads``: torch CPU threads (default :func:`explain.device.default_threads`).
     """
-    images = dataset.table["image"].tolist()
+    table = dataset.table
+    if splits is not None:
+        table = table[table["split"].isin(list(splits))]
+    images = table["image"].tolist()
     paths = [dataset.path(img) for img in images]
     height, width = loaded.input_size
     key = embedding_key(loaded.sha1, content_hashes(paths), height, width, flip)

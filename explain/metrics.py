@@ -348,7 +348,7 @@ def evaluate_series(
         models = load_series(folder_or_models, arch=arch, device=device)
     else:
         models = list(folder_or_models)
-    n_images = len(dataset.table)
+    n_images = len(query) + len(gallery)
     total = n_images * len(models)
     rows, tables, cmcs = [], [], []
     for i, loaded in enumerate(models):
@@ -360,7 +360,13 @@ def evaluate_series(
                 progress(base + done, total)
 
         emb = embed_dataset(
-            loaded, dataset, cache_dir=cache_dir, flip=flip, progress=report, threads=threads
+            loaded,
+            dataset,
+            cache_dir=cache_dir,
+            flip=flip,
+            progress=report,
+            threads=threads,
+            splits=("query", "gallery"),
         )
         result = evaluate(
             emb.rows(query["image"].tolist()),

@@ -144,3 +144,12 @@ def test_embed_dataset_without_cache(dataset_root: Path):
     assert model.seen == 6 and not a.cached and not b.cached
     with pytest.raises(KeyError, match="no embedding"):
         a.rows(["gallery/9_9.jpg"])
+
+
+def test_embed_dataset_splits(dataset_root: Path, tmp_path: Path):
+    model = Counting()
+    ds = load_folder(dataset_root)
+    full = embed_dataset(loaded(model), ds, cache_dir=tmp_path / "c")
+    gallery = embed_dataset(loaded(model), ds, cache_dir=tmp_path / "c", splits=["gallery"])
+    assert gallery.images == ["gallery/1_2.jpg", "gallery/2_1.jpg"] and not gallery.cached
+    np.testing.assert_allclose(gallery.features, full.rows(gallery.images), atol=1e-6)

@@ -368,40 +368,22 @@ def train(
 def _evaluate(
     model: torch.nn.Module, dataset: Dataset, recipe: Recipe, device: torch.device
 ) -> dict:
-    """Rank-1 and mAP on query/gallery with torchreid's protocol (empty dict without them)."""
-    from explain.adapter import evaluate_rank_reference as evaluate_rank
-    from explain.preprocess import test_transform
+    """Rank-1 and mAP on query/gallery with torchreid's protocol (empty dict without them, or
+    when no query has a true match: a gallery photo of its post with another camid)."""
+    from explain.embeddings import extract
+    from explain.metrics import evaluate
 
     query, gallery = dataset.split("query"), dataset.split("gallery")
-    if query.empty or gallery.empty:
+    pairs = query[["post_id", "camid"]].merge(gallery[["post_id", "camid"]], on="post_id")
+    if not (pairs["camid_x"] != pairs["camid_y"]).any():
         return {}
-    tf = test_transform(recipe.height, recipe.width)
-    was_training = model.training
-    model.eval()
-
-    def feats(rows) -> torch.Tensor:
-        out = []
-        paths = rows["image"].tolist()
-        for i in range(0, len(paths), 64):
-            x = torch.stack([tf(load_rgb(dataset.root / p)) for p in paths[i : i + 64]])
-            out.append(model(x.to(device, memory_format=torch.channels_last)).float().cpu())
-        return torch.nn.functional.normalize(torch.cat(out), dim=1)
-
-    qf, gf = feats(query), feats(gallery)
-    model.train(was_training)
-    dist = (1 - qf @ gf.T).numpy()
-    pid = {p: i for i, p in enumerate(sorted(set(query["post_id"]) | set(gallery["post_id"])))}
-    keep = query["post_id"].isin(set(gallery["post_id"])).to_numpy()
-    if not keep.any():
-        return {}
-    cmc, mean_ap = evaluate_rank(
-        dist[keep],
-        np.array([pid[p] for p in query["post_id"]])[keep],
-        np.array([pid[p] for p in gallery["post_id"]]),
-        query["camid"].to_numpy()[keep],
-        gallery["camid"].to_numpy(),
-        max_rank=min(20, len(gallery)),
-        use_metric_cuhk03=False,
-        use_cython=False,
+    images = [*query["image"], *gallery["image"]]
+    feats = extract(
+        model,
+        [dataset.path(img) for img in images],
+        height=recipe.height,
+        width=recipe.width,
+        device=device,
     )
-    return {"rank1": float(cmc[0]), "mAP": float(mean_ap)}
+    result = evaluate(feats[: len(query)], feats[len(query) :], query, gallery, k=1, max_rank=1)
+    return {"rank1": result.summary["rank1"], "mAP": result.summary["mAP"]}
