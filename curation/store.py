@@ -25,6 +25,7 @@ import difflib
 import hashlib
 import json
 import numbers
+import os
 import random
 import re
 import time
@@ -448,11 +449,16 @@ class TagStore:
         return h.hexdigest()
 
     def export_csv(self, path: str | Path) -> Path:
-        """Write :meth:`current` to ``path`` as CSV (regions as JSON text); return the path."""
+        """Write :meth:`current` to ``path`` as CSV (regions as JSON text), atomically."""
         path = Path(path)
         df = self.current()
         df = df.assign(regions=[regions_json(r) for r in df["regions"]])
-        df.to_csv(path, index=False, lineterminator="\n")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            df.to_csv(tmp, index=False, lineterminator="\n")
+            os.replace(tmp, path)  # readers never see half a file
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     # -- validation -------------------------------------------------------------------------

@@ -6,25 +6,44 @@ from pathlib import Path
 
 import click
 
-RULES_HELP = """Curation rules, comma-separated; parameters follow the rule name, each after ':';
-list values are joined with '+'. Example:
-homogeneous_artifact:threshold=0.8,duplicates.
-Rules: homogeneous_artifact (threshold=0.8, min_photos=2, artifacts=, splits=train,
-source=tags|manifest|both), duplicates (leakage=post|image, splits=train; needs --duplicates),
-one_animal_per_post (flag=multiple-animals, images=true; needs --store),
-exclude_by_tags (buckets=, artifacts=, flags=exclude, annotators=, posts=true, splits=train;
-needs --store), quality_flags (dark=60, glare=0.15, blur=30, min_side=64, min_foreground=0.03,
-splits=train). Every rule also takes unknown=raise|ignore for tags on images not in --data."""
+RULES_EPILOG = """\b
+--rules syntax: rules separated by commas; parameters follow the rule name, each
+after ':'; list values joined with '+':
+  homogeneous_artifact:threshold=0.8,duplicates
+  homogeneous_artifact:source=manifest:artifacts=tongue+hands,quality_flags:blur=20
+  exclude_by_tags:buckets=spurious:splits=train+query
+
+\b
+Rules and parameters [defaults]:
+  homogeneous_artifact  drop a post when one artifact is in >= threshold of its photos
+                        threshold [0.8], min_photos [2], artifacts [all], splits [train],
+                        source [tags] = tags (the store) | manifest (ground truth) | both
+  duplicates            copies inside a post, reposts across posts, train-test leakage
+                        leakage [post] | image, splits [train]; needs --duplicates
+  one_animal_per_post   drop posts flagged multiple-animals (and flagged photos)
+                        flag [multiple-animals], images [true], splits [train]; needs --store
+  exclude_by_tags       drop photos by bucket, artifact tag or exclude flag
+                        buckets, artifacts, flags [exclude], annotators, posts [true],
+                        splits [train]; needs --store
+  quality_flags         too dark, glare-blown, blurry, tiny (computed from pixels)
+                        dark [60], glare [0.15], blur [30], min_side [64],
+                        min_foreground [0.03], splits [train]
+Every rule also takes unknown [raise] | ignore, for tags on images not in --data.
+"""
 
 
-@click.command("export")
+@click.command("export", epilog=RULES_EPILOG)
 @click.option(
     "--data",
     type=click.Path(path_type=Path, exists=True),
     required=True,
     help="Dataset folder or manifest to clean.",
 )
-@click.option("--rules", default="", help=RULES_HELP)
+@click.option(
+    "--rules",
+    default="",
+    help="Rules to apply, e.g. homogeneous_artifact:threshold=0.8,duplicates (syntax below).",
+)
 @click.option(
     "--store",
     envvar="WORKBENCH_STORE",

@@ -98,7 +98,8 @@ def command(ctx: click.Context, store: str, annotator: str | None, data: Path | 
 @click.option("--note", default=None)
 @click.pass_obj
 def bucket_cmd(obj: _Ctx, images, bucket, suggested, model, epoch, note) -> None:
-    """Put IMAGES (manifest paths, e.g. query/10631_2.jpg) in BUCKET (`none` clears it)."""
+    """Put IMAGES (manifest paths, e.g. query/10631_2.jpg) in BUCKET (`none` clears it).
+    `add` is the same command."""
     from curation.store import TagEvent
 
     events = [
@@ -110,6 +111,9 @@ def bucket_cmd(obj: _Ctx, images, bucket, suggested, model, epoch, note) -> None
     ]  # fmt: skip
     ids = _run(lambda: obj.store().add_many(events))
     click.echo(f"{len(ids)} image(s) -> {bucket} (events {ids[0]}..{ids[-1]})")
+
+
+command.add_command(bucket_cmd, name="add")
 
 
 @command.command("artifacts")
