@@ -148,8 +148,7 @@ def _progress():
         nonlocal bar
         if bar is None:
             bar = tqdm(total=total, desc="measuring quality", unit="image")
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # tqdm rate-limits its own redraws
         if done == total:
             bar.close()
 
