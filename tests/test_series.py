@@ -180,3 +180,50 @@ def test_malformed_entry_raises(tmp_path):
     cache.disk.put("ab" * 20, {"map": np.zeros((2, 2))})
     with pytest.raises(ValueError, match="malformed"):
         cache.get("ab" * 20)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def write_series(folder, epochs=(3, 12), size=(64, 32)):
+    from explain.adapter import build_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, epoch in enumerate(epochs):
+        torch.manual_seed(i)
+        model = build_model("osnet_x0_25", 4)
+        torch.save({"state_dict": model.state_dict(), "epoch": epoch, "arch": "osnet_x0_25",
+                    "num_classes": 4, "height": size[0], "width": size[1]},
+                   folder / f"model.pth.tar-{epoch}")  # fmt: skip
+    return folder
+
+
+def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from workbench.cli import main
+
+    series = write_series(tmp_path / "series")
+    rng = np.random.default_rng(0)
+    for name in ("q_1.jpg", "g_1.jpg"):
+        Image.fromarray(rng.integers(0, 255, (64, 32, 3), dtype=np.uint8)).save(tmp_path / name)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    args = ["explain", "maps", "--checkpoints", str(series), "--image", str(tmp_path / "q_1.jpg"),
+            "--method", "gradcam,occlusion", "--window", "8", "--stride", "8", "--out", str(out),
+            "--cache", str(cache), "--threads", "1"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "epoch 3 -> epoch 12: Spearman" in result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert "q_1_gradcam_series.png" in names and "q_1_occlusion_epoch12.png" in names
+    with Image.open(out / "q_1_gradcam_series.png") as img:
+        assert img.size == (2 * 32, 64 + 14)
+    assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
+    pair = CliRunner().invoke(main, [*args[:6], "--match", str(tmp_path / "g_1.jpg"),
+                                     "--method", "hirescam", "--no-cache", "--out", str(out)])  # fmt: skip
+    assert pair.exit_code == 0, pair.output
+    assert "pair similarity: epoch 3" in pair.output and "g_1_hirescam_series.png" in {
+        p.name for p in out.iterdir()}  # fmt: skip
+    bad = CliRunner().invoke(main, [*args[:6], "--method", "gradcam,nope"])
+    assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from pytorch_grad_cam.utils.image import scale_cam_image
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from explain.heatmaps.base import (
@@ -85,7 +86,10 @@ def run_cam(
                     value = target(out[0])
                 grads = None
             acts = _single(cam.activations_and_grads.activations, path, "activation").numpy()
-            raw = cam.get_cam_image(inp, module, [target], acts, grads, False)[0]
+            # numpy's BLAS (EigenCAM's SVD) next to torch's threads: oversubscribed, it can take
+            # seconds instead of milliseconds on a busy machine; use torch's thread count
+            with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+                raw = cam.get_cam_image(inp, module, [target], acts, grads, False)[0]
         finally:
             cam.activations_and_grads.release()
     raw = np.asarray(raw, dtype=np.float32)

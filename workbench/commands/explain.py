@@ -1,0 +1,516 @@
+"""`workbench explain`: heatmaps per epoch, attribution scores and faithfulness checks.
+
+    workbench explain maps --checkpoints SERIES --image PHOTO [--match PHOTO] --method gradcam
+    workbench explain report --data sample_data/pets --checkpoints sample_data/series/baseline
+    workbench explain faithfulness --data DIR --checkpoints SERIES [--road]
+
+Maps are cached under ``--cache`` (default ``.workbench/cache``); progress bars go to stderr,
+tables to stdout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from workbench.commands.evaluate import (
+    DEFAULT_CACHE,
+    data_options,
+    load_checkpoints,
+    load_data,
+    progress_bar,
+)
+
+METHOD_NAMES = (
+    "gradcam",
+    "gradcam++",
+    "hirescam",
+    "eigencam",
+    "randomcam",
+    "activation",
+    "occlusion",
+)
+
+
+def _methods(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [n for n in names if n not in METHOD_NAMES]
+    if bad or not names:
+        what = ", ".join(bad) if bad else repr(value)
+        raise click.BadParameter(f"unknown method(s) {what}; choose from {', '.join(METHOD_NAMES)}")
+    return names
+
+
+def series_options(fn: Callable) -> Callable:
+    """Options every explain subcommand shares."""
+    for opt in reversed(
+        [
+            click.option(
+                "--checkpoints",
+                type=click.Path(path_type=Path),
+                required=True,
+                help="Checkpoint folder (model.pth.tar-N files, or torchreid's log/<run>/).",
+            ),
+            click.option("--arch", default=None, help="torchreid model name [default: inferred]."),
+            click.option(
+                "--layer",
+                default=None,
+                help="Target layer for CAMs, a module path such as conv4 or conv3.1 "
+                "[default: per architecture, OSNet conv5 (16x8 at 256x128)].",
+            ),
+            click.option(
+                "--cache",
+                "cache_dir",
+                type=click.Path(path_type=Path),
+                default=DEFAULT_CACHE,
+                show_default=True,
+                help="Heatmap cache folder.",
+            ),
+            click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
+            click.option("--threads", type=int, default=None, help="CPU threads [default: 2]."),
+            click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any]."),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def occlusion_options(fn: Callable) -> Callable:
+    for opt in reversed(
+        [
+            click.option(
+                "--window",
+                type=int,
+                default=16,
+                show_default=True,
+                help="Occlusion window (pixels).",
+            ),
+            click.option(
+                "--stride",
+                type=int,
+                default=8,
+                show_default=True,
+                help="Occlusion stride (pixels).",
+            ),
+            click.option(
+                "--baseline",
+                type=click.Choice(["mean", "black", "blur"]),
+                default="mean",
+                show_default=True,
+                help="What hides a window: mean colour, black (changes nothing on a segmented "
+                "photo's black background), or the blurred image.",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def _setup(threads: int | None, cache_dir: Path, no_cache: bool):
+    from explain.device import set_threads
+    from explain.heatmap_cache import HeatmapCache
+
+    set_threads(threads)
+    return None if no_cache else HeatmapCache(cache_dir)
+
+
+def _params(method: str, layer, window, stride, baseline) -> dict:
+    if method == "occlusion":
+        return {"window": window, "stride": stride, "baseline": baseline}
+    return {"layer": layer} if layer else {}
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def print_table(title: str, df, columns: list[str]) -> None:
+    """A plain-text table on stdout."""
+    click.echo(f"\n{title}")
+    if df.empty:
+        click.echo("  (no rows)")
+        return
+    cells = [[_fmt(r[c]) for c in columns] for _, r in df.iterrows()]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        click.echo("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+
+
+@click.group("explain")
+def command() -> None:
+    """Heatmaps per epoch, attribution scores and faithfulness checks."""
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def _overlay(image, heatmap_map):
+    import numpy as np
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    rgb = np.asarray(image, dtype=np.float32) / 255.0
+    return show_cam_on_image(rgb, heatmap_map, use_rgb=True, image_weight=0.5)
+
+
+def _write_strip(path: Path, tiles, labels) -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    h, w = tiles[0].shape[:2]
+    strip = Image.new("RGB", (w * len(tiles), h + 14), (255, 255, 255))
+    draw = ImageDraw.Draw(strip)
+    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
+        strip.paste(Image.fromarray(np.asarray(tile, dtype=np.uint8)), (i * w, 14))
+        draw.text((i * w + 2, 1), label, fill=(0, 0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    strip.save(path)
+
+
+@command.command("maps")
+@series_options
+@occlusion_options
+@click.option(
+    "--image",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The photo to explain (e.g. a query).",
+)
+@click.option(
+    "--match",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Its match: explain the pair in both directions.",
+)
+@click.option(
+    "--method",
+    "methods",
+    default="gradcam",
+    show_default=True,
+    help="Comma list of methods: " + ", ".join(METHOD_NAMES) + ".",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("heatmaps"),
+    show_default=True,
+    help="Folder for the PNG overlays.",
+)
+def maps(
+    checkpoints,
+    arch,
+    layer,
+    cache_dir,
+    no_cache,
+    threads,
+    device,
+    window,
+    stride,
+    baseline,
+    image,
+    match,
+    methods,
+    out,
+) -> None:
+    """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
+    from curation.images import ImageReadError, file_sha1, load_rgb
+    from explain.preprocess import to_input
+    from explain.series import series_maps, series_pair_maps
+
+    names = _methods(methods)
+    cache = _setup(threads, cache_dir, no_cache)
+    series = load_checkpoints(checkpoints, arch, device)
+    size = series[0].input_size
+    photos = [image] if match is None else [image, match]
+    try:
+        pics = [load_rgb(p).resize((size[1], size[0])) for p in photos]
+    except ImageReadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    xs = [to_input(p, *size) for p in pics]
+    shas = [file_sha1(p) for p in photos]
+    for method in names:
+        params = _params(method, layer, window, stride, baseline)
+        bar, progress = progress_bar(method, unit="ckpt")
+        try:
+            if match is None:
+                results = [
+                    series_maps(
+                        series,
+                        xs[0],
+                        method,
+                        "self",
+                        cache=cache,
+                        image_sha1=shas[0],
+                        progress=progress,
+                        **params,
+                    )
+                ]
+            else:
+                results = list(
+                    series_pair_maps(
+                        series,
+                        xs[0],
+                        xs[1],
+                        method,
+                        cache=cache,
+                        query_sha1=shas[0],
+                        match_sha1=shas[1],
+                        progress=progress,
+                        **params,
+                    )
+                )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            bar.close()
+        for photo, pic, res in zip(photos, pics, results, strict=True):
+            tiles = [_overlay(pic, hm.map) for hm in res.heatmaps]
+            safe = method.replace("+", "p")
+            for tile, label in zip(tiles, res.labels, strict=True):
+                _write_strip(
+                    out / f"{photo.stem}_{safe}_{label.replace(' ', '')}.png", [tile], [label]
+                )
+            strip = out / f"{photo.stem}_{safe}_series.png"
+            _write_strip(strip, tiles, res.labels)
+            scores = res.change_scores()
+            click.echo(f"{photo.name} {method}: wrote {strip}")
+            for i, s in enumerate(scores):
+                click.echo(f"  {res.labels[i]} -> {res.labels[i + 1]}: Spearman {_fmt(s)}")
+            if "similarity" in res.extra:
+                sims = ", ".join(
+                    f"{lbl} {_fmt(v)}"
+                    for lbl, v in zip(res.labels, res.extra["similarity"], strict=True)
+                )
+                click.echo(f"  pair similarity: {sims}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@command.command("report")
+@data_options
+@series_options
+@click.option(
+    "--methods",
+    default=",".join(m for m in METHOD_NAMES if m != "occlusion"),
+    show_default=True,
+    help="Comma list of methods (occlusion is slow).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=120,
+    show_default=True,
+    help="At most this many images with artifacts (half polluted, half clean).",
+)
+@click.option(
+    "--randomisation-images",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Images for the randomisation check (last checkpoint).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the tables and per-image rows as CSV files here.",
+)
+def report(
+    data,
+    manifest,
+    root,
+    checkpoints,
+    arch,
+    layer,
+    cache_dir,
+    no_cache,
+    threads,
+    device,
+    methods,
+    limit,
+    randomisation_images,
+    seed,
+    csv_dir,
+) -> None:
+    """Randomisation Spearman per method, artifact mass on polluted vs clean posts per epoch,
+    counterfactual correlation (needs a dataset with ground truth, e.g. the sample data)."""
+    from explain.sanity import sample_report
+
+    names = _methods(methods)
+    cache = _setup(threads, cache_dir, no_cache)
+    ds = load_data(data, manifest, root)
+    series = load_checkpoints(checkpoints, arch, device)
+    bars: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = progress_bar(stage, unit="step")
+        bars[stage][1](done, total)
+
+    try:
+        rep = sample_report(
+            ds,
+            series,
+            names,
+            limit=limit,
+            layer=layer,
+            seed=seed,
+            cache=cache,
+            randomisation_images=randomisation_images,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        for bar, _ in bars.values():
+            bar.close()
+    print_report(rep)
+    if csv_dir is not None:
+        csv_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("randomisation", "artifact_mass", "counterfactual", "rows"):
+            getattr(rep, name).to_csv(csv_dir / f"{name}.csv", index=False)
+        click.echo(f"\nwrote CSV tables to {csv_dir}")
+
+
+def print_report(rep) -> None:
+    meta = rep.meta
+    click.echo(
+        f"{meta['images']} images with artifacts at {meta['size'][0]}x{meta['size'][1]}, "
+        f"checkpoints: {', '.join(meta['checkpoints'])}, layer: {meta['layer'] or 'default'}"
+    )
+    print_table(
+        "Model-parameter randomisation (Spearman trained vs randomised maps; "
+        "passes when the median < 0.5)",
+        rep.randomisation,
+        ["method", "stage", "spearman_median", "spearman_mean", "n", "passes"],
+    )
+    print_table(
+        "Artifact mass (share of positive attribution on the image's artifact regions)",
+        rep.artifact_mass,
+        [
+            "method",
+            "epoch",
+            "group",
+            "mass_mean",
+            "mass_median",
+            "area_mean",
+            "enrichment_mean",
+            "peak_rate",
+            "n",
+        ],
+    )
+    print_table(
+        "Counterfactual check (Spearman across images: artifact mass vs similarity drop "
+        "when the artifact is removed)",
+        rep.counterfactual,
+        [
+            "method",
+            "epoch",
+            "n",
+            "spearman_pair",
+            "spearman_self",
+            "drop_pair_mean",
+            "drop_self_mean",
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- faithfulness
+
+
+@command.command("faithfulness")
+@data_options
+@series_options
+@click.option(
+    "--methods",
+    default="gradcam,gradcam++,hirescam,eigencam,activation",
+    show_default=True,
+    help="Comma list of methods, compared with randomcam.",
+)
+@click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
+@click.option(
+    "--images",
+    "n_images",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Query images to use (the first N of the query split).",
+)
+@click.option(
+    "--steps",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Steps of the deletion/insertion curves.",
+)
+@click.option("--road", is_flag=True, help="Also compute ROAD (slow: sparse solves).")
+def faithfulness(
+    data,
+    manifest,
+    root,
+    checkpoints,
+    arch,
+    layer,
+    cache_dir,
+    no_cache,
+    threads,
+    device,
+    methods,
+    epoch,
+    n_images,
+    steps,
+    road,
+) -> None:
+    """Deletion/insertion AUC (and ROAD) per method against RandomCAM."""
+    from curation.images import load_rgb
+    from explain.preprocess import to_input
+    from explain.sanity import faithfulness_check, faithfulness_summary
+
+    names = _methods(methods)
+    _setup(threads, cache_dir, True)
+    ds = load_data(data, manifest, root)
+    series = load_checkpoints(checkpoints, arch, device)
+    chosen = series[-1] if epoch is None else next((m for m in series if m.epoch == epoch), None)
+    if chosen is None:
+        raise click.ClickException(f"no checkpoint of epoch {epoch} in {checkpoints}")
+    rows = ds.split("query").head(n_images)
+    images = [to_input(load_rgb(ds.path(i)), *chosen.input_size) for i in rows["image"]]
+    params = {m: _params(m, layer, 16, 8, "mean") for m in [*names, "randomcam"]}
+    bar, progress = progress_bar("faithfulness")
+    try:
+        df = faithfulness_check(
+            chosen.model, images, names, road=road, steps=steps, params=params, progress=progress
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bar.close()
+    summary = faithfulness_summary(df)
+    cols = [
+        "method",
+        "deletion_auc",
+        "insertion_auc",
+        *(["road"] if road else []),
+        "beats_random_deletion",
+        "beats_random_insertion",
+        *(["beats_random_road"] if road else []),
+        "n",
+    ]
+    print_table(
+        f"Faithfulness on {len(images)} query images, {chosen.label} "
+        "(deletion: lower is better; insertion, ROAD: higher)",
+        summary,
+        cols,
+    )
