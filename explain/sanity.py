@@ -288,12 +288,15 @@ class SampleReport:
     ``counterfactual`` method, epoch, n, spearman_pair, spearman_self, drop_pair_mean,
                        drop_self_mean -- Spearman across images between artifact mass and the
                        similarity drop when the artifact is removed
+    ``per_artifact``   method, epoch, artifact type, group, mass_mean, enrichment_mean, n --
+                       the same mass per artifact type (images with one artifact type only)
     ``rows``           one row per image, epoch and method (masses and drops)
     """
 
     randomisation: pd.DataFrame
     artifact_mass: pd.DataFrame
     counterfactual: pd.DataFrame
+    per_artifact: pd.DataFrame
     rows: pd.DataFrame
     meta: dict = field(default_factory=dict)
 
@@ -432,6 +435,7 @@ def sample_report(
     return SampleReport(
         randomisation=randomisation,
         artifact_mass=_mass_table(rows),
+        per_artifact=_per_artifact_table(rows),
         counterfactual=_counterfactual_table(rows),
         rows=rows,
         meta={"images": len(chosen), "size": list(size), "methods": list(methods),
@@ -485,6 +489,20 @@ def _mass_table(rows: pd.DataFrame) -> pd.DataFrame:
             "n": g["artifact_mass"].count(),
         }
     ).reset_index()
+
+
+def _per_artifact_table(rows: pd.DataFrame) -> pd.DataFrame:
+    one = rows[~rows["artifacts"].str.contains(";")]
+    one = one.assign(group=np.where(one["polluted"], "polluted", "clean"))
+    g = one.groupby(["method", "epoch", "artifacts", "group"], sort=True, dropna=False)
+    out = pd.DataFrame(
+        {
+            "mass_mean": g["artifact_mass"].mean(),
+            "enrichment_mean": g["artifact_enrichment"].mean(),
+            "n": g["artifact_mass"].count(),
+        }
+    ).reset_index()
+    return out.rename(columns={"artifacts": "artifact"})
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:

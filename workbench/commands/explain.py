@@ -379,7 +379,7 @@ def report(
     print_report(rep)
     if csv_dir is not None:
         csv_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("randomisation", "artifact_mass", "counterfactual", "rows"):
+        for name in ("randomisation", "artifact_mass", "per_artifact", "counterfactual", "rows"):
             getattr(rep, name).to_csv(csv_dir / f"{name}.csv", index=False)
         click.echo(f"\nwrote CSV tables to {csv_dir}")
 
@@ -410,6 +410,12 @@ def print_report(rep) -> None:
             "peak_rate",
             "n",
         ],
+    )
+    last = rep.per_artifact[rep.per_artifact["epoch"] == rep.per_artifact["epoch"].max()]
+    print_table(
+        "Artifact mass per artifact type, last checkpoint (images with one artifact type)",
+        last,
+        ["method", "epoch", "artifact", "group", "mass_mean", "enrichment_mean", "n"],
     )
     print_table(
         "Counterfactual check (Spearman across images: artifact mass vs similarity drop "
