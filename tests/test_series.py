@@ -220,8 +220,8 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     with Image.open(out / "q_1_gradcam_series.png") as img:
         assert img.size == (2 * 32, 64 + 14)
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
-    pair = CliRunner().invoke(main, [*args[:6], "--match", str(tmp_path / "g_1.jpg"),
-                                     "--method", "hirescam", "--no-cache", "--out", str(out)])  # fmt: skip
+    more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
+    pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])
     assert pair.exit_code == 0, pair.output
     assert "pair similarity: epoch 3" in pair.output and "g_1_hirescam_series.png" in {
         p.name for p in out.iterdir()}  # fmt: skip
