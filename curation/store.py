@@ -128,7 +128,8 @@ class TagStore:
         seed = tuple(vocabulary) if vocabulary is not None else DEFAULT_VOCABULARY
         for tag in seed:
             _check_tag_name(tag)
-        self._write(lambda conn: migrations.upgrade(conn, seed=seed))
+        if self._read(migrations.current_version) != migrations.LATEST:
+            self._write(lambda conn: migrations.upgrade(conn, seed=seed))
         if vocabulary is not None:
             missing = [t for t in seed if t not in self.vocabulary()]
             for tag in missing:
