@@ -3,6 +3,7 @@
     workbench explain maps --checkpoints SERIES --image PHOTO [--match PHOTO] --method gradcam
     workbench explain report --data sample_data/pets --checkpoints sample_data/series/baseline
     workbench explain faithfulness --data DIR --checkpoints SERIES [--road]
+    workbench explain precompute --data DIR --checkpoints SERIES --methods gradcam,occlusion
 
 Maps are cached under ``--cache`` (default ``.workbench/cache``); progress bars go to stderr,
 tables to stdout.
@@ -519,4 +520,85 @@ def faithfulness(
         "(deletion: lower is better; insertion, ROAD: higher)",
         summary,
         cols,
+    )
+
+
+# --------------------------------------------------------------------------- precompute
+
+
+@command.command("precompute")
+@data_options
+@series_options
+@occlusion_options
+@click.option(
+    "--methods", default="gradcam", show_default=True, help="Comma list of methods to cache."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["query", "gallery", "train"]),
+    default="query",
+    show_default=True,
+    help="Which photos to explain (self-similarity target).",
+)
+@click.option("--limit", type=int, default=None, help="Only the first N photos of the split.")
+def precompute(
+    data,
+    manifest,
+    root,
+    checkpoints,
+    arch,
+    layer,
+    cache_dir,
+    no_cache,
+    threads,
+    device,
+    window,
+    stride,
+    baseline,
+    methods,
+    split,
+    limit,
+) -> None:
+    """Fill the heatmap cache for every photo of a split and every checkpoint (the app then
+    reads the maps instead of computing them)."""
+    from curation.images import file_sha1, load_rgb
+    from explain.heatmap_cache import HeatmapCache
+    from explain.preprocess import to_input
+    from explain.series import series_maps
+
+    if no_cache:
+        raise click.UsageError("precompute only fills the cache; drop --no-cache")
+    names = _methods(methods)
+    _setup(threads, cache_dir, False)
+    cache = HeatmapCache(cache_dir)
+    ds = load_data(data, manifest, root)
+    series = load_checkpoints(checkpoints, arch, device)
+    rows = ds.split(split)
+    images = list(rows["image"] if limit is None else rows["image"].head(limit))
+    before = len(cache.disk.keys())
+    bar, progress = progress_bar("precompute")
+    try:
+        for i, image in enumerate(images):
+            path = ds.path(image)
+            x = to_input(load_rgb(path), *series[0].input_size)
+            sha = file_sha1(path)
+            for method in names:
+                series_maps(
+                    series,
+                    x,
+                    method,
+                    "self",
+                    cache=cache,
+                    image_sha1=sha,
+                    **_params(method, layer, window, stride, baseline),
+                )
+            progress(i + 1, len(images))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bar.close()
+    added = len(cache.disk.keys()) - before
+    click.echo(
+        f"{len(images)} photos x {len(series)} checkpoints x {len(names)} method(s): "
+        f"{added} new cache entries in {cache.disk.dir}"
     )
