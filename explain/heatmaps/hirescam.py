@@ -1,4 +1,9 @@
-"""HiResCAM (Draelos & Carin 2020) via pytorch-grad-cam: element-wise gradient x activation."""
+"""HiResCAM (Draelos & Carin 2020) via pytorch-grad-cam: element-wise gradient x activation.
+
+At a layer followed directly by global average pooling (OSNet ``conv5``, ResNet ``layer4``) the
+gradient is the same at every position, so HiResCAM equals Grad-CAM there (to float precision);
+the two differ at earlier layers (``conv4``, ``conv3.1``).
+"""
 
 from __future__ import annotations
 
