@@ -177,6 +177,24 @@ def test_duplicates_each_scope():
     assert _images(wide.loc[wide["split"] == "gallery"]) == ["gallery/9_1.jpg"]
 
 
+def test_duplicates_exact_only():
+    dups = _dups(
+        [
+            ("g1", "train/1_1.jpg", "exact", "intra-post"),
+            ("g1", "train/1_3.jpg", "exact", "intra-post"),
+            ("g1", "train/1_2.jpg", "near", "intra-post"),
+            ("g2", "train/2_1.jpg", "near", "inter-post"),
+            ("g2", "train/3_2.jpg", "near", "inter-post"),
+        ]
+    )
+    assert _images(duplicates(dups, DUP_TABLE)) == [
+        "train/1_2.jpg", "train/1_3.jpg", "train/2_1.jpg", "train/2_2.jpg",
+    ]  # fmt: skip
+    assert _images(duplicates(dups, DUP_TABLE, kinds=("exact",))) == ["train/1_3.jpg"]
+    with pytest.raises(ValueError, match="kinds"):
+        duplicates(dups, DUP_TABLE, kinds=("fuzzy",))
+
+
 def test_duplicates_ties_and_bad_input():
     dups = _dups([("g", "train/4_1.jpg", "near", "inter-post"),
                   ("g", "train/5_1.jpg", "near", "inter-post")])  # fmt: skip

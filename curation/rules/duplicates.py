@@ -31,12 +31,15 @@ def duplicates(
     *,
     splits: Sequence[str] = ("train",),
     leakage: str = "post",
+    kinds: Sequence[str] = ("exact", "near"),
     unknown: str = "raise",
 ) -> pd.DataFrame:
     """Removal table for the duplicate groups in ``dup_pairs`` (see the module docstring).
 
     ``splits``: where photos may be dropped for intra-post and inter-post groups (train-test
     groups always drop the training side). ``leakage``: ``'post'`` or ``'image'``.
+    ``kinds``: which rows to act on; ``('exact',)`` ignores near duplicates (a group keeps only
+    its pixel-identical members).
     """
     check_table(table, RULE)
     splits = check_splits(splits, RULE)
@@ -51,7 +54,11 @@ def duplicates(
     bad_scope = sorted(set(dup_pairs["scope"]) - set(SCOPES))
     if bad_scope:
         raise ValueError(f"{RULE}: unknown scope(s) {', '.join(bad_scope)}; use {SCOPES}")
+    bad_kind = sorted(set(kinds) - {"exact", "near"})
+    if bad_kind or not kinds:
+        raise ValueError(f"{RULE}: kinds must be drawn from exact, near, got {list(kinds)}")
     check_known(dup_pairs["image"], set(table["image"]), "duplicate image", RULE, unknown)
+    dup_pairs = dup_pairs[dup_pairs["kind"].isin(set(kinds))]
     meta = table.set_index("image")[["post_id", "photo", "split"]]
     photos_per_post = table.groupby(["split", "post_id"]).size()
     rows: list[dict] = []

@@ -19,7 +19,8 @@ Rules and parameters [defaults]:
                         threshold [0.8], min_photos [2], artifacts [all], splits [train],
                         source [tags] = tags (the store) | manifest (ground truth) | both
   duplicates            copies inside a post, reposts across posts, train-test leakage
-                        leakage [post] | image, splits [train]; needs --duplicates
+                        leakage [post] | image, kinds [exact+near], splits [train];
+                        needs --duplicates
   one_animal_per_post   drop posts flagged multiple-animals (and flagged photos)
                         flag [multiple-animals], images [true], splits [train]; needs --store
   exclude_by_tags       drop photos by bucket, artifact tag or exclude flag
