@@ -9,7 +9,6 @@ preprocessing, so a renamed checkpoint or image still hits and a changed one nev
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +17,15 @@ import numpy as np
 import torch
 
 from curation.dataset import Dataset
-from curation.images import file_sha1, load_rgb
+from curation.images import load_rgb
 from explain.cache import DiskCache, make_key
 from explain.checkpoints import LoadedModel
 from explain.device import set_threads
+from explain.hashing import content_hashes
 from explain.preprocess import test_transform
 
 Progress = Callable[[int, int], None]  # (done, total)
 PREPROCESSING_VERSION = 1  # bump when the transform changes: old cache entries stop matching
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def content_hashes(paths: Sequence[str | Path]) -> list[str]:
-    """Hex SHA-1 of each file's bytes; remembered per (path, size, mtime) within the process."""
-    out = []
-    for p in paths:
-        st = os.stat(p)
-        key = (os.fspath(p), st.st_size, st.st_mtime_ns)
-        if key not in _HASHES:
-            _HASHES[key] = file_sha1(p)
-        out.append(_HASHES[key])
-    return out
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:

@@ -1,0 +1,118 @@
+"""`workbench confidence`: calibrated match confidence and the threshold for a target precision."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from workbench.commands.evaluate import (
+    data_options,
+    evaluate_checkpoints,
+    load_checkpoints,
+    load_data,
+    model_options,
+)
+
+
+def pick_checkpoint(models: list, epoch: int | None):
+    """The checkpoint of ``epoch`` (default: the last one of the series)."""
+    if epoch is None:
+        return models[-1]
+    for m in models:
+        if m.epoch == epoch:
+            return m
+    have = ", ".join(str(m.epoch) for m in models)
+    raise click.BadParameter(f"no checkpoint for epoch {epoch}; the series has {have}")
+
+
+@click.command("confidence")
+@data_options
+@model_options
+@click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
+@click.option(
+    "--method",
+    type=click.Choice(["logistic", "isotonic"]),
+    default="logistic",
+    show_default=True,
+    help="Calibrator of (top-1 similarity, margin to the next identity).",
+)
+@click.option(
+    "--target-precision",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="Precision the accepted matches must reach.",
+)
+@click.option("--bins", type=int, default=10, show_default=True, help="Reliability bins.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the per-query confidences to this CSV.",
+)
+def command(
+    data,
+    manifest,
+    root,
+    checkpoints,
+    arch,
+    cache_dir,
+    no_cache,
+    flip,
+    threads,
+    device,
+    epoch,
+    method,
+    target_precision,
+    bins,
+    out,
+) -> None:
+    """Fit a match-confidence calibrator on half of the queries (split by post), score the other
+    half, print the reliability curve and the threshold that reaches --target-precision."""
+    from explain.confidence import CalibrationError, choose_threshold, fit_confidence
+    from explain.device import set_threads
+
+    set_threads(threads)
+    ds = load_data(data, manifest, root)
+    model = pick_checkpoint(load_checkpoints(checkpoints, arch, device), epoch)
+    result = evaluate_checkpoints(
+        ds, [model], cache_dir=None if no_cache else cache_dir, k=10, flip=flip, threads=threads
+    )
+    try:
+        conf = fit_confidence(result.per_query[0], method=method, bins=bins)
+        choice = choose_threshold(conf, target_precision)
+    except (CalibrationError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    t = conf.table
+    click.echo(
+        f"{model.label} ({model.arch}): {len(t)} queries, top-1 right for {int(t['correct'].sum())}"
+        f", {int(t['in_gallery'].sum())} with a true match in the gallery; {method} calibration "
+        "fitted on one half, scored on the other"
+    )
+    click.echo(f"{'confidence':>12} {'queries':>8} {'mean conf':>10} {'accuracy':>9}")
+    for _, r in conf.reliability.iterrows():
+        acc = "-" if math.isnan(r["accuracy"]) else f"{r['accuracy']:.3f}"
+        mean = "-" if math.isnan(r["mean_confidence"]) else f"{r['mean_confidence']:.3f}"
+        click.echo(
+            f"{r['bin_lo']:5.2f}-{r['bin_hi']:<5.2f} {int(r['count']):>8} {mean:>10} {acc:>9}"
+        )
+    click.echo(f"expected calibration error {conf.ece:.3f}, Brier score {conf.brier:.3f}")
+    if choice.threshold is None:
+        click.echo(
+            f"no threshold reaches precision {target_precision:.2f}; the best is "
+            f"{choice.precision:.3f} (recall {choice.recall:.3f}, {choice.accepted} matches)"
+        )
+    else:
+        click.echo(
+            f"precision ≥ {target_precision:.2f}: accept matches with confidence ≥ "
+            f"{choice.threshold:.3f} -> precision {choice.precision:.3f}, "
+            f"recall {choice.recall:.3f} ({choice.accepted} of {len(t)} queries accepted)"
+        )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        t.to_csv(tmp, index=False)
+        tmp.replace(out)
+        click.echo(f"per-query confidences written to {out}")
