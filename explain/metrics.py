@@ -26,11 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from curation.dataset import Dataset
 from explain.retrieval import build_index, search, set_threads, similarity_matrix
+
+if TYPE_CHECKING:
+    from explain.checkpoints import LoadedModel
 
 RANKS = (1, 5, 10, 20)
 _SORT_ABOVE = 64  # true matches per query above which one sort beats P comparisons per item
@@ -197,11 +202,11 @@ def evaluate(
     ``(Q, D)``/``(G, D)`` unit-norm features. Distances are cosine distances ``1 - similarity``
     in [0, 2]. ``per_query`` columns: ``query``, ``post_id``, ``camid``; ``rank`` (1-based
     position of the first true match, <NA> = not in gallery), ``in_gallery``, ``found`` (rank ≤
-    k), ``ap``, ``inp``; ``top_images``, ``top_post_ids``, ``top_similarities``, ``top_correct``
-    (lists of the k nearest gallery items, same-post same-camid items excluded as in the
-    protocol); ``top1_image``, ``top1_post_id``, ``top1_similarity``, ``top1_correct``;
-    ``match_similarity`` (best true match, NaN when none); ``margin`` (top-1 similarity minus the
-    best similarity of any other identity, ≥ 0).
+    k), ``ap``, ``inp``; ``top_images``, ``top_post_ids``, ``top_similarities``,
+    ``top_distances``, ``top_correct`` (lists for the k nearest gallery items, same-post
+    same-camid items excluded as in the protocol); ``top1_image``, ``top1_post_id``,
+    ``top1_similarity``, ``top1_correct``; ``match_similarity`` (best true match, NaN when none);
+    ``margin`` (top-1 similarity minus the best similarity of any other identity, ≥ 0).
     """
     if len(query_features) != len(query) or len(gallery_features) != len(gallery):
         raise ValueError(
@@ -261,6 +266,7 @@ def _per_query_table(query, gallery, sims, junk, metrics, top_sims, top_idx, k) 
                 "top_images": g_images[ids].tolist(),
                 "top_post_ids": g_posts[ids].tolist(),
                 "top_similarities": [float(s) for s in top_sims[q][: len(ids)]],
+                "top_distances": [float(1.0 - s) for s in top_sims[q][: len(ids)]],
                 "top_correct": (g_posts[ids] == q_posts[q]).tolist(),
             }
         )
@@ -316,15 +322,15 @@ class SeriesEvaluation:
 
 
 def evaluate_series(
-    dataset,
-    folder_or_models: str | Path | Sequence,
+    dataset: Dataset,
+    folder_or_models: str | Path | Sequence[LoadedModel],
     *,
     cache_dir: Path | None,
     k: int = 10,
     max_rank: int = 20,
     flip: bool = False,
     arch: str | None = None,
-    device=None,
+    device: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SeriesEvaluation:

@@ -157,6 +157,7 @@ def test_evaluate_per_query_table():
     cos = lambda deg: np.cos(np.radians(deg))  # noqa: E731
     np.testing.assert_allclose(t["top1_similarity"], [cos(10), cos(5), cos(20)], atol=1e-6)
     np.testing.assert_allclose(t["top_similarities"].iloc[0], [cos(10), cos(20)], atol=1e-6)
+    np.testing.assert_allclose(t["top_distances"].iloc[0], [1 - cos(10), 1 - cos(20)], atol=1e-6)
     # margin: top-1 minus the best other identity (q0: B at 20°; q1: B at 15°; q2: A at 20°)
     np.testing.assert_allclose(
         t["margin"], [cos(10) - cos(20), cos(5) - cos(15), cos(20) - cos(30)], atol=1e-6
@@ -199,8 +200,9 @@ def test_evaluate_series_per_epoch(tree, tmp_path):
     ds = load_folder(tree)
     calls = []
     cache = tmp_path / "cache"
-    out = evaluate_series(ds, series, cache_dir=cache, k=3, device="cpu",
-                          progress=lambda d, t: calls.append((d, t)))  # fmt: skip
+    out = evaluate_series(
+        ds, series, cache_dir=cache, k=3, device="cpu", progress=lambda d, t: calls.append((d, t))
+    )
     m = out.metrics
     assert m["epoch"].tolist() == [3, 12]
     assert m["num_query"].tolist() == [2, 2] and m["num_valid"].tolist() == [2, 2]
@@ -227,3 +229,46 @@ def test_evaluate_series_per_epoch(tree, tmp_path):
     again = evaluate_series(ds, loaded, cache_dir=cache, k=3)
     assert again.metrics["cached"].all()
     assert np.allclose(again.metrics["mAP"], m["mAP"], atol=1e-6)
+
+
+def test_gallery_against_itself_leaves_each_photo_out():
+    gallery = pd.DataFrame({"image": ["g/A_1", "g/A_2", "g/B_1", "g/B_2"]})
+    gallery["post_id"], gallery["camid"] = ["A", "A", "B", "B"], [1, 2, 1, 2]
+    feats = np.array([unit(0), unit(10), unit(30), unit(90)], dtype=np.float32)
+    t = evaluate(feats, feats, gallery, gallery, k=2).per_query
+    assert t["top1_image"].tolist() == ["g/A_2", "g/A_1", "g/A_2", "g/B_1"]
+    assert t["rank"].tolist() == [1, 1, 3, 1]
+    assert not any(q in top for q, top in zip(t["query"], t["top_images"], strict=True))
+
+
+def test_evaluate_command_prints_a_table_per_epoch(tree, tmp_path):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    series = tmp_path / "log" / "run" / "model"
+    series.mkdir(parents=True)
+    for epoch in (2, 1):
+        torch.manual_seed(epoch)
+        state = {"state_dict": build_model("osnet_x0_25", 3).state_dict(), "epoch": epoch}
+        torch.save({**state, "height": 64, "width": 32}, series / f"model.pth.tar-{epoch}")
+    args = [
+        "evaluate",
+        "--data",
+        str(tree),
+        "--checkpoints",
+        str(tmp_path / "log"),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--device",
+        "cpu",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in lines] == ["1", "2"]
+    assert all("2/2" in ln for ln in lines)  # valid / queries
+    missing = CliRunner().invoke(
+        main, ["evaluate", "--data", str(tree), "--checkpoints", str(tmp_path / "nowhere")]
+    )
+    assert missing.exit_code != 0 and "does not exist" in missing.output

@@ -27,6 +27,21 @@ def pick_checkpoint(models: list, epoch: int | None):
     raise click.BadParameter(f"no checkpoint for epoch {epoch}; the series has {have}")
 
 
+def _gallery_against_itself(ds, model, cache_dir, flip):
+    """Per-query table of every gallery photo searched among the others (the photo itself has
+    its own post and camid, so the protocol leaves it out)."""
+    from explain.embeddings import embed_dataset
+    from explain.metrics import evaluate
+
+    gallery = ds.split("gallery")
+    emb = embed_dataset(model, ds, cache_dir=cache_dir, flip=flip, splits=("query", "gallery"))
+    feats = emb.rows(gallery["image"].tolist())
+    try:
+        return evaluate(feats, feats, gallery, gallery, k=10).per_query
+    except ValueError as exc:
+        raise click.ClickException(f"gallery against itself: {exc}") from exc
+
+
 @click.command("confidence")
 @data_options
 @model_options
@@ -46,6 +61,12 @@ def pick_checkpoint(models: list, epoch: int | None):
     help="Precision the accepted matches must reach.",
 )
 @click.option("--bins", type=int, default=10, show_default=True, help="Reliability bins.")
+@click.option(
+    "--gallery-queries",
+    is_flag=True,
+    help="Also use every gallery photo as a query against the rest of the gallery (more "
+    "matches to calibrate on when the query split is small).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -67,10 +88,13 @@ def command(
     method,
     target_precision,
     bins,
+    gallery_queries,
     out,
 ) -> None:
     """Fit a match-confidence calibrator on half of the queries (split by post), score the other
     half, print the reliability curve and the threshold that reaches --target-precision."""
+    import pandas as pd
+
     from explain.confidence import CalibrationError, choose_threshold, fit_confidence
     from explain.device import set_threads
 
@@ -80,8 +104,14 @@ def command(
     result = evaluate_checkpoints(
         ds, [model], cache_dir=None if no_cache else cache_dir, k=10, flip=flip, threads=threads
     )
+    per_query = result.per_query[0]
+    if gallery_queries:
+        per_query = pd.concat(
+            [per_query, _gallery_against_itself(ds, model, None if no_cache else cache_dir, flip)],
+            ignore_index=True,
+        )
     try:
-        conf = fit_confidence(result.per_query[0], method=method, bins=bins)
+        conf = fit_confidence(per_query, method=method, bins=bins)
         choice = choose_threshold(conf, target_precision)
     except (CalibrationError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -197,7 +197,13 @@ def _write_per_query(result, path: Path) -> None:
         t = table.copy()
         t.insert(0, "checkpoint", row["label"])
         t.insert(1, "epoch", row["epoch"])
-        for col in ("top_images", "top_post_ids", "top_similarities", "top_correct"):
+        for col in (
+            "top_images",
+            "top_post_ids",
+            "top_similarities",
+            "top_distances",
+            "top_correct",
+        ):
             t[col] = t[col].map(lambda v: ";".join(map(str, v)))
         frames.append(t)
     path.parent.mkdir(parents=True, exist_ok=True)
