@@ -196,8 +196,12 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(epoch, int) or isinstance(epoch, bool):
         epoch = name_epoch
     meta.setdefault("has_optimizer", False)
-    return {**meta, "state_dict": strip_prefix(state_dict), "epoch": epoch,
-            "epoch_in_name": name_epoch}  # fmt: skip
+    return {
+        **meta,
+        "state_dict": strip_prefix(state_dict),
+        "epoch": epoch,
+        "epoch_in_name": name_epoch,
+    }
 
 
 @dataclass

@@ -71,8 +71,9 @@ def _check(distmat, q_pids, g_pids, q_camids, g_camids):
         raise ValueError(f"distmat must be (num_query, num_gallery), got shape {distmat.shape}")
     q, g = distmat.shape
     arrays = [np.asarray(a).ravel() for a in (q_pids, g_pids, q_camids, g_camids)]
-    for name, arr, n in zip(("q_pids", "g_pids", "q_camids", "g_camids"), arrays, (q, g, q, g),
-                            strict=True):  # fmt: skip
+    for name, arr, n in zip(
+        ("q_pids", "g_pids", "q_camids", "g_camids"), arrays, (q, g, q, g), strict=True
+    ):
         if len(arr) != n:
             raise ValueError(f"{name} has {len(arr)} entries for a {q}×{g} distance matrix")
     if not np.isfinite(distmat).all():

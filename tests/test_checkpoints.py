@@ -45,37 +45,64 @@ class Payload:
 
 
 def test_torchreid_engine_checkpoint_with_numpy_rank1_and_optimizer(tmp_path, osnet):
+    """Saved by torchreid's own save_checkpoint, with rank1 as its evaluate_rank returns it."""
+    import contextlib
+    import io
+
+    from explain.adapter import evaluate_rank_reference, training_parts
+
+    cmc, _ = evaluate_rank_reference(
+        np.array([[0.1, 0.2], [0.3, 0.1]]),
+        np.array([0, 1]),
+        np.array([0, 1]),
+        np.array([0, 0]),
+        np.array([1, 1]),
+        max_rank=2,
+    )
+    rank1 = cmc[0]
+    assert isinstance(rank1, np.floating) and rank1 == 1.0
     optim = torch.optim.Adam(osnet.parameters(), lr=0.1)
     for p in osnet.parameters():
         p.grad = torch.zeros_like(p)
     optim.step()  # gives the optimizer per-parameter state tensors, as after training
     assert optim.state_dict()["state"]
     sched = torch.optim.lr_scheduler.StepLR(optim, step_size=3)
-    path = tmp_path / "model.pth.tar-12"
-    torch.save(
-        {
-            "state_dict": osnet.state_dict(),
-            "epoch": 12,
-            "rank1": np.float64(0.625),
-            "mAP": np.float32(0.5),
-            "optimizer": optim.state_dict(),
-            "scheduler": sched.state_dict(),
-        },
-        path,
-    )
-    with pytest.raises(pickle.UnpicklingError):  # plain weights_only refuses numpy scalars
-        torch.load(path, weights_only=True)
+    torchtools = training_parts().utils.torchtools
+    state = {
+        "state_dict": osnet.state_dict(),
+        "epoch": 12,
+        "rank1": rank1,
+        "optimizer": optim.state_dict(),
+        "scheduler": sched.state_dict(),
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        torchtools.save_checkpoint(state, str(tmp_path / "log" / "model"))
+    path = tmp_path / "log" / "model" / "model.pth.tar-12"
+    with pytest.raises(pickle.UnpicklingError):  # torchreid cannot read it back on torch >= 2.6
+        torchtools.load_checkpoint(str(path))
     ckpt = read_checkpoint(path)
     assert ckpt["epoch"] == 12 and ckpt["has_optimizer"] is True
-    assert type(ckpt["rank1"]) is float and ckpt["rank1"] == 0.625
-    assert type(ckpt["mAP"]) is float and ckpt["mAP"] == 0.5
+    assert type(ckpt["rank1"]) is float and ckpt["rank1"] == 1.0
     assert "optimizer" not in ckpt and "scheduler" not in ckpt
     loaded = load_model(path, device="cpu")
     assert loaded.arch == "osnet_x0_25" and loaded.epoch == 12
-    assert loaded.meta["num_classes"] == 5 and loaded.meta["rank1"] == 0.625
+    assert loaded.meta["num_classes"] == 5 and loaded.meta["rank1"] == 1.0
     assert not loaded.model.training
     assert len(loaded.sha1) == 40
     torch.testing.assert_close(embedding(loaded.model), embedding(osnet))
+    np64 = tmp_path / "np64.pth"
+    torch.save(
+        {
+            "state_dict": osnet.state_dict(),
+            "rank1": np.float64(0.625),
+            "mAP": np.float32(0.5),
+            "step": np.int64(7),
+        },
+        np64,
+    )
+    ckpt = read_checkpoint(np64)
+    assert (ckpt["rank1"], ckpt["mAP"], ckpt["step"]) == (0.625, 0.5, 7)
+    assert type(ckpt["step"]) is int
 
 
 def test_numpy1_pickled_scalar_loads(tmp_path):
