@@ -206,7 +206,8 @@ def evaluate(
     k), ``ap``, ``inp``; ``top_images``, ``top_post_ids``, ``top_similarities``,
     ``top_distances``, ``top_correct`` (lists for the k nearest gallery items, same-post
     same-camid items excluded as in the protocol); ``top1_image``, ``top1_post_id``,
-    ``top1_similarity``, ``top1_correct``; ``match_similarity`` (best true match, NaN when none);
+    ``top1_similarity``, ``top1_correct`` (missing/NaN/False when every gallery item is the
+    query's own post and camid); ``match_similarity`` (best true match, NaN when none);
     ``margin`` (top-1 similarity minus the best similarity of any other identity, ≥ 0).
     """
     if len(query_features) != len(query) or len(gallery_features) != len(gallery):
@@ -287,10 +288,11 @@ def _per_query_table(query, gallery, sims, junk, metrics, top_sims, top_idx, k) 
     table.loc[~table["in_gallery"], "rank"] = pd.NA
     extra = pd.DataFrame(rows)
     table = pd.concat([table, extra], axis=1)
-    table["top1_image"] = g_images[np.maximum(top1, 0)]
-    table["top1_post_id"] = top1_post
+    none = top1 < 0  # every gallery item is the query's own post and camid
+    table["top1_image"] = np.where(none, None, g_images[np.maximum(top1, 0)])
+    table["top1_post_id"] = np.where(none, None, top1_post)
     table["top1_similarity"] = top_sims[:, 0].astype(np.float64)
-    table["top1_correct"] = top1_post == q_posts
+    table["top1_correct"] = ~none & (top1_post == q_posts)
     table["match_similarity"] = np.where(np.isfinite(match_sim), match_sim, np.nan)
     margin = top_sims[:, 0] - other
     table["margin"] = np.where(np.isfinite(margin), margin, np.nan).astype(np.float64)

@@ -272,3 +272,18 @@ def test_evaluate_command_prints_a_table_per_epoch(tree, tmp_path):
         main, ["evaluate", "--data", str(tree), "--checkpoints", str(tmp_path / "nowhere")]
     )
     assert missing.exit_code != 0 and "does not exist" in missing.output
+
+
+def test_query_whose_gallery_is_all_junk_has_no_top1():
+    gallery = pd.DataFrame({"image": ["g/A_1"], "post_id": ["A"], "camid": [1]})
+    query = pd.DataFrame({"image": ["q/A_1", "q/B_1"], "post_id": ["A", "B"], "camid": [1, 1]})
+    feats = np.array([unit(0)], dtype=np.float32)
+    with pytest.raises(ValueError, match="none of the 2 queries"):
+        evaluate(np.array([unit(0), unit(5)], dtype=np.float32), feats, query, gallery)
+    query.loc[1, "post_id"] = "A"
+    query.loc[1, "camid"] = 2  # the second query can find g/A_1
+    t = evaluate(np.array([unit(0), unit(5)], dtype=np.float32), feats, query, gallery).per_query
+    assert pd.isna(t["top1_image"].iloc[0]) and t["top1_image"].iloc[1] == "g/A_1"
+    assert pd.isna(t["top1_post_id"].iloc[0])
+    assert t["top1_correct"].tolist() == [False, True] and t["top_images"].iloc[0] == []
+    assert np.isnan(t["top1_similarity"].iloc[0]) and t["rank"].tolist()[1] == 1
