@@ -19,6 +19,9 @@ from explain.checkpoints import (
     load_series,
     read_checkpoint,
 )
+from explain.device import set_threads
+
+set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
 
 X = torch.randn(2, 3, 64, 32, generator=torch.Generator().manual_seed(0))
 

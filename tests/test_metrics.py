@@ -11,9 +11,12 @@ import torch
 
 from curation.dataset import load_folder
 from explain.adapter import build_model, evaluate_rank_reference
+from explain.device import set_threads
 from explain.embeddings import extract
 from explain.metrics import evaluate, rank_metrics
 from explain.retrieval import build_index, search, similarity_matrix
+
+set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
 
 
 def reference(d, qp, gp, qc, gc, max_rank):
