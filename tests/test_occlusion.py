@@ -11,7 +11,7 @@ from captum.attr import Occlusion
 from torch import nn
 
 from explain.heatmaps import compute
-from explain.heatmaps.engine import InferenceEngine, engine_for
+from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
 from explain.heatmaps.occlusion import baseline_image, occlusion_attribution, windows
 from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from explain.targets import PairSimilarity, SelfSimilarity
@@ -149,6 +149,8 @@ def test_auto_engine_says_when_it_runs_eager():
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda b: target(net(b)), x, torch.zeros_like(x), 2, 2, 2, 2)
     np.testing.assert_allclose(hm.raw, want, atol=1e-5)
+    with pytest.raises(EngineError, match="use engine='eager'"):
+        compute("occlusion", small_net(6), x, SelfSimilarity(), window=2, stride=2, engine="jit")
 
 
 def test_windows_match_captum_counts():
@@ -243,3 +245,22 @@ def test_osnet_small_input_equals_captum():
         want = captum(lambda b: target(model(b)), x, torch.zeros_like(x), 8, 8, 4, 4, ppe=64)
     np.testing.assert_allclose(hm.raw, want, atol=1e-4)
     assert np.abs(want).max() > 1e-4  # the comparison is not trivially small
+
+
+def test_jit_trace_is_shared_by_models_of_one_architecture(monkeypatch):
+    from explain.heatmaps import engine as eng
+
+    calls = []
+    real_trace = torch.jit.trace
+    monkeypatch.setattr(torch.jit, "trace", lambda *a, **k: calls.append(1) or real_trace(*a, **k))
+    x = torch.randn(1, 3, 12, 10)
+    nets = [small_net(seed, pool=1) for seed in (7, 8)]
+    key = eng._trace_key(nets[0], x)
+    eng._TRACES.pop(key, None)
+    for net in nets:
+        hm = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=2, engine="jit")
+        target = SelfSimilarity().bind(net(x)[0].detach())
+        want = captum(lambda b, n=net, t=target: t(n(b)), x, torch.zeros_like(x), 4, 4, 2, 2)
+        np.testing.assert_allclose(hm.raw, want, atol=1e-5)
+    assert key in eng._TRACES and eng._trace_key(nets[1], x) == key
+    assert len(calls) == 1  # the second model loaded its weights into a copy of the trace
