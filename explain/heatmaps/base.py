@@ -120,6 +120,18 @@ def compute(name: str, model: nn.Module, x: torch.Tensor, target: object, **para
 
 _LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+_THREADS_SET = False
+
+
+def _threads_once() -> None:
+    """Apply the workbench's CPU thread policy (:func:`explain.device.set_threads`: at most 2,
+    ``WORKBENCH_THREADS`` overrides) before the first heatmap; later changes by the caller stay."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        from explain.device import set_threads
+
+        set_threads()
+        _THREADS_SET = True
 
 
 def _lock_for(model: nn.Module) -> threading.RLock:
@@ -135,11 +147,14 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
     """Run a method on ``model`` in eval mode with frozen parameters, then restore everything.
 
     Restores each submodule's training flag, each parameter's ``requires_grad`` and ``.grad``,
-    also when the body raises. Holds a per-model lock, so two app sessions sharing one cached
-    model never see each other's hooks.
+    also when the body raises. The first call applies the thread policy of
+    :func:`explain.device.set_threads` (at most 2 threads; ``WORKBENCH_THREADS`` overrides).
+    Holds a per-model lock, so two app sessions sharing one cached model never see each other's
+    hooks.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+    _threads_once()
     with _lock_for(model):
         modes = [(m, m.training) for m in model.modules()]
         params = list(model.parameters())
