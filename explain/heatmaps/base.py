@@ -16,6 +16,7 @@ they register in ``finally`` blocks and work on a detached copy of ``x``.
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -124,13 +125,14 @@ _THREADS_SET = False
 
 
 def _threads_once() -> None:
-    """Apply the workbench's CPU thread policy (:func:`explain.device.set_threads`: at most 2,
-    ``WORKBENCH_THREADS`` overrides) before the first heatmap; later changes by the caller stay."""
+    """When ``WORKBENCH_THREADS`` is set, apply it (:func:`explain.device.set_threads`) before
+    the first heatmap; otherwise the caller's torch thread setting stays as it is."""
     global _THREADS_SET
     if not _THREADS_SET:
-        from explain.device import set_threads
+        if os.environ.get("WORKBENCH_THREADS"):
+            from explain.device import set_threads
 
-        set_threads()
+            set_threads()
         _THREADS_SET = True
 
 
@@ -147,8 +149,8 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
     """Run a method on ``model`` in eval mode with frozen parameters, then restore everything.
 
     Restores each submodule's training flag, each parameter's ``requires_grad`` and ``.grad``,
-    also when the body raises. The first call applies the thread policy of
-    :func:`explain.device.set_threads` (at most 2 threads; ``WORKBENCH_THREADS`` overrides).
+    also when the body raises. The first call applies ``WORKBENCH_THREADS`` when it is set
+    (:func:`explain.device.set_threads`).
     Holds a per-model lock, so two app sessions sharing one cached model never see each other's
     hooks.
     """
