@@ -124,6 +124,7 @@ def main() -> None:
         print(f"{method:<12}{cold:>11.3f}s{w:>11.3f}s{p:>13.3f}s{w / len(series):>8.3f}s"
               f"{ok:>8}")  # fmt: skip
     print(f"\nRSS before the calls {before:.0f} MB; peak RSS of the process {peak_rss_mb():.0f} MB")
+    print(f"torch threads at the end: {torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

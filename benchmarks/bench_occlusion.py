@@ -185,6 +185,7 @@ def main() -> None:
           f"{'cold x best':>12}{'max|diff|':>11}")  # fmt: skip
     for b, a, bb, c, cb, d in summary:
         print(f"{b:<10}{a:>12.1f}x{bb:>11.1f}x{c:>12.1f}x{cb:>11.1f}x{d:>11.1e}")
+    print(f"torch threads at the end: {torch.get_num_threads()}")
 
 
 if __name__ == "__main__":

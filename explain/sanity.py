@@ -283,8 +283,9 @@ class SampleReport:
 
     ``randomisation``  method, stage, spearman_median, spearman_mean, n, nan, passes
     ``artifact_mass``  method, epoch, group (polluted/clean), mass_mean, mass_median,
-                       enrichment_mean, peak_rate, n -- share of positive attribution on the
-                       image's artifact regions
+                       area_mean, enrichment_mean, peak_rate, n, empty -- share of positive
+                       attribution on the image's artifact regions; ``empty`` counts maps with
+                       no positive attribution at all (left out of the means)
     ``counterfactual`` method, epoch, n, spearman_pair, spearman_self, drop_pair_mean,
                        drop_self_mean -- Spearman across images between artifact mass and the
                        similarity drop when the artifact is removed
@@ -487,6 +488,7 @@ def _mass_table(rows: pd.DataFrame) -> pd.DataFrame:
             "enrichment_mean": g["artifact_enrichment"].mean(),
             "peak_rate": g["artifact_peak"].mean(),
             "n": g["artifact_mass"].count(),
+            "empty": g["artifact_mass"].apply(lambda s: int(s.isna().sum())),
         }
     ).reset_index()
 

@@ -240,6 +240,7 @@ def test_sample_report_on_a_tiny_dataset(tmp_path):
     assert mass.loc[("gradcam", 60, "polluted"), "n"] == 2
     assert mass.loc[("gradcam", 60, "clean"), "n"] == 2
     assert report.artifact_mass["mass_mean"].between(0, 1).all()
+    assert (report.artifact_mass["empty"] >= 0).all()
     assert set(report.randomisation["method"]) == {"gradcam", "randomcam"}
     per = report.per_artifact.set_index(["method", "epoch", "artifact", "group"])
     assert per.loc[("gradcam", 3, "grass", "polluted"), "n"] == 2

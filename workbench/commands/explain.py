@@ -392,13 +392,14 @@ def print_report(rep) -> None:
         f"checkpoints: {', '.join(meta['checkpoints'])}, layer: {meta['layer'] or 'default'}"
     )
     print_table(
-        "Model-parameter randomisation (Spearman trained vs randomised maps; "
-        "passes when the median < 0.5)",
+        "Model-parameter randomisation (Spearman trained vs randomised maps; passes when the "
+        "median < 0.5 and no map is constant (nan))",
         rep.randomisation,
-        ["method", "stage", "spearman_median", "spearman_mean", "n", "passes"],
+        ["method", "stage", "spearman_median", "spearman_mean", "n", "nan", "passes"],
     )
     print_table(
-        "Artifact mass (share of positive attribution on the image's artifact regions)",
+        "Artifact mass (share of positive attribution on the image's artifact regions; "
+        "empty: maps without any positive attribution, left out)",
         rep.artifact_mass,
         [
             "method",
@@ -410,6 +411,7 @@ def print_report(rep) -> None:
             "enrichment_mean",
             "peak_rate",
             "n",
+            "empty",
         ],
     )
     last = rep.per_artifact[rep.per_artifact["epoch"] == rep.per_artifact["epoch"].max()]
