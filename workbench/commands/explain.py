@@ -284,6 +284,16 @@ def maps(
             _write_strip(strip, tiles, res.labels)
             scores = res.change_scores()
             click.echo(f"{photo.name} {method}: wrote {strip}")
+            empty = [
+                lbl
+                for lbl, hm in zip(res.labels, res.heatmaps, strict=True)
+                if float(hm.map.max()) == 0.0
+            ]
+            if empty:
+                click.echo(
+                    f"  empty map (no positive attribution) at {', '.join(empty)}: the target "
+                    "layer's CAM is negative everywhere; try an earlier --layer or occlusion"
+                )
             for i, s in enumerate(scores):
                 click.echo(f"  {res.labels[i]} -> {res.labels[i + 1]}: Spearman {_fmt(s)}")
             if "similarity" in res.extra:
