@@ -291,8 +291,8 @@ def maps(
             ]
             if empty:
                 click.echo(
-                    f"  empty map (no positive attribution) at {', '.join(empty)}: the target "
-                    "layer's CAM is negative everywhere; try an earlier --layer or occlusion"
+                    f"  empty map (no positive attribution) at {', '.join(empty)}; for a CAM the "
+                    "layer's map is negative everywhere: try an earlier --layer or occlusion"
                 )
             for i, s in enumerate(scores):
                 click.echo(f"  {res.labels[i]} -> {res.labels[i + 1]}: Spearman {_fmt(s)}")
