@@ -454,10 +454,13 @@ def _input_size(series: Sequence[object]) -> tuple[int, int]:
 
 def _counterfactual_drops(dataset, chosen, ms, size, extract, note) -> pd.DataFrame:
     table = dataset.table
-    has_cf = chosen[chosen.get("counterfactual", pd.Series(dtype=str)).map(_present)]
+    columns = ["image", "label", "drop_pair", "drop_self"]
+    if "counterfactual" not in chosen.columns:
+        return pd.DataFrame(columns=columns)
+    has_cf = chosen[chosen["counterfactual"].map(_present)]
     out = []
     if has_cf.empty:
-        return pd.DataFrame(columns=["image", "label", "drop_pair", "drop_self"])
+        return pd.DataFrame(columns=columns)
     for k, m in enumerate(ms):
         paths: dict[str, int] = {}
         for _, row in has_cf.iterrows():

@@ -271,3 +271,13 @@ def test_sample_report_needs_ground_truth(tmp_path):
     )
     with pytest.raises(ValueError, match="no ground-truth masks"):
         sample_report(ds, [Tail(0)], ["gradcam"])
+
+
+def test_sample_report_without_counterfactuals(tmp_path):
+    ds = tiny_dataset(tmp_path)
+    ds.table = ds.table.drop(columns="counterfactual")
+    series = [SimpleNamespace(model=Tail(0).eval(), epoch=1, sha1=None, label="epoch 1",
+                              input_size=(32, 16))]  # fmt: skip
+    report = sample_report(ds, series, ["gradcam"], layer="conv2", randomisation_images=1)
+    assert report.counterfactual.empty and report.rows["drop_self"].isna().all()
+    assert report.artifact_mass["n"].sum() + report.artifact_mass["empty"].sum() == 4
