@@ -39,9 +39,10 @@ class Heatmap:
     ``map``     ``(H, W)`` float32 in [0, 1] at input resolution (what the app overlays).
     ``raw``     float32, the method's unnormalised map, for scoring. Its resolution depends on the
                 method: CAMs and the activation map give the target layer's resolution
-                (``(16, 8)`` for OSNet's ``conv5`` at 256x128), signed (before the ReLU);
-                occlusion gives input resolution, in units of the target (similarity drop when
-                the region is hidden). Use :meth:`raw_at` to resize it to the input.
+                (``(16, 8)`` for OSNet's ``conv5`` at 256x128) -- signed, before the ReLU, for
+                CAMs; the feature energy (>= 0) for the activation map; occlusion gives input
+                resolution, in units of the target (similarity drop when the region is hidden).
+                Use :meth:`raw_at` to resize it to the input.
     ``method``  registry name (``gradcam``, ``occlusion`` ...).
     ``params``  effective parameters (target layer, window, baseline ...), JSON-serialisable.
     ``score``   the target's value on the unperturbed image (e.g. cosine similarity).
