@@ -49,12 +49,16 @@ class Recipe:
     save_at: tuple[int, ...] = (3, 12, 30, 60)
     batch_size: int = 32
     num_instances: int = 4
-    optimizer: str = "adam"
+    optimizer: str = "amsgrad"
     lr: float = 0.003
     weight_decay: float = 5e-4
     scheduler: str = "cosine"
     label_smooth: bool = True
     triplet_margin: float = 0.3
+    # Hard-mined triplets on raw ReLU features can shrink every feature to zero (loss = margin)
+    # when a model trains from scratch; on L2-normalised features (the cosine space retrieval
+    # uses) the margin is relative and that collapse cannot happen.
+    triplet_normalize: bool = True
     weight_softmax: float = 1.0
     weight_triplet: float = 1.0
     augment: tuple[str, ...] = AUGMENTATIONS
@@ -297,6 +301,8 @@ def train(
                 x = x.to(device, memory_format=torch.channels_last)
                 y = y.to(device)
                 logits, feats = model(x)
+                if recipe.triplet_normalize:
+                    feats = torch.nn.functional.normalize(feats, dim=1)
                 loss_x, loss_t = ce(logits, y), triplet(feats, y)
                 loss = recipe.weight_softmax * loss_x + recipe.weight_triplet * loss_t
                 optimizer.zero_grad(set_to_none=True)
