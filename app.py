@@ -11,13 +11,37 @@ st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide"
 defaults = ui.workspace_defaults()
 with st.sidebar:
     st.header("Workspace")
-    st.text_input("Dataset folder or manifest", value=defaults.data, key=ui.K_DATA)
-    st.text_input("Checkpoint folder", value=defaults.checkpoints, key=ui.K_CHECKPOINTS)
-    st.text_input("Tag store (SQLite file or database URL)", value=defaults.store, key=ui.K_STORE)
+    st.text_input(
+        "Dataset folder or manifest",
+        value=defaults.data,
+        key=ui.K_DATA,
+        help="A torchreid layout (train/ query/ gallery/ with POSTID_PHOTONUM.jpg) or a "
+        "manifest .csv/.parquet.",
+    )
+    st.text_input(
+        "Checkpoint folder",
+        value=defaults.checkpoints,
+        key=ui.K_CHECKPOINTS,
+        help="model.pth.tar-N files (torchreid), *.pth or *.pt, or torchreid's log/<run>/.",
+    )
+    st.text_input(
+        "Tag store (SQLite file or database URL)",
+        value=defaults.store,
+        key=ui.K_STORE,
+        help="A SQLite file is created on first use; postgresql+psycopg://user@host/db shares "
+        "one store across a team.",
+    )
+    st.text_input("Annotator", key=ui.K_ANNOTATOR, placeholder="your name (for tags)")
+    if st.button("Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models."):
+        ui.clear_caches()
 
-nav = st.navigation(
-    [
-        st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
-    ]
-)
-nav.run()
+pages = [
+    st.Page("pages/home.py", title="Overview", icon="🏠", default=True, url_path="overview"),
+    st.Page("pages/checkpoints.py", title="Checkpoints", icon="📈", url_path="checkpoints"),
+    st.Page("pages/heatmaps.py", title="Heatmaps", icon="🔥", url_path="heatmaps"),
+    st.Page("pages/triage.py", title="Triage", icon="🗂️", url_path="triage"),
+    st.Page("pages/curate.py", title="Curate & export", icon="🧹", url_path="curate"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page("pages/search.py", title="Search", icon="🔎", url_path="search"),
+]
+st.navigation(pages).run()

@@ -1,29 +1,55 @@
 """What the pages share: session-state keys, the workspace, and the cached library calls.
 
-Caches live here and only here: ``st.cache_resource`` for models, ``st.cache_data`` for data.
+Caches live here and only here: ``st.cache_resource`` for models and the tag store,
+``st.cache_data`` for data. Every loader shows the library's error with its fix (``st.error``)
+and returns None, so a page can stop cleanly instead of showing a traceback.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
-from explain.checkpoints import CheckpointFile, discover
+from curation.images import ImageReadError
+from curation.store import StoreError, TagStore
+from explain.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover, load_series
+from explain.explorer import (
+    Photo,
+    QueryExplanation,
+    Regions,
+    attribution_outcomes,
+    explain_query,
+    gallery_self_queries,
+    mean_colour,
+    photo,
+)
+from explain.heatmap_cache import HeatmapCache
+from explain.metrics import SeriesEvaluation, evaluate_series
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
 DEFAULT_CHECKPOINTS = ROOT / "sample_data" / "series" / "baseline"
+DEFAULT_COMPARE = ROOT / "sample_data" / "series" / "curated"
 DEFAULT_STORE = ROOT / "workspace" / "tags.sqlite"
+DEFAULT_CACHE = ROOT / ".workbench" / "cache"
+TOP_K = 10
 
-# session-state keys
+# session-state keys (widgets and page state)
 K_DATA = "workspace.data"
 K_CHECKPOINTS = "workspace.checkpoints"
 K_STORE = "workspace.store"
+K_ANNOTATOR = "workspace.annotator"
+K_RELOAD = "workspace.reload"
+K_QUERY = "explore.query"  # the query a page is looking at (shared by Heatmaps and Triage)
 
 
 @dataclass(frozen=True)
@@ -45,10 +71,27 @@ def workspace_defaults() -> Workspace:
 def workspace() -> Workspace:
     d = workspace_defaults()
     return Workspace(
-        data=st.session_state.get(K_DATA, d.data),
-        checkpoints=st.session_state.get(K_CHECKPOINTS, d.checkpoints),
-        store=st.session_state.get(K_STORE, d.store),
+        data=st.session_state.get(K_DATA, d.data).strip(),
+        checkpoints=st.session_state.get(K_CHECKPOINTS, d.checkpoints).strip(),
+        store=st.session_state.get(K_STORE, d.store).strip(),
     )
+
+
+def cache_dir() -> Path:
+    """Disk cache of embeddings and heatmaps (the CLI's default when run from the project)."""
+    return Path(os.environ.get("WORKBENCH_CACHE", str(DEFAULT_CACHE)))
+
+
+def annotator() -> str:
+    return str(st.session_state.get(K_ANNOTATOR, "")).strip()
+
+
+def clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+# -- dataset ---------------------------------------------------------------------------------
 
 
 @st.cache_data(show_spinner="Reading the dataset…")
@@ -59,6 +102,9 @@ def _load(path: str) -> Dataset:
 def dataset() -> Dataset | None:
     """The workspace's dataset, or None after showing the loader's error with its fix."""
     path = workspace().data
+    if not path:
+        st.error("No dataset given: enter a dataset folder or manifest in the sidebar.")
+        return None
     try:
         return _load(path)
     except DatasetError as exc:
@@ -66,22 +112,268 @@ def dataset() -> Dataset | None:
         return None
 
 
-@st.cache_data(show_spinner=False)
+# -- checkpoints -----------------------------------------------------------------------------
+
+
+def _stamp(files: list[CheckpointFile]) -> tuple:
+    return tuple((str(f.path), f.path.stat().st_size, f.path.stat().st_mtime_ns) for f in files)
+
+
+@st.cache_data(show_spinner=False, ttl=5)
 def _discover(path: str) -> list[CheckpointFile]:
     return discover(path)
 
 
-def checkpoints() -> list[CheckpointFile] | None:
-    """The workspace's checkpoint files, or None after showing why they cannot be listed."""
-    path = workspace().checkpoints
+def checkpoint_files(path: str | None = None) -> list[CheckpointFile] | None:
+    """The checkpoint files of ``path`` (default: the workspace's), or None after an error."""
+    path = path or workspace().checkpoints
     try:
         files = _discover(path)
-    except FileNotFoundError as exc:
-        st.error(str(exc))
+    except (FileNotFoundError, NotADirectoryError, CheckpointError) as exc:
+        st.error(f"{exc}\n\nEnter a folder with model.pth.tar-N files in the sidebar.")
         return None
     if not files:
         st.warning(
             f"No checkpoints in `{path}`: expected model.pth.tar-N, *.pth or *.pt files. "
             "Train a series with `workbench train --data DIR --out DIR`."
         )
+        return None
     return files
+
+
+@st.cache_resource(show_spinner="Loading the checkpoints…", max_entries=4)
+def _series(path: str, stamp: tuple) -> list[LoadedModel]:
+    return load_series(path)
+
+
+def series(path: str | None = None) -> list[LoadedModel] | None:
+    """Every checkpoint of ``path`` (default: the workspace's) loaded, or None after an error."""
+    path = path or workspace().checkpoints
+    files = checkpoint_files(path)
+    if not files:
+        return None
+    try:
+        return _series(path, _stamp(files))
+    except CheckpointError as exc:
+        st.error(f"The checkpoints in `{path}` cannot be loaded.\n\n```\n{exc}\n```")
+        return None
+
+
+def epoch_labels(models: list[LoadedModel]) -> list[str]:
+    return [m.label for m in models]
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _evaluation(data: str, shas: tuple[str, ...], k: int, _ds: Dataset, _models: list):
+    update, clear = progress_callback("Embedding photos")
+    try:
+        return evaluate_series(_ds, _models, cache_dir=cache_dir(), k=k, progress=update)
+    finally:
+        clear()
+
+
+def evaluation(
+    ds: Dataset, models: list[LoadedModel], path: str | None = None, k: int = TOP_K
+) -> SeriesEvaluation | None:
+    """Retrieval metrics of every checkpoint; the first computation shows a progress bar."""
+    try:
+        return _evaluation(f"{ds.source}|{ds.root}", tuple(m.sha1 for m in models), k, ds, models)
+    except (ValueError, ImageReadError) as exc:
+        st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
+        return None
+
+
+@st.cache_data(show_spinner="Searching the gallery among itself…", max_entries=8)
+def _gallery_queries(data: str, sha1: str, _ds: Dataset, _member: LoadedModel) -> pd.DataFrame:
+    return gallery_self_queries(_ds, _member, cache_dir=cache_dir())
+
+
+def gallery_queries(ds: Dataset, member: LoadedModel) -> pd.DataFrame:
+    """Every gallery photo searched among the other gallery photos (for calibration)."""
+    return _gallery_queries(f"{ds.source}|{ds.root}", member.sha1, ds, member)
+
+
+# -- tag store and heatmap cache -------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _store(url: str, data: str, _ds: Dataset | None) -> TagStore:
+    if "://" not in url:
+        Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return TagStore(url, dataset=_ds)
+
+
+def store(ds: Dataset | None = None) -> TagStore | None:
+    """The workspace's tag store (created when it is a new SQLite file), or None after an error."""
+    url = workspace().store
+    if not url:
+        st.error("No tag store given: enter a SQLite file or a database URL in the sidebar.")
+        return None
+    try:
+        return _store(url, f"{ds.source}|{ds.root}" if ds is not None else "", ds)
+    except (StoreError, OSError, ValueError) as exc:
+        st.error(
+            f"The tag store `{url}` cannot be opened.\n\n```\n{exc}\n```\n\nGive a writable "
+            "SQLite file path or a URL such as postgresql+psycopg://user@host/db."
+        )
+        return None
+    except Exception as exc:  # SQLAlchemy raises driver errors of many kinds
+        st.error(f"The tag store `{url}` cannot be opened: {type(exc).__name__}: {exc}")
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _heatmap_cache(root: str) -> HeatmapCache:
+    return HeatmapCache(root)
+
+
+def heatmap_cache() -> HeatmapCache:
+    return _heatmap_cache(str(cache_dir()))
+
+
+def store_state(tags: TagStore) -> pd.DataFrame:
+    """The store's current state, read fresh on every run (other annotators write too)."""
+    return tags.current()
+
+
+# -- photos ----------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _photo(key: str, image: str, size: tuple[int, int], _ds: Dataset) -> Photo:
+    return photo(_ds, image, size)
+
+
+def load_photo(ds: Dataset, image: str, size: tuple[int, int]) -> Photo:
+    """A manifest image prepared for a model of input ``size`` (cached per image)."""
+    return _photo(f"{ds.source}|{ds.root}", image, size, ds)
+
+
+def thumbnail(ds: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> np.ndarray:
+    return np.asarray(load_photo(ds, image, size).picture)
+
+
+@st.cache_data(show_spinner="Measuring the photos' mean colour…")
+def _mean_colour(data: str, _ds: Dataset) -> tuple[float, float, float]:
+    train = _ds.split("train")
+    rows = train if len(train) else _ds.table
+    return mean_colour(_ds, rows["image"].head(200).tolist())
+
+
+def dataset_colour(ds: Dataset) -> tuple[float, float, float]:
+    """Mean RGB in [0, 1] of the non-black pixels of up to 200 training photos."""
+    return _mean_colour(f"{ds.source}|{ds.root}", ds)
+
+
+def method_params(
+    method: str, *, layer: str | None, window: int, stride: int, baseline: str, colour
+) -> dict:
+    """The parameters a page passes to a heatmap method."""
+    if method == "occlusion":
+        p = {"window": window, "stride": stride, "baseline": baseline}
+        if baseline == "mean":
+            p["colour"] = [round(c, 4) for c in colour]
+        return p
+    if method in ("randomcam",):
+        return {}
+    return {"layer": layer} if layer else {}
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _explanation(
+    key: str,
+    methods: tuple[str, ...],
+    params_json: str,
+    _models: list,
+    _query: Photo,
+    _match: Photo | None,
+    _regions: Regions | None,
+) -> QueryExplanation:
+    update, clear = progress_callback("Computing heatmaps")
+    try:
+        return explain_query(
+            _models,
+            _query,
+            methods,
+            match=_match,
+            regions=_regions,
+            params=json.loads(params_json),
+            cache=heatmap_cache(),
+            progress=update,
+        )
+    finally:
+        clear()
+
+
+def explanation(
+    models: list[LoadedModel],
+    query: Photo,
+    methods: list[str],
+    params: dict[str, dict],
+    *,
+    match: Photo | None = None,
+    regions: Regions | None = None,
+    regions_key: str = "",
+) -> QueryExplanation | None:
+    """Maps of a query (and match) for every checkpoint; progress while any is computed."""
+    key = "|".join(
+        [*(m.sha1 for m in models), query.sha1, match.sha1 if match else "self", regions_key]
+    )
+    try:
+        out = _explanation(
+            key, tuple(methods), json.dumps(params, sort_keys=True), models, query, match,
+            regions,
+        )  # fmt: skip
+    except ValueError as exc:
+        st.error(f"The heatmaps cannot be computed: {exc}")
+        return None
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _outcomes(
+    key: str, method: str, _ds: Dataset, _member: LoadedModel, _per_query: pd.DataFrame,
+    _drawn: dict,
+) -> pd.DataFrame:  # fmt: skip
+    update, clear = progress_callback("Scoring each query's heatmap")
+    try:
+        return attribution_outcomes(
+            _ds, _member, _per_query, method=method, annotator_regions=_drawn,
+            cache=heatmap_cache(), progress=update,
+        )  # fmt: skip
+    finally:
+        clear()
+
+
+def outcomes(
+    ds: Dataset, member: LoadedModel, per_query: pd.DataFrame, state: pd.DataFrame,
+    method: str = "gradcam",
+) -> pd.DataFrame:  # fmt: skip
+    """Per query: retrieval rank and the share of its attribution on the animal / artifacts
+    (:func:`explain.explorer.attribution_outcomes`), recomputed when annotators' regions change."""
+    drawn = {}
+    if len(state):
+        for img, regions in zip(state["image"], state["regions"], strict=True):
+            if isinstance(regions, list) and regions:
+                drawn[img] = regions
+    key = f"{ds.source}|{ds.root}|{member.sha1}|{json.dumps(drawn, sort_keys=True)}"
+    return _outcomes(key, method, ds, member, per_query, drawn)
+
+
+def progress_callback(text: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress bar and ``(update(done, total), clear())``."""
+    bar = st.empty()
+
+    def update(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{text}: {done} of {total}")
+
+    return update, bar.empty
+
+
+def pct(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:.0%}"

@@ -28,16 +28,10 @@ def pick_checkpoint(models: list, epoch: int | None):
 
 
 def _gallery_against_itself(ds, model, cache_dir, flip):
-    """Per-query table of every gallery photo searched among the others (the photo itself has
-    its own post and camid, so the protocol leaves it out)."""
-    from explain.embeddings import embed_dataset
-    from explain.metrics import evaluate
+    from explain.explorer import gallery_self_queries
 
-    gallery = ds.split("gallery")
-    emb = embed_dataset(model, ds, cache_dir=cache_dir, flip=flip, splits=("query", "gallery"))
-    feats = emb.rows(gallery["image"].tolist())
     try:
-        return evaluate(feats, feats, gallery, gallery, k=10).per_query
+        return gallery_self_queries(ds, model, cache_dir=cache_dir, flip=flip)
     except ValueError as exc:
         raise click.ClickException(f"gallery against itself: {exc}") from exc
 
