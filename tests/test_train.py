@@ -77,3 +77,19 @@ def test_bad_recipes_and_inputs_are_refused(small: Path, tmp_path: Path):
           evaluate=False)  # fmt: skip
     with pytest.raises(TrainingError, match="already holds checkpoints"):
         train(ds, tmp_path / "y", TINY)
+
+
+def test_same_seed_same_checkpoint_bytes_with_augmentation(small: Path, tmp_path: Path):
+    """Seeded augmentations (flip, crop, jitter) and sampler: the same file, byte for byte."""
+    import hashlib
+
+    recipe = Recipe(**{**TINY.to_dict(), "epochs": 1, "save_at": (1,)})
+    files = [
+        train(load_folder(small), tmp_path / name, recipe, evaluate=False, threads=1).checkpoints[0]
+        for name in ("a", "b")
+    ]
+    digests = {hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    assert len(digests) == 1
+    flags = json.loads((tmp_path / "a" / "recipe.json").read_text())["determinism"]
+    assert flags["seed"] == 3 and flags["deterministic_algorithms"] is True
+    assert flags["dataloader_workers"] == 0 and flags["cudnn_benchmark"] is False

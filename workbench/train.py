@@ -9,6 +9,7 @@ Checkpoints use torchreid's own format: ``model.pth.tar-N`` holding a dict with 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -83,6 +84,12 @@ class Recipe:
             raise TrainingError(
                 f"batch size {self.batch_size} must be a multiple of the photos per identity "
                 f"in a batch ({self.num_instances})"
+            )
+        if self.weight_triplet > 0 and self.batch_size // self.num_instances < 2:
+            raise TrainingError(
+                f"a batch of {self.batch_size} with {self.num_instances} photos per post holds "
+                "one post: the triplet loss needs another post in the batch for negatives; "
+                "raise --batch-size to at least twice the photos per post"
             )
         if self.optimizer not in ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"):
             raise TrainingError(f"unknown optimizer {self.optimizer!r}; use adam, sgd or amsgrad")
@@ -170,22 +177,53 @@ def train_transform(recipe: Recipe) -> T.Compose:
 
 
 def seed_everything(seed: int) -> dict:
-    """Seed python, numpy and torch; ask torch for deterministic kernels. Returns the flags set."""
+    """Seed python, numpy and torch; ask torch for deterministic kernels. Returns the flags set.
+
+    ``deterministic_warn_only``: an operation without a deterministic kernel warns instead of
+    failing (none of OSNet's CPU kernels needs it). Data loading runs in the main process
+    (``dataloader_workers`` 0), so augmentations draw from the seeded generators in order.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
-    return {"seed": seed, "deterministic_algorithms": True, "cudnn_benchmark": False}
+    torch.backends.cudnn.deterministic = True
+    return {
+        "seed": seed,
+        "deterministic_algorithms": True,
+        "deterministic_warn_only": True,
+        "cudnn_benchmark": False,
+        "cudnn_deterministic": True,
+        "cublas_workspace_config": os.environ["CUBLAS_WORKSPACE_CONFIG"],
+        "dataloader_workers": 0,
+    }
+
+
+def losses(recipe: Recipe) -> dict:
+    """The losses a recipe trains with, spelled out for ``recipe.json``."""
+    return {
+        "softmax": {"weight": recipe.weight_softmax, "label_smooth": recipe.label_smooth},
+        "triplet": {
+            "weight": recipe.weight_triplet,
+            "margin": recipe.triplet_margin,
+            "normalize": recipe.triplet_normalize,
+            "mining": "batch hard",
+        },
+    }
 
 
 def _save(state: dict, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint.
+
+    Saved through a file object, so the archive's inner folder is torch's fixed ``archive``
+    rather than the temporary file's random name: the same weights give the same bytes (and the
+    same SHA-1, the cache key)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pth")
-    os.close(fd)
     try:
-        torch.save(state, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -196,6 +234,12 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+def _table_sha256(table) -> str:
+    """SHA-256 of the train rows' canonical CSV: two runs saw the same training data iff equal."""
+    blob = table.to_csv(index=False, lineterminator="\n").encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def existing_checkpoints(out_dir: Path) -> list[Path]:
@@ -213,10 +257,13 @@ def train(
     keep_optimizer: bool = False,
     overwrite: bool = False,
     evaluate: bool = True,
+    based_on: dict | None = None,
 ) -> TrainResult:
     """Train ``recipe.arch`` on the train split of ``dataset``; write checkpoints to ``out_dir``.
 
     Rank-1 and mAP on the dataset's query/gallery (when both exist) are stored in each checkpoint.
+    ``based_on``: where the recipe came from (e.g. ``{"recipe": path, "sha256": ...}`` of the
+    baseline's ``recipe.json``), recorded in this run's ``recipe.json``.
     """
     from explain.adapter import build_model, training_parts
 
@@ -276,9 +323,12 @@ def train(
         out_dir / "recipe.json",
         {
             "recipe": recipe.to_dict(),
+            "losses": losses(recipe),
+            "based_on": based_on,
             "dataset": dataset.source,
             "train_posts": len(posts),
             "train_images": len(images),
+            "train_sha256": _table_sha256(rows[["image", "post_id", "photo", "camid"]]),
             "threads": threads,
             "device": str(device),
             "determinism": flags,

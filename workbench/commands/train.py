@@ -77,6 +77,7 @@ def command(
     overwrite,
 ) -> None:
     """Train a torchreid model (triplet + softmax, pretrained=False) on the train split."""
+    import hashlib
     import json
 
     from tqdm import tqdm
@@ -87,14 +88,16 @@ def command(
 
     if (data is None) == (manifest is None):
         raise click.UsageError("give exactly one of --data DIR or --manifest FILE")
-    base = Recipe()
+    base, based_on = Recipe(), None
     if recipe_file is not None:
+        blob = Path(recipe_file).read_bytes()
         try:
-            base = Recipe.from_dict(json.loads(Path(recipe_file).read_text())["recipe"])
+            base = Recipe.from_dict(json.loads(blob)["recipe"])
         except (KeyError, ValueError, TypeError) as exc:
             raise click.ClickException(
                 f"{recipe_file}: not a workbench recipe.json ({exc})"
             ) from exc
+        based_on = {"recipe": str(recipe_file), "sha256": hashlib.sha256(blob).hexdigest()}
     overrides = {
         k: v
         for k, v in {
@@ -108,7 +111,7 @@ def command(
     }
     if save_at is not None:
         overrides["save_at"] = _epochs(save_at)
-    elif epochs is not None and recipe_file is None:
+    elif epochs is not None:
         overrides["save_at"] = tuple(e for e in base.save_at if e <= epochs) or (epochs,)
     recipe = Recipe(
         **{
@@ -125,6 +128,14 @@ def command(
     for f in ds.warnings:
         click.echo(f"warning [{f.code}]: {f.message}", err=True)
 
+    if based_on is not None and overrides:
+        changed = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+        click.echo(f"recipe of {recipe_file} with {changed}: not comparable one to one", err=True)
+    click.echo(
+        f"training {recipe.arch} at {recipe.height}x{recipe.width} on "
+        f"{len(ds.split('train'))} train images for {recipe.epochs} epochs (seed {recipe.seed})",
+        err=True,
+    )
     bar = tqdm(total=recipe.epochs, desc="training", unit="epoch")
 
     def progress(ev) -> None:
@@ -134,7 +145,7 @@ def command(
             bar.update(1)
             v = ev.values
             line = (
-                f"epoch {ev.epoch:3d}  loss softmax {v['loss_softmax']:.3f} triplet "
+                f"epoch {ev.epoch:3d}/{ev.epochs}  loss softmax {v['loss_softmax']:.3f} triplet "
                 f"{v['loss_triplet']:.3f}  acc {v['accuracy']:.3f}  {v['seconds']:.1f}s"
             )
             if "rank1" in v:
@@ -153,6 +164,7 @@ def command(
             progress=progress,
             keep_optimizer=keep_optimizer,
             overwrite=overwrite,
+            based_on=based_on,
         )
     except TrainingError as exc:
         raise click.ClickException(str(exc)) from exc
