@@ -1,0 +1,341 @@
+"""Background jobs: one training run at a time per workspace, detached from whoever started it.
+
+A job lives in ``<workspace>/jobs/<job_id>/``::
+
+    status.json   job_id, command, cwd, pid, pid_start, started (ISO 8601, UTC)
+    log.txt       the command's stdout and stderr, interleaved, unbuffered
+    result.json   returncode and finished time, written by the wrapper when the command ends
+    cancelled     present once :func:`cancel` asked the job to stop
+
+The job runs under a tiny wrapper (``python -m workbench.jobs JOB_DIR -- COMMAND...``) started in
+its own session, so it survives the app or shell that started it. The wrapper runs the command,
+waits for it and writes ``result.json``; the state is recomputed from these files and the pid on
+every call, never cached, so any process can ask:
+
+- ``queued``     the job folder exists, the wrapper has no pid yet;
+- ``running``    the wrapper's pid is alive (and is the same process: its start time matches);
+- ``succeeded``  ``result.json`` says return code 0;
+- ``failed``     a non-zero return code, or the wrapper is gone without writing one;
+- ``cancelled``  :func:`cancel` stopped it.
+
+Only one job per workspace may be queued or running; :func:`start` holds ``jobs/.lock`` while it
+checks and starts, and raises :class:`JobRunningError` naming the running job otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ACTIVE = ("queued", "running")
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+QUEUED_TIMEOUT = 60.0  # seconds a job may stay queued before its starter is presumed dead
+_EPOCH_LINE = re.compile(r"epoch\s+(\d+)/(\d+)\s+loss")
+_TOTAL_LINE = re.compile(r"for (\d+) epochs")
+
+
+class JobError(ValueError):
+    """A job cannot be started or found as asked; the message says what to do."""
+
+
+class JobRunningError(JobError):
+    """Another job of the workspace is still queued or running."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise JobError(f"{path} is not valid JSON ({exc}); delete the job folder") from exc
+
+
+def _proc_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), None elsewhere or if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else fields[19]  # state, ..., starttime (field 22)
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    with contextlib.suppress(ChildProcessError):  # reap it if this process started it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    if Path("/proc").is_dir():
+        now = _proc_start(pid)
+        return now is not None and (start is None or now == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Job:
+    """A handle on one job folder; every property reads the files again."""
+
+    dir: Path
+
+    @property
+    def job_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "log.txt"
+
+    def status(self) -> dict:
+        """``job_id``, ``command``, ``pid``, ``started``, ``finished``, ``returncode`` and
+        ``state``, recomputed from the files and the pid."""
+        status = _read_json(self.dir / "status.json")
+        if status is None:
+            raise JobError(f"{self.dir} holds no status.json; it is not a job folder")
+        result = _read_json(self.dir / "result.json") or {}
+        cancelled = (self.dir / "cancelled").exists()
+        rc = result.get("returncode")
+        if "returncode" in result:
+            state = "succeeded" if rc == 0 else "cancelled" if cancelled else "failed"
+        elif status.get("pid") is None:
+            age = (datetime.now(UTC) - datetime.fromisoformat(status["started"])).total_seconds()
+            state = "queued" if age < QUEUED_TIMEOUT else "failed"  # its starter died
+        elif _alive(int(status["pid"]), status.get("pid_start")):
+            state = "running"
+        else:  # the wrapper died without a word (killed, machine restarted)
+            state = "cancelled" if cancelled else "failed"
+        return {
+            **status,
+            "finished": result.get("finished"),
+            "returncode": rc,
+            "state": state,
+        }
+
+    @property
+    def state(self) -> str:
+        return self.status()["state"]
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.state in ACTIVE
+
+    def progress(self) -> tuple[int, int]:
+        """``(last finished epoch, total epochs)`` parsed from the log; ``(0, 0)`` before the
+        training has said how many epochs it runs."""
+        return parse_progress(read_log(self, None))
+
+    def wait(self, timeout: float = 60.0, poll: float = 0.1) -> str:
+        """Block until the job is neither queued nor running; returns the final state.
+
+        Raises TimeoutError after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while (state := self.state) in ACTIVE:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.job_id} still {state} after {timeout:.0f} s")
+            time.sleep(poll)
+        return state
+
+
+def parse_progress(log: str) -> tuple[int, int]:
+    """``(epoch, total)`` from ``workbench train`` output: the last ``epoch N/M  loss`` line, or
+    the announced ``for M epochs`` with epoch 0 before the first epoch ends."""
+    found = _EPOCH_LINE.findall(log)
+    if found:
+        epoch, total = found[-1]
+        return int(epoch), int(total)
+    announced = _TOTAL_LINE.findall(log)
+    return (0, int(announced[-1])) if announced else (0, 0)
+
+
+def jobs_dir(workspace_dir: str | Path) -> Path:
+    return Path(workspace_dir) / "jobs"
+
+
+def list_jobs(workspace_dir: str | Path) -> list[Job]:
+    """Every job of the workspace, oldest first (job ids sort by start time)."""
+    root = jobs_dir(workspace_dir)
+    if not root.is_dir():
+        return []
+    return [Job(d) for d in sorted(root.iterdir()) if (d / "status.json").is_file()]
+
+
+def current_job(workspace_dir: str | Path) -> Job | None:
+    """The workspace's latest job (running or finished), None when it never ran one."""
+    jobs = list_jobs(workspace_dir)
+    return jobs[-1] if jobs else None
+
+
+@contextlib.contextmanager
+def _locked(workspace_dir: str | Path) -> Iterator[None]:
+    root = jobs_dir(workspace_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def start(
+    workspace_dir: str | Path,
+    command: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Job:
+    """Run ``command`` as the workspace's background job; returns at once.
+
+    ``env`` adds to (not replaces) this process's environment. Raises :class:`JobRunningError`
+    when another job of the workspace is queued or running.
+    """
+    if not command or not all(isinstance(c, str) for c in command):
+        raise JobError(f"command must be a non-empty list of strings, not {command!r}")
+    with _locked(workspace_dir):
+        for job in reversed(list_jobs(workspace_dir)):
+            st = job.status()
+            if st["state"] in ACTIVE:
+                raise JobRunningError(
+                    f"job {st['job_id']} ({shlex.join(st['command'])}) is still {st['state']} "
+                    f"since {st['started']}; wait for it to finish or cancel it first"
+                )
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        job = Job(jobs_dir(workspace_dir) / f"{stamp}-{secrets.token_hex(3)}")
+        job.dir.mkdir()
+        status = {"job_id": job.job_id, "command": list(command), "started": _now(),
+                  "cwd": str(Path(cwd or os.getcwd()).resolve()), "pid": None}  # fmt: skip
+        _write_json(job.dir / "status.json", status)
+        wrapper = [sys.executable, "-m", "workbench.jobs", str(job.dir.resolve()), "--", *command]
+        with open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(
+                wrapper,
+                cwd=status["cwd"],
+                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                stdin=devnull,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        _write_json(
+            job.dir / "status.json",
+            {**status, "pid": proc.pid, "pid_start": _proc_start(proc.pid)},
+        )
+    return job
+
+
+def start_training(
+    workspace_dir: str | Path, args: Sequence[str], *, cwd: str | Path | None = None
+) -> Job:
+    """``python -m workbench.cli train ARGS...`` as the workspace's background job, e.g.
+    ``["--manifest", "cleaned/manifest.csv", "--out", "series/curated", "--recipe",
+    "series/baseline/recipe.json"]``."""
+    return start(workspace_dir, [sys.executable, "-m", "workbench.cli", "train", *args], cwd=cwd)
+
+
+def read_log(job: Job, tail_lines: int | None = 200) -> str:
+    """The job's log (the last ``tail_lines`` lines; None: all of it). Carriage-return redraws
+    of progress bars are collapsed to their last state."""
+    try:
+        text = job.log_path.read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    if tail_lines is not None:
+        lines = lines[-tail_lines:] if tail_lines > 0 else []
+    return "\n".join(lines)
+
+
+def cancel(job: Job, timeout: float = 10.0) -> str:
+    """Stop a queued or running job (SIGTERM to its process group, SIGKILL after ``timeout``
+    seconds); returns the final state. A finished job is left as it is."""
+    st = job.status()
+    if st["state"] not in ACTIVE:
+        return st["state"]
+    (job.dir / "cancelled").write_text(_now() + "\n")
+    if st["pid"] is None:
+        return job.state
+    pid = int(st["pid"])
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    try:
+        return job.wait(timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        return job.wait(timeout)
+
+
+# --------------------------------------------------------------------------- the wrapper
+
+
+def _run(job_dir: Path, command: list[str]) -> int:
+    """Run ``command`` with output to ``log.txt``, then write ``result.json``."""
+    children: list[subprocess.Popen] = []
+    stopped: list[int] = []
+
+    def forward(signum, _frame) -> None:  # the command gets the signal; the wrapper waits
+        stopped.append(signum)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    with open(job_dir / "log.txt", "ab", buffering=0) as log:
+        try:
+            children.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL))  # fmt: skip
+        except OSError as exc:
+            log.write(f"cannot start {command[0]}: {exc}\n".encode())
+            rc = 127
+        else:
+            if stopped:  # the signal came before the command existed
+                children[0].send_signal(stopped[0])
+            rc = children[0].wait()
+    _write_json(job_dir / "result.json", {"returncode": rc, "finished": _now()})
+    return rc
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) < 3 or argv[1] != "--":
+        sys.stderr.write("usage: python -m workbench.jobs JOB_DIR -- COMMAND...\n")
+        return 2
+    return _run(Path(argv[0]), list(argv[2:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
