@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages import ui
 
+ui.through_app()
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
 
 defaults = ui.workspace_defaults()

@@ -150,6 +150,13 @@ def export(
     )
 
 
+def tags_provenance(store) -> dict[str, Any]:
+    """What identifies a tag store's state for ``provenance.json``: its URL (password hidden),
+    the SHA-256 of its current state (:meth:`~curation.store.TagStore.snapshot_sha256`) and
+    its number of events."""
+    return {"store": store.url, "snapshot_sha256": store.snapshot_sha256(), "events": store.count()}
+
+
 def canonical_sha256(table: pd.DataFrame) -> str:
     """SHA-256 of a table's canonical CSV (as given: columns and row order matter)."""
     blob = table.to_csv(index=False, lineterminator="\n").encode()

@@ -54,11 +54,18 @@ class Photo:
 
 def photo(dataset: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> Photo:
     """Read ``image`` (a manifest entry) and prepare it for a model of input ``size`` (H, W)."""
-    path = dataset.path(image)
+    return photo_file(dataset.path(image), size, name=image)
+
+
+def photo_file(path, size: tuple[int, int] = (256, 128), *, name: str | None = None) -> Photo:
+    """Any image file prepared for a model of input ``size`` (H, W); ``name`` labels it.
+
+    Raises :class:`curation.images.ImageReadError` for files that are not readable images.
+    """
     rgb = load_rgb(path)
     h, w = size
-    return Photo(image, rgb.resize((w, h), Image.BILINEAR), to_input(rgb, h, w), file_sha1(path),
-                 rgb.size)  # fmt: skip
+    return Photo(name or str(path), rgb.resize((w, h), Image.BILINEAR), to_input(rgb, h, w),
+                 file_sha1(path), rgb.size)  # fmt: skip
 
 
 def segmentation_mask(picture: Image.Image, threshold: int = BLACK) -> np.ndarray | None:

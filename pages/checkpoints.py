@@ -11,6 +11,7 @@ from explain.confidence import CalibrationError, choose_threshold, fit_confidenc
 from explain.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
 from pages import ui
 
+ui.through_app()
 st.title("Checkpoints")
 ds, models = ui.dataset(), ui.series()
 if ds is None or models is None:

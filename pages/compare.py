@@ -1,3 +1,6 @@
 import streamlit as st
 
+from pages import ui
+
+ui.through_app()
 st.title("compare")

@@ -1,3 +1,202 @@
+"""Curate & export: curation rules with a live preview, then the cleaned training manifest,
+the torchreid layout, the worked / missed / spurious folders and provenance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.express as px
 import streamlit as st
 
-st.title("curate")
+from curation.dataset import SPLITS
+from curation.export import ExportError, export, tags_provenance
+from curation.rules import RULES, describe, parameters, summarise
+from curation.store import BUCKETS, FLAGS
+from pages import ui
+
+DESCRIPTIONS = {
+    "homogeneous_artifact": "Drop a train post when the same artifact is in at least `threshold` "
+    "of its photos (tongue out in every photo, hands in every segment ...): the model can learn "
+    "the artifact instead of the animal.",
+    "duplicates": "Exact and near duplicates inside a post (keep one), reposts of a post under "
+    "another id (keep the post with most photos), train photos leaking into query/gallery.",
+    "one_animal_per_post": "Drop posts annotators flagged as showing several animals.",
+    "exclude_by_tags": "Drop photos by annotators' decisions: buckets, artifact tags, the "
+    "exclude flag.",
+    "quality_flags": "Drop photos that are too dark, glare-blown, blurry or tiny (from pixels).",
+}
+K_RESULT = "curate.result"
+CHOICES: dict[str, tuple] = {
+    "source": ("tags", "manifest", "both"),
+    "leakage": ("post", "image"),
+    "unknown": ("raise", "ignore"),
+    "flag": FLAGS,
+}
+
+ui.through_app()
+st.title("Curate & export")
+ds = ui.dataset()
+if ds is None:
+    st.stop()
+tags = ui.store(ds)
+if tags is None:
+    st.stop()
+state, post_flags = ui.store_state(tags), tags.post_flags()
+vocab = sorted(set(tags.vocabulary()) | {a for v in ds.table.get("artifacts", []) if isinstance(
+    v, str) for a in v.split(";") if a})  # fmt: skip
+options: dict[str, tuple] = {
+    "artifacts": tuple(vocab),
+    "splits": SPLITS,
+    "buckets": BUCKETS,
+    "kinds": ("exact", "near"),
+    "flags": FLAGS,
+    "annotators": tuple(sorted(state["annotator"].dropna().unique())) if len(state) else (),
+}
+st.caption(
+    f"{len(ds.table)} photos · tag store: {len(state)} tagged photos, {len(post_flags)} flagged "
+    f"posts · rules run on the train split unless told otherwise"
+)
+
+
+def widget(rule: str, name: str, default: Any) -> Any:
+    key = f"curate.{rule}.{name}"
+    if rule == "homogeneous_artifact" and name == "source":
+        default = "both" if ds.has_ground_truth else "tags"
+    if isinstance(default, bool):
+        return st.toggle(name, value=default, key=key)
+    if isinstance(default, int):
+        return int(st.number_input(name, value=default, step=1, key=key))
+    if isinstance(default, float):
+        step = 0.05 if default <= 1 else 1.0
+        return float(st.number_input(name, value=default, step=step, key=key))
+    if name in CHOICES:
+        return st.selectbox(name, CHOICES[name], index=CHOICES[name].index(default), key=key)
+    if default is None or isinstance(default, tuple | list):
+        opts = options.get(name, ())
+        chosen = st.multiselect(
+            name, opts, default=[d for d in (default or ()) if d in opts], key=key,
+            placeholder="all" if default is None else "none",
+        )  # fmt: skip
+        return tuple(chosen) if chosen or default is not None else None
+    return st.text_input(name, value=str(default), key=key)
+
+
+specs = []
+cols = st.columns(len(RULES))
+for col, rule in zip(cols, RULES, strict=True):
+    with col:
+        on = st.toggle(
+            rule.replace("_", " "), value=rule == "homogeneous_artifact", key=f"curate.{rule}"
+        )
+        st.caption(DESCRIPTIONS[rule])
+        if on:
+            params = {n: widget(rule, n, d) for n, d in parameters(rule).items()}
+            specs.append((rule, params))
+
+if not specs:
+    st.info("Switch on at least one rule to see what it removes.")
+    removals = ui.removals(ds, tags, [], state, post_flags)
+else:
+    removals = ui.removals(ds, tags, specs, state, post_flags)
+if removals is None:
+    st.stop()
+
+# -- preview ---------------------------------------------------------------------------------
+st.subheader("What the rules remove")
+summary = summarise(removals)
+removed = removals["image"].nunique()
+c1, c2, c3 = st.columns(3)
+c1.metric("photos removed", removed)
+c2.metric("posts touched", removals["post_id"].nunique())
+c3.metric("photos kept", len(ds.table) - removed)
+if summary.empty:
+    st.success("No rule removes anything with these parameters.")
+else:
+    left, right = st.columns([1, 1])
+    fig = px.bar(summary, x="images", y="cause", color="rule", orientation="h",
+                 title="Photos removed, by reason", hover_data=["posts"])  # fmt: skip
+    fig.update_layout(height=120 + 40 * len(summary))
+    left.plotly_chart(fig, key="curate.summary_chart")
+    right.dataframe(summary, hide_index=True, key="curate.summary")
+    if ds.has_ground_truth and "polluted" in ds.table:
+        truth = set(ds.table.loc[ds.table["polluted"].astype(bool), "post_id"])
+        hit = set(removals.loc[removals["rule"] == "homogeneous_artifact", "post_id"])
+        if hit or truth:
+            st.caption(
+                f"Against the sample data's ground truth: {len(hit & truth)} of {len(truth)} "
+                f"planted polluted posts removed, {len(hit - truth)} clean posts removed."
+            )
+    reason = st.selectbox("Look at", ["(all)", *summary["cause"].unique()], key="curate.look")
+    sample = removals if reason == "(all)" else removals[removals["cause"] == reason]
+    sample = sample.drop_duplicates("image").head(24)
+    st.image(
+        [ui.thumbnail(ds, img) for img in sample["image"]],
+        caption=[f"{p} · {c}" for p, c in zip(sample["post_id"], sample["cause"], strict=True)],
+        width=96,
+    )
+    with st.expander("Every removed photo with its reason"):
+        st.dataframe(removals, hide_index=True, key="curate.removals")
+
+# -- export ----------------------------------------------------------------------------------
+st.subheader("Export")
+c1, c2, c3 = st.columns([3, 1, 1])
+out = c1.text_input(
+    "Output folder", value=str(ui.ROOT / "workspace" / "exports" / "cleaned"), key="curate.out"
+)
+layout = c2.selectbox(
+    "Layout", ["mirror", "symlink", "copy"], key="curate.layout",
+    help="mirror: links at the source paths next to the manifest; symlink/copy: torchreid's "
+    "train/ query/ gallery/ with POSTID_PHOTONUM.jpg names.",
+)  # fmt: skip
+c3.toggle("worked / missed / spurious folders", value=True, key="curate.buckets")
+
+
+def do_export(removals, specs, state) -> None:
+    out = st.session_state["curate.out"]
+    layout = st.session_state["curate.layout"]
+    extra = {"rules": describe(ui.rule_specs(specs)), "tags": tags_provenance(tags)}
+    try:
+        result = export(
+            ds, removals, out, layout=None if layout == "mirror" else layout,
+            buckets=state if st.session_state["curate.buckets"] else None, provenance=extra,
+        )  # fmt: skip
+    except (ExportError, ValueError, OSError) as exc:
+        st.session_state[K_RESULT] = (
+            f"The export was not written (any previous export is intact): {exc}"
+        )
+    else:
+        st.session_state[K_RESULT] = result
+
+
+st.button(
+    "Export", type="primary", key="curate.export", on_click=do_export,
+    args=(removals, specs, state),
+)  # fmt: skip
+result = st.session_state.pop(K_RESULT, None)
+if isinstance(result, str):
+    st.error(result)
+elif result is not None:
+    st.success(
+        f"Wrote {result.out_dir}: {result.kept_images} photos kept, "
+        f"{result.removed_images} removed."
+    )
+    st.code(
+        f"{result.manifest_csv}\n{result.manifest_parquet}\n{result.removals_csv}\n"
+        f"{result.provenance}\n"
+        + (f"{result.out_dir}/worked|missed|spurious/ ({result.bucket_counts})\n"
+           if result.bucket_counts else "")
+        + f"\nretrain: workbench train --manifest {result.manifest_csv} --out SERIES "
+        f"--recipe {ui.workspace().checkpoints}/recipe.json",
+        language="text",
+    )  # fmt: skip
+    st.json(json.loads(result.provenance.read_text()), expanded=False)
+kept_split = ds.table[~ds.table["image"].isin(set(removals["image"]))]
+st.caption(
+    "After the rules: "
+    + ", ".join(
+        f"{s} {int((kept_split['split'] == s).sum())} photos / "
+        f"{kept_split.loc[kept_split['split'] == s, 'post_id'].nunique()} posts"
+        for s in SPLITS
+    )
+)

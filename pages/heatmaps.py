@@ -14,6 +14,7 @@ from pages import ui
 from pages.widgets import query_picker, top_k_strip
 
 METHODS = ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion", "randomcam"]
+ui.through_app()
 st.title("Heatmaps")
 ds, models = ui.dataset(), ui.series()
 if ds is None or models is None:

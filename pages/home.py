@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages import ui
 
+ui.through_app()
 st.title("Re-ID workbench")
 st.caption(
     "Explain and curate a re-identification model: metrics per checkpoint, heatmaps per epoch, "

@@ -1,3 +1,106 @@
+"""Search: a photo of a lost or found animal -> the nearest posts in the gallery, with the match
+confidence and what each side of the best match contributed (Grad-CAM, both directions)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
 import streamlit as st
 
-st.title("search")
+from curation.images import IMAGE_EXTENSIONS, ImageReadError
+from explain.explorer import photo_file
+from explain.lookup import embed_photos, nearest_posts
+from explain.render import framed, overlay
+from pages import ui
+
+UPLOADS = ui.ROOT / "workspace" / "uploads"
+
+ui.through_app()
+st.title("Search")
+st.caption(
+    "Upload a photo of an animal: the workbench embeds it with a checkpoint, searches the "
+    "gallery (exact faiss search, cosine similarity) and lists the nearest posts — one post is "
+    "one animal — with the calibrated confidence that the best one is the same animal."
+)
+ds, models = ui.dataset(), ui.series()
+if ds is None or models is None:
+    st.stop()
+ev = ui.evaluation(ds, models)
+if ev is None:
+    st.stop()
+labels = ui.epoch_labels(models)
+c1, c2, c3 = st.columns([2, 1, 1])
+upload = c1.file_uploader(
+    "Photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="search.upload"
+)
+label = c2.selectbox("Checkpoint", labels, index=len(labels) - 1, key="search.epoch")
+n_posts = int(c3.number_input("Posts shown", 1, 20, 5, key="search.posts"))
+queries = ds.split("query")["image"].tolist()
+example = st.selectbox(
+    "…or try a query photo of the dataset", ["(none)", *queries], key="search.example",
+    help="Its own post is not removed from the results here: a volunteer's search has no "
+    "protocol, so a photo that is itself in the gallery finds itself.",
+)  # fmt: skip
+
+path: Path | None = None
+if upload is not None:
+    data = upload.getvalue()
+    suffix = Path(upload.name).suffix.lower() or ".jpg"
+    UPLOADS.mkdir(parents=True, exist_ok=True)
+    path = UPLOADS / f"{hashlib.sha1(data).hexdigest()}{suffix}"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+elif example != "(none)":
+    path = ds.path(example)
+if path is None:
+    st.info("Upload a photo or pick one of the dataset's query photos.")
+    st.stop()
+
+member = models[labels.index(label)]
+try:
+    query = photo_file(path, member.input_size, name=upload.name if upload else example)
+    feats = embed_photos(member, [path])
+except ImageReadError as exc:
+    st.error(f"This file cannot be searched: {exc}")
+    st.stop()
+gallery = ds.split("gallery")
+found = nearest_posts(feats[0], ui.gallery_features(ds, member), gallery, posts=n_posts)
+conf = ui.confidence(ds, member, ev.per_query[labels.index(label)])
+best = found.iloc[0]
+if conf is not None:
+    p = float(conf.predict([best["similarity"]], [best["margin"]])[0])
+    verdict = "likely the same animal" if p >= 0.5 else "probably not the same animal"
+    st.metric(
+        f"Best match: post {best['post_id']}", f"{p:.0%} confidence",
+        f"similarity {best['similarity']:.3f}, margin {best['margin']:.3f} — {verdict}",
+        delta_color="off",
+    )  # fmt: skip
+    st.caption(
+        f"Confidence: {conf.method} calibration of (similarity, margin) fitted on this "
+        f"checkpoint's queries and gallery-vs-gallery searches (held-out ECE {conf.ece:.3f})."
+    )
+truth = None
+if example != "(none)" and upload is None:
+    truth = ds.table.loc[ds.table["image"] == example, "post_id"].iloc[0]
+tiles = [framed(query.picture, None, 4)]
+captions = ["your photo"]
+for _, r in found.iterrows():
+    ok = None if truth is None else str(r["post_id"]) == str(truth)
+    tiles.append(framed(ui.thumbnail(ds, r["image"], member.input_size), ok, 4))
+    captions.append(f"#{r['rank']} post {r['post_id']} · {r['similarity']:.3f} · "
+                    f"{r['photos']} photos")  # fmt: skip
+st.image(tiles, caption=captions, width=110)
+
+st.subheader("Why the best match")
+match = ui.load_photo(ds, best["image"], member.input_size)
+exp = ui.explanation([member], query, ["gradcam"], {"gradcam": {}}, match=match)
+if exp is not None:
+    q_map = exp.query["gradcam"].heatmaps[0].map
+    g_map = exp.match["gradcam"].heatmaps[0].map
+    c1, c2 = st.columns(2)
+    c1.image(overlay(query.picture, q_map), caption="what your photo contributed", width=160)
+    c2.image(overlay(match.picture, g_map), caption=f"what {best['image']} contributed", width=160)
+    st.caption(f"Grad-CAM of the pair's cosine similarity ({exp.similarity[0]:.3f}), {label}.")

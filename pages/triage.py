@@ -22,8 +22,10 @@ from pages.widgets import query_table, shortcut_letters, top_k_strip
 
 K_POS = "triage.position"
 K_FLASH = "triage.flash"
+K_NOTE = "triage.note"
 BUCKET_KEYS = {"worked": "1", "missed": "2", "spurious": "3"}
 
+ui.through_app()
 st.title("Triage")
 ds, models = ui.dataset(), ui.series()
 if ds is None or models is None:
@@ -135,6 +137,22 @@ def set_artifacts(image: str, names: list[str], regions: list[dict]) -> None:
     saved(f"{image} artifacts: {', '.join(sorted(names)) or 'none'}")
 
 
+def save_note(image: str) -> None:
+    if need_name():
+        return
+    try:
+        tags.set_note(image, st.session_state.get(f"{K_NOTE}.{image}", ""), who)
+    except StoreError as exc:
+        st.session_state[K_FLASH] = f"Not saved: {exc}"
+        return
+    saved(f"note on {image}")
+
+
+def add_region(image: str, have: list[str], regions: list[dict], region: dict) -> None:
+    tag = st.session_state["triage.region_tag"]
+    set_artifacts(image, sorted({*have, tag}), [*regions, {"artifact": tag, **region}])
+
+
 def undo() -> None:
     if need_name():
         return
@@ -209,12 +227,9 @@ with left:
     note = st.text_area(
         "Note",
         value=(current["note"] or "") if current is not None else "",
-        key=f"triage.note.{image}",
+        key=f"{K_NOTE}.{image}",
     )
-    if st.button("Save note", key="triage.save_note") and not need_name():
-        tags.set_note(image, note, who)
-        saved(f"note on {image}")
-        st.rerun()
+    st.button("Save note", key="triage.save_note", on_click=save_note, args=(image,))
 
 with right:
     q = ui.load_photo(ds, image, member.input_size)
@@ -263,16 +278,18 @@ with c2:
         w, h = orig
         region["points"] = [[min(max(x, 0.0), w), min(max(y, 0.0), h)] for x, y in region["points"]]
         tag = st.selectbox("Artifact in this region", vocab, key="triage.region_tag")
-        if st.button("Add region", key="triage.add_region", type="primary"):
-            set_artifacts(image, sorted({*have, tag}), [*regions, {"artifact": tag, **region}])
-            st.rerun()
+        st.button(
+            "Add region", key="triage.add_region", type="primary", on_click=add_region,
+            args=(image, have, regions, region),
+        )  # fmt: skip
     for i, r in enumerate(regions):
         pts = ", ".join(f"({x:.0f}, {y:.0f})" for x, y in r["points"][:4])
         c = st.columns([4, 1])
         c[0].caption(f"{r['artifact']} · {r['kind']} {pts}")
-        if c[1].button("Remove", key=f"triage.rm.{i}"):
-            set_artifacts(image, have, regions[:i] + regions[i + 1 :])
-            st.rerun()
+        c[1].button(
+            "Remove", key=f"triage.rm.{i}", on_click=set_artifacts,
+            args=(image, have, regions[:i] + regions[i + 1 :]),
+        )  # fmt: skip
 
 with st.expander("History of this photo"):
     st.dataframe(tags.history(image), hide_index=True, key="triage.history")

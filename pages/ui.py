@@ -20,8 +20,13 @@ import streamlit as st
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
 from curation.images import ImageReadError
+from curation.quality import measure_images
+from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreError, TagStore
 from explain.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover, load_series
+from explain.confidence import CalibrationError, Confidence, fit_confidence
+from explain.duplicates import find_duplicates
+from explain.embeddings import embed_dataset
 from explain.explorer import (
     Photo,
     QueryExplanation,
@@ -50,6 +55,21 @@ K_STORE = "workspace.store"
 K_ANNOTATOR = "workspace.annotator"
 K_RELOAD = "workspace.reload"
 K_QUERY = "explore.query"  # the query a page is looking at (shared by Heatmaps and Triage)
+
+
+def through_app() -> None:
+    """Make sure this run goes through ``app.py``'s ``st.navigation``.
+
+    Streamlit treats a folder named ``pages/`` beside the entry point as an old-style multipage
+    app until ``st.navigation`` has run in the process (and ``AppTest`` resets that before every
+    run); in that mode a page's address runs the page alone, without ``app.py``'s workspace.
+    Every page calls this first: it switches to ``st.navigation`` and starts the run again.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @dataclass(frozen=True)
@@ -361,6 +381,88 @@ def outcomes(
                 drawn[img] = regions
     key = f"{ds.source}|{ds.root}|{member.sha1}|{json.dumps(drawn, sort_keys=True)}"
     return _outcomes(key, method, ds, member, per_query, drawn)
+
+
+def rule_specs(specs: list[tuple[str, dict]]) -> list:
+    return parse_rules([(name, params) for name, params in specs]) if specs else []
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _quality(data: str, images: tuple[str, ...], _ds: Dataset) -> pd.DataFrame:
+    update, clear = progress_callback("Measuring photo quality")
+    try:
+        return measure_images(_ds, list(images), progress=update)
+    finally:
+        clear()
+
+
+@st.cache_data(show_spinner="Looking for duplicates (perceptual hashes)…", max_entries=4)
+def _duplicates(data: str, _ds: Dataset) -> pd.DataFrame:
+    return find_duplicates(_ds, cache_dir=cache_dir()).groups
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _removals(
+    data: str, specs_json: str, snapshot: str, _ds: Dataset, _state, _post_flags
+) -> pd.DataFrame:
+    specs = rule_specs(json.loads(specs_json))
+    names = {s.name for s in specs}
+    quality = dups = None
+    if "quality_flags" in names:
+        splits = next(s for s in specs if s.name == "quality_flags").effective()["splits"]
+        rows = _ds.table[_ds.table["split"].isin(list(splits))]
+        quality = _quality(data, tuple(rows["image"]), _ds)
+    if "duplicates" in names:
+        dups = _duplicates(data, _ds)
+    _, removals = apply_rules(
+        _ds, specs, tags=_state, post_flags=_post_flags, duplicate_groups=dups, quality=quality
+    )
+    return removals
+
+
+def removals(
+    ds: Dataset, tags: TagStore, specs: list[tuple[str, dict]], state, post_flags
+) -> pd.DataFrame | None:
+    """What ``specs`` (rule name, parameters) remove from ``ds``, or None after an error."""
+    data = f"{ds.source}|{ds.root}"
+    try:
+        if not specs:
+            return removal_frame([])
+        blob = json.dumps([[n, _plain(p)] for n, p in specs], sort_keys=True)
+        return _removals(data, blob, tags.snapshot_sha256(), ds, state, post_flags)
+    except (ValueError, ImageReadError) as exc:
+        st.error(f"The rules cannot run: {exc}")
+        return None
+
+
+def _plain(params: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+@st.cache_data(show_spinner="Embedding the gallery…", max_entries=8)
+def _gallery_features(data: str, sha1: str, _ds: Dataset, _member: LoadedModel) -> np.ndarray:
+    emb = embed_dataset(_member, _ds, cache_dir=cache_dir(), splits=("query", "gallery"))
+    return emb.rows(_ds.split("gallery")["image"].tolist())
+
+
+def gallery_features(ds: Dataset, member: LoadedModel) -> np.ndarray:
+    """Unit-norm features ``(G, D)`` of the gallery rows, in ``ds.split("gallery")`` order."""
+    return _gallery_features(f"{ds.source}|{ds.root}", member.sha1, ds, member)
+
+
+@st.cache_data(show_spinner="Calibrating the match confidence…", max_entries=8)
+def _confidence(data: str, sha1: str, _per_query: pd.DataFrame, _ds: Dataset, _member):
+    per_query = pd.concat([_per_query, gallery_queries(_ds, _member)], ignore_index=True)
+    return fit_confidence(per_query)
+
+
+def confidence(ds: Dataset, member: LoadedModel, per_query: pd.DataFrame) -> Confidence | None:
+    """The match-confidence model of ``member`` (queries + gallery against itself), or None."""
+    try:
+        return _confidence(f"{ds.source}|{ds.root}", member.sha1, per_query, ds, member)
+    except (CalibrationError, ValueError) as exc:
+        st.warning(f"No match confidence for {member.label}: {exc}")
+        return None
 
 
 def progress_callback(text: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:

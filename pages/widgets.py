@@ -27,7 +27,7 @@ def query_table(ds: Dataset, per_query: pd.DataFrame, state: pd.DataFrame, k: in
     decided = state.set_index("image")["bucket"] if len(state) else pd.Series(dtype=object)
     tagged = state.set_index("image")["artifacts"] if len(state) else pd.Series(dtype=object)
     truth = ds.table.set_index("image")["artifacts"] if "artifacts" in ds.table else None
-    out["bucket"] = out["query"].map(decided).fillna("")
+    out["bucket"] = out["query"].map(decided).astype(object).fillna("")
     arts = []
     for img in out["query"]:
         names = set()

@@ -89,7 +89,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
     import pandas as pd
 
     from curation.dataset import load_dataset
-    from curation.export import ExportError, export
+    from curation.export import ExportError, export, tags_provenance
     from curation.findings import DatasetError
     from curation.rules import apply_rules, describe, parse_rules, removal_frame
     from curation.store import StoreError, TagStore
@@ -105,8 +105,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
         try:
             with TagStore(store) as ts:
                 tags, post_flags = ts.current(), ts.post_flags()
-                extra["tags"] = {"store": ts.url, "snapshot_sha256": ts.snapshot_sha256(),
-                                 "events": ts.count()}  # fmt: skip
+                extra["tags"] = tags_provenance(ts)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
     dups = None
