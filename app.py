@@ -37,12 +37,32 @@ with st.sidebar:
         ui.clear_caches()
 
 pages = [
-    st.Page("pages/home.py", title="Overview", icon="🏠", default=True, url_path="overview"),
-    st.Page("pages/checkpoints.py", title="Checkpoints", icon="📈", url_path="checkpoints"),
-    st.Page("pages/heatmaps.py", title="Heatmaps", icon="🔥", url_path="heatmaps"),
-    st.Page("pages/triage.py", title="Triage", icon="🗂️", url_path="triage"),
-    st.Page("pages/curate.py", title="Curate & export", icon="🧹", url_path="curate"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
-    st.Page("pages/search.py", title="Search", icon="🔎", url_path="search"),
+    st.Page(
+        "pages/home.py", title="Overview", icon=":material/home:", default=True, url_path="overview"
+    ),
+    st.Page(
+        "pages/checkpoints.py",
+        title="Checkpoints",
+        icon=":material/monitoring:",
+        url_path="checkpoints",
+    ),
+    st.Page(
+        "pages/heatmaps.py",
+        title="Heatmaps",
+        icon=":material/local_fire_department:",
+        url_path="heatmaps",
+    ),
+    st.Page("pages/triage.py", title="Triage", icon=":material/inbox:", url_path="triage"),
+    st.Page(
+        "pages/curate.py",
+        title="Curate & export",
+        icon=":material/cleaning_services:",
+        url_path="curate",
+    ),
+    st.Page(
+        "pages/retrain.py", title="Retrain", icon=":material/model_training:", url_path="retrain"
+    ),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
 ]
 st.navigation(pages).run()

@@ -29,7 +29,13 @@ st.caption(
 
 cols = st.columns(len(m))
 for col, (_, row) in zip(cols, m.iterrows(), strict=True):
-    col.metric(row["label"], f"mAP {row['mAP']:.1%}", f"rank-1 {row['rank1']:.1%}", "off")
+    col.metric(
+        row["label"],
+        f"mAP {row['mAP']:.1%}",
+        f"rank-1 {row['rank1']:.1%}",
+        "off",
+        delta_arrow="off",
+    )
 
 left, right = st.columns(2)
 long = m.melt(

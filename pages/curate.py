@@ -142,7 +142,7 @@ else:
 st.subheader("Export")
 c1, c2, c3 = st.columns([3, 1, 1])
 out = c1.text_input(
-    "Output folder", value=str(ui.ROOT / "workspace" / "exports" / "cleaned"), key="curate.out"
+    "Output folder", value=str(ui.workspace_dir() / "exports" / "cleaned"), key="curate.out"
 )
 layout = c2.selectbox(
     "Layout", ["mirror", "symlink", "copy"], key="curate.layout",

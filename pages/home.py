@@ -21,10 +21,22 @@ if ds is not None:
     counts = ds.counts()
     cols = st.columns(len(counts) + 1)
     for col, (split, row) in zip(cols, counts.iterrows(), strict=False):
-        col.metric(split, f"{row['images']} photos", f"{row['posts']} posts", delta_color="off")
+        col.metric(
+            split,
+            f"{row['images']} photos",
+            f"{row['posts']} posts",
+            delta_color="off",
+            delta_arrow="off",
+        )
     if ds.has_ground_truth and "polluted" in ds.table:
         polluted = ds.table.loc[ds.table["polluted"].astype(bool), "post_id"].nunique()
-        cols[-1].metric("ground truth", f"{polluted} polluted", "train posts", delta_color="off")
+        cols[-1].metric(
+            "ground truth",
+            f"{polluted} polluted",
+            "train posts",
+            delta_color="off",
+            delta_arrow="off",
+        )
     if ds.warnings:
         with st.expander(f"{len(ds.warnings)} warning(s) from the loader", expanded=True):
             for finding in ds.warnings:

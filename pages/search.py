@@ -14,7 +14,7 @@ from explain.lookup import embed_photos, nearest_posts
 from explain.render import framed, overlay
 from pages import ui
 
-UPLOADS = ui.ROOT / "workspace" / "uploads"
+UPLOADS = ui.workspace_dir() / "uploads"
 
 ui.through_app()
 st.title("Search")
@@ -76,7 +76,7 @@ if conf is not None:
     st.metric(
         f"Best match: post {best['post_id']}", f"{p:.0%} confidence",
         f"similarity {best['similarity']:.3f}, margin {best['margin']:.3f} — {verdict}",
-        delta_color="off",
+        delta_color="off", delta_arrow="off",
     )  # fmt: skip
     st.caption(
         f"Confidence: {conf.method} calibration of (similarity, margin) fitted on this "

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ from explain.explorer import (
 )
 from explain.heatmap_cache import HeatmapCache
 from explain.metrics import SeriesEvaluation, evaluate_series
+
+if TYPE_CHECKING:
+    from explain.compare import Comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
@@ -95,6 +99,11 @@ def workspace() -> Workspace:
         checkpoints=st.session_state.get(K_CHECKPOINTS, d.checkpoints).strip(),
         store=st.session_state.get(K_STORE, d.store).strip(),
     )
+
+
+def workspace_dir() -> Path:
+    """Where jobs, exports, uploads and reports go (WORKBENCH_WORKSPACE, else ./workspace)."""
+    return Path(os.environ.get("WORKBENCH_WORKSPACE", str(ROOT / "workspace")))
 
 
 def cache_dir() -> Path:
@@ -462,6 +471,39 @@ def confidence(ds: Dataset, member: LoadedModel, per_query: pd.DataFrame) -> Con
         return _confidence(f"{ds.source}|{ds.root}", member.sha1, per_query, ds, member)
     except (CalibrationError, ValueError) as exc:
         st.warning(f"No match confidence for {member.label}: {exc}")
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _comparison(
+    key: str, methods: tuple[str, ...], n_queries: int, limit: int, _ds: Dataset, _base, _cur
+) -> Comparison:
+    from explain.compare import compare_series
+
+    bar = st.empty()
+
+    def note(stage: str, done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{stage}: {done} of {total}")
+
+    try:
+        return compare_series(
+            _ds, _base, _cur, methods=methods, n_queries=n_queries, limit=limit,
+            cache=heatmap_cache(), progress=note,
+        )  # fmt: skip
+    finally:
+        bar.empty()
+
+
+def comparison(
+    ds: Dataset, base: list[LoadedModel], cur: list[LoadedModel], methods, n_queries: int,
+    limit: int,
+) -> Comparison | None:  # fmt: skip
+    """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
+    key = "|".join([ds.source, str(ds.root), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
+    try:
+        return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)
+    except (ValueError, ImageReadError) as exc:
+        st.error(f"The series cannot be compared: {exc}")
         return None
 
 

@@ -7,11 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from explain.adapter import build_model
+from workbench.synth import SynthConfig, generate
 
 # Tests share a 2-core machine: keep torch from oversubscribing it.
 os.environ.setdefault("WORKBENCH_THREADS", "1")
 
+APP_DATA = SynthConfig(
+    seed=3, n_train_ids=8, n_test_ids=4, n_gallery_distractors=2, n_query_without_gallery=1,
+    photos_min=2, photos_max=3, polluted_fraction=0.5, mismatch_fraction=0.5,
+    height=128, width=64,
+)  # fmt: skip
 REAL_PETS = Path(__file__).resolve().parents[2] / "shared" / "real_pets"
 
 
@@ -44,3 +53,25 @@ def real_pets() -> Path:
     if not REAL_PETS.is_dir():
         pytest.skip(f"real pet photos not found at {REAL_PETS} (they are not part of the project)")
     return REAL_PETS
+
+
+@pytest.fixture(scope="session")
+def app_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small synthetic dataset and two series of two checkpoints each (``series`` and
+    ``curated``: random osnet_x0_25 weights at 128×64) for the app tests."""
+    base = tmp_path_factory.mktemp("app")
+    data = base / "pets"
+    generate(data, APP_DATA)
+    folders = {}
+    for name, offset in (("series", 0), ("curated", 100)):
+        folders[name] = base / name
+        folders[name].mkdir()
+        for epoch in (3, 12):
+            torch.manual_seed(epoch + offset)
+            model = build_model("osnet_x0_25", 8)
+            torch.save(
+                {"state_dict": model.state_dict(), "epoch": epoch, "rank1": 0.1, "height": 128,
+                 "width": 64, "arch": "osnet_x0_25"},
+                folders[name] / f"model.pth.tar-{epoch}",
+            )  # fmt: skip
+    return {"data": data, "base": base, **folders}

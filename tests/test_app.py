@@ -6,6 +6,8 @@ WORKBENCH_* variables and asserts what the page rendered (numbers, tables, store
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -13,47 +15,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from curation.dataset import load_dataset
 from curation.store import TagStore
-from explain.adapter import build_model
 from explain.metrics import evaluate_series
-from workbench.synth import SynthConfig, generate
+from workbench.train import Recipe
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-SMALL = SynthConfig(
-    seed=3, n_train_ids=8, n_test_ids=4, n_gallery_distractors=2, n_query_without_gallery=1,
-    photos_min=2, photos_max=3, polluted_fraction=0.5, mismatch_fraction=0.5,
-    height=128, width=64,
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("app")
-    data = base / "pets"
-    generate(data, SMALL)
-    series = base / "series"
-    series.mkdir()
-    for epoch in (3, 12):
-        torch.manual_seed(epoch)
-        model = build_model("osnet_x0_25", 8)
-        torch.save(
-            {"state_dict": model.state_dict(), "epoch": epoch, "rank1": 0.1, "height": 128,
-             "width": 64, "arch": "osnet_x0_25"},
-            series / f"model.pth.tar-{epoch}",
-        )  # fmt: skip
-    return {"data": data, "series": series, "base": base}
 
 
 @pytest.fixture
-def app(world, tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DATA", str(world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(world["series"]))
+def app(app_world, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
+    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
     monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(world["base"] / "cache"))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=180)
@@ -77,8 +54,8 @@ def open_page(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def test_overview_shows_counts_checkpoints_and_store(app, world):
-    ds = load_dataset(world["data"])
+def test_overview_shows_counts_checkpoints_and_store(app, app_world):
+    ds = load_dataset(app_world["data"])
     counts = ds.counts()
     metrics = {m.label: (m.value, m.delta) for m in app.metric}
     for split in ("train", "query", "gallery"):
@@ -98,11 +75,11 @@ def test_overview_shows_counts_checkpoints_and_store(app, world):
     assert any("never be found" in i.value for i in app.info)  # the query without gallery
 
 
-def test_bad_workspace_paths_show_errors_with_the_fix(app, world, tmp_path):
+def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
     app.text_input(key="workspace.data").input(str(tmp_path / "nowhere")).run()
     assert not app.exception
     assert any("cannot be used" in e.value for e in app.error)
-    app.text_input(key="workspace.data").input(str(world["data"])).run()
+    app.text_input(key="workspace.data").input(str(app_world["data"])).run()
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "model.pth.tar-5").write_bytes(b"not a checkpoint at all")
@@ -113,9 +90,9 @@ def test_bad_workspace_paths_show_errors_with_the_fix(app, world, tmp_path):
     assert not app.exception and app.error
 
 
-def test_checkpoints_page_metrics_equal_the_library(app, world):
+def test_checkpoints_page_metrics_equal_the_library(app, app_world):
     at = open_page(app, "checkpoints")
-    ev = evaluate_series(load_dataset(world["data"]), world["series"], cache_dir=None)
+    ev = evaluate_series(load_dataset(app_world["data"]), app_world["series"], cache_dir=None)
     shown = {m.label: (m.value, m.delta) for m in at.metric}
     for _, row in ev.metrics.iterrows():
         assert shown[row["label"]] == (f"mAP {row['mAP']:.1%}", f"rank-1 {row['rank1']:.1%}")
@@ -172,9 +149,9 @@ def test_triage_saves_buckets_artifacts_notes_and_undo(app, tmp_path):
     assert store.count() == 4  # two actions, two undo events: nothing is deleted
 
 
-def test_curate_preview_matches_ground_truth_and_exports(app, world, tmp_path):
+def test_curate_preview_matches_ground_truth_and_exports(app, app_world, tmp_path):
     at = open_page(app, "curate")
-    ds = load_dataset(world["data"])
+    ds = load_dataset(app_world["data"])
     polluted = ds.table[ds.table["polluted"].astype(bool)]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["photos removed"] == str(len(polluted))
@@ -183,16 +160,18 @@ def test_curate_preview_matches_ground_truth_and_exports(app, world, tmp_path):
     at.text_input(key="curate.out").input(str(out)).run()
     at.button(key="curate.export").click().run()
     assert not at.error, [e.value for e in at.error]
-    assert any(s.value.startswith(f"Wrote {out}") for s in at.success), [s.value for s in at.success]
+    assert any(s.value.startswith(f"Wrote {out}") for s in at.success), [
+        s.value for s in at.success
+    ]
     cleaned = load_dataset(out / "manifest.csv")
     assert len(cleaned.table) == len(ds.table) - len(polluted)
     assert not set(cleaned.table["post_id"]) & set(polluted["post_id"])
     assert (out / "provenance.json").exists() and (out / "worked").is_dir()
 
 
-def test_search_finds_a_query_photo_itself(app, world):
+def test_search_finds_a_query_photo_itself(app, app_world):
     at = open_page(app, "search")
-    ds = load_dataset(world["data"])
+    ds = load_dataset(app_world["data"])
     at.selectbox(key="search.example").set_value(ds.split("query")["image"].iloc[0]).run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.metric and at.metric[0].label.startswith("Best match: post ")
@@ -205,8 +184,54 @@ def test_search_finds_a_query_photo_itself(app, world):
     assert np.isfinite(float(re.search(r"similarity (-?[\d.]+)", at.metric[0].delta).group(1)))
 
 
+def test_compare_page_shows_deltas_grids_and_writes_the_report(app, app_world, tmp_path):
+    at = open_page(app, "compare")
+    at.text_input(key="compare.curated").input(str(app_world["curated"])).run()
+    at.number_input(key="compare.n").set_value(2).run()
+    at.number_input(key="compare.limit").set_value(10).run()
+    at.button(key="compare.run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    deltas = frame(at, "delta")
+    assert set(deltas["epoch"]) == {3, 12}
+    base = evaluate_series(load_dataset(app_world["data"]), app_world["series"], cache_dir=None)
+    row = deltas[(deltas["epoch"] == 12) & (deltas["subset"] == "all")]
+    row = row[row["measure"] == "mAP"].iloc[0]
+    assert row["baseline"] == pytest.approx(base.metrics["mAP"].iloc[1], abs=1e-6)
+    assert row["delta"] == pytest.approx(row["curated"] - row["baseline"], abs=1e-9)
+    assert len(at.get("image")) >= 1  # the heatmap grid
+    at.text_input(key="compare.out").input(str(tmp_path / "report")).run()
+    at.button(key="compare.write").click().run()
+    assert (tmp_path / "report" / "report.html").exists()
+    assert any("report.html" in s.value for s in at.success)
+
+
+def test_retrain_page_runs_a_background_training_job(app, app_world, tmp_path, monkeypatch):
+    from workbench import jobs
+
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path / "ws"))
+    at = open_page(app, "curate")
+    at.text_input(key="curate.out").input(str(tmp_path / "ws" / "exports" / "cleaned")).run()
+    at.button(key="curate.export").click().run()
+    recipe = tmp_path / "recipe.json"
+    tiny = Recipe(height=64, width=32, epochs=1, save_at=(1,), batch_size=8, num_instances=2)
+    recipe.write_text(json.dumps({"recipe": dataclasses.asdict(tiny)}))
+    at = open_page(at, "retrain")
+    assert at.text_input(key="retrain.manifest").value.endswith("cleaned/manifest.csv")
+    at.text_input(key="retrain.recipe").input(str(recipe)).run()
+    at.text_input(key="retrain.out").input(str(tmp_path / "new")).run()
+    assert any(f"--recipe {recipe}" in c.value for c in at.code)
+    at.button(key="retrain.start").click().run()
+    assert any(s.value.startswith("Started job") for s in at.success)
+    job = jobs.current_job(tmp_path / "ws")
+    assert job.wait(timeout=240) == "succeeded", jobs.read_log(job)
+    assert (tmp_path / "new" / "model.pth.tar-1").exists()
+    at.run()
+    assert any("Finished" in s.value for s in at.success)
+
+
 def test_every_page_renders_without_errors(app):
-    for page in ("home", "checkpoints", "heatmaps", "triage", "curate", "compare", "search"):
+    pages = ("home", "checkpoints", "heatmaps", "triage", "curate", "retrain", "compare", "search")
+    for page in pages:
         at = open_page(app, page)
         assert not at.error, (page, [e.value for e in at.error])
         assert at.title, page

@@ -1,0 +1,101 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against `streamlit run`.
+
+Opens every page, triages a query with the keyboard (annotator name, then 1 = worked and T =
+tongue), checks the decision reached the tag store, and saves a screenshot of each page under
+test-artifacts/browser/. Skips with the reason when Chromium or Playwright is missing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from curation.store import TagStore
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, streamlit_server
+
+PAGES = [
+    ("Checkpoints", "Checkpoints"),
+    ("Heatmaps", "Heatmaps"),
+    ("Triage", "Triage"),
+    ("Curate & export", "Curate & export"),
+    ("Compare", "Compare"),
+    ("Search", "Search"),
+]
+SHOTS = ROOT / "test-artifacts" / "browser"
+
+pytestmark = pytest.mark.browser
+
+
+def idle(page, timeout: float = 120.0) -> None:
+    """Wait until Streamlit has finished the current run (the app root says notRunning twice in
+    a row, so a rerun that starts right after one run ends is waited for too)."""
+    deadline = time.monotonic() + timeout
+    time.sleep(0.3)
+    done = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']")
+    while time.monotonic() < deadline:
+        if done.count():
+            time.sleep(0.4)
+            if done.count():
+                return
+        time.sleep(0.2)
+    raise AssertionError("the app kept running for two minutes")
+
+
+def no_exception(page, where: str) -> None:
+    boxes = page.locator("[data-testid='stException']")
+    assert boxes.count() == 0, f"{where}: {boxes.first.inner_text()}"
+
+
+def test_every_page_and_a_keyboard_triage(app_world, tmp_path):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    store_path = tmp_path / "tags.sqlite"
+    env = {
+        "WORKBENCH_DATA": str(app_world["data"]),
+        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
+        "WORKBENCH_STORE": str(store_path),
+        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
+        "WORKBENCH_THREADS": "1",
+    }
+    with streamlit_server(env, tmp_path / "streamlit.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(url)
+        page.get_by_role("heading", name="Re-ID workbench").wait_for(timeout=120_000)
+        idle(page)
+        no_exception(page, "Overview")
+        page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+        for link, title in PAGES:
+            page.get_by_role("link", name=link).first.click()
+            page.get_by_role("heading", name=title).first.wait_for(timeout=120_000)
+            idle(page)
+            no_exception(page, title)
+            page.screenshot(path=str(SHOTS / f"{link.split()[0].lower()}.png"), full_page=True)
+
+        page.get_by_role("link", name="Triage").first.click()
+        page.get_by_text("queries reviewed").wait_for(timeout=120_000)
+        idle(page)
+        name = page.get_by_label("Annotator")
+        name.fill("keyboard-kim")
+        name.press("Enter")
+        idle(page)
+        page.get_by_role("heading", name="Triage").click()  # focus off the text field
+        shown = page.locator("code").first.inner_text()  # the query on screen
+        page.keyboard.press("T")
+        idle(page)
+        page.keyboard.press("1")
+        idle(page)
+        page.get_by_text("Saved:").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(SHOTS / "triage-after-keys.png"), full_page=True)
+        browser.close()
+
+    state = TagStore(store_path).current().set_index("image")
+    assert state.at[shown, "bucket"] == "worked"
+    assert state.at[shown, "artifacts"] == "tongue"
+    assert state.at[shown, "annotator"] == "keyboard-kim"
+    wanted = {"overview", "checkpoints", "heatmaps", "triage", "curate", "compare", "search",
+              "triage-after-keys"}  # fmt: skip
+    assert {f"{n}.png" for n in wanted} <= {p.name for p in SHOTS.glob("*.png")}
