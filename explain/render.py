@@ -1,7 +1,9 @@
 """Pictures of heatmaps: overlays, epoch differences, match frames and region outlines.
 
 Everything returns ``(H, W, 3)`` uint8 RGB arrays that Pillow, Streamlit or a PNG writer take as
-they are. Overlays use pytorch-grad-cam's ``show_cam_on_image`` with an OpenCV colormap.
+they are. Overlays blend an OpenCV colormap of the map with the photo, like pytorch-grad-cam's
+``show_cam_on_image`` but without its rescaling by the brightest pixel (which lightens the
+photo whenever the overlay is not saturated), so opacity 0 shows the photo as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections.abc import Mapping, Sequence
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
-from pytorch_grad_cam.utils.image import show_cam_on_image
 
 COLORMAPS: dict[str, int] = {
     "jet": cv2.COLORMAP_JET,
@@ -65,11 +66,11 @@ def overlay(
         raise ValueError(f"opacity must lie in [0, 1], got {opacity}")
     if colormap not in COLORMAPS:
         raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
-    rgb = as_rgb(image).astype(np.float32) / 255.0
+    rgb = as_rgb(image)
     mask = np.clip(_fit(heat, rgb.shape[:2]), 0.0, 1.0)
-    return show_cam_on_image(
-        rgb, mask, use_rgb=True, colormap=COLORMAPS[colormap], image_weight=1.0 - opacity
-    )
+    colour = cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * mask), COLORMAPS[colormap]),
+                          cv2.COLOR_BGR2RGB)  # fmt: skip
+    return cv2.addWeighted(colour, opacity, rgb, 1.0 - opacity, 0.0)
 
 
 def difference(diff: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "confidence": ("confidence", "Calibrated match confidence and a precision/recall threshold."),
     "duplicates": ("duplicates", "Exact and near duplicates inside posts and reposts across."),
     "explain": ("explain", "Heatmaps per epoch, attribution scores and faithfulness checks."),
+    "suggest": ("suggest", "Suggested bucket of every query (worked, missed, spurious)."),
     "tags": ("tags", "Tag store: add, list, undo, export annotators' tags."),
     "export": ("export", "Apply curation rules and write a cleaned training manifest."),
     "compare": ("compare", "Compare two checkpoint series (metrics, artifact mass, heatmaps)."),
