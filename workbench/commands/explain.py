@@ -547,12 +547,35 @@ def faithfulness(
 )
 @click.option(
     "--split",
+    "splits",
     type=click.Choice(["query", "gallery", "train"]),
-    default="query",
-    show_default=True,
-    help="Which photos to explain (self-similarity target).",
+    multiple=True,
+    help="Which photos to explain (self-similarity target); repeat for several [default: query].",
 )
-@click.option("--limit", type=int, default=None, help="Only the first N photos of the split.")
+@click.option("--all", "all_splits", is_flag=True, help="Every photo of every split.")
+@click.option("--limit", type=int, default=None, help="Only the first N photos of each split.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this process; ray: Ray actors, each holding the loaded series.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster to join (e.g. ray://head:10001 or auto) [default: start Ray locally].",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="Ray actors (one CPU each)."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Photos per unit of work handed to a worker.",
+)
 def precompute(
     data,
     manifest,
@@ -568,49 +591,43 @@ def precompute(
     stride,
     baseline,
     methods,
-    split,
+    splits,
+    all_splits,
     limit,
+    engine,
+    address,
+    workers,
+    batch_size,
 ) -> None:
-    """Fill the heatmap cache for every photo of a split and every checkpoint (the app then
-    reads the maps instead of computing them)."""
-    from curation.images import file_sha1, load_rgb
-    from explain.heatmap_cache import HeatmapCache
-    from explain.preprocess import to_input
-    from explain.series import series_maps
+    """Fill the heatmap cache for the photos of some splits and every checkpoint (the app then
+    reads the maps instead of computing them). Resumable: maps already cached are skipped."""
+    from explain.batch import precompute as run
 
     if no_cache:
         raise click.UsageError("precompute only fills the cache; drop --no-cache")
+    if all_splits and splits:
+        raise click.UsageError("give --all or --split, not both")
+    if arch is not None:
+        raise click.UsageError("precompute reads each checkpoint's architecture; drop --arch")
     names = _methods(methods)
-    _setup(threads, cache_dir, False)
-    cache = HeatmapCache(cache_dir)
     ds = load_data(data, manifest, root)
-    series = load_checkpoints(checkpoints, arch, device)
-    rows = ds.split(split)
-    images = list(rows["image"] if limit is None else rows["image"].head(limit))
-    before = len(cache.disk.keys())
-    bar, progress = progress_bar("precompute")
+    params = {m: _params(m, layer, window, stride, baseline) for m in names}
+    bar, progress = progress_bar("precompute", unit="map")
     try:
-        for i, image in enumerate(images):
-            path = ds.path(image)
-            x = to_input(load_rgb(path), *series[0].input_size)
-            sha = file_sha1(path)
-            for method in names:
-                series_maps(
-                    series,
-                    x,
-                    method,
-                    "self",
-                    cache=cache,
-                    image_sha1=sha,
-                    **_params(method, layer, window, stride, baseline),
-                )
-            progress(i + 1, len(images))
-    except ValueError as exc:
+        result = run(
+            ds, checkpoints, names, engine=engine, address=address, workers=workers,
+            batch_size=batch_size, cache_dir=cache_dir,
+            splits=None if all_splits else (list(splits) or ["query"]), limit=limit,
+            params=params, threads=threads or 1, device=device or "cpu", progress=progress,
+        )  # fmt: skip
+    except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         bar.close()
-    added = len(cache.disk.keys()) - before
+    n_ckpt = len(result.meta["checkpoints"])
     click.echo(
-        f"{len(images)} photos x {len(series)} checkpoints x {len(names)} method(s): "
-        f"{added} new cache entries in {cache.disk.dir}"
+        f"{result.meta['images']} photos x {n_ckpt} checkpoints x {len(names)} method(s) = "
+        f"{result.total} maps: {result.cached} already cached, {result.computed} computed "
+        f"({result.engine}, {result.workers} worker(s), {result.seconds:.1f} s) in "
+        f"{Path(cache_dir) / 'heatmaps'}"
     )

@@ -1,0 +1,313 @@
+"""Batch precompute: fill the heatmap cache for many photos × every checkpoint × some methods.
+
+The app and the CLI then read the maps (:class:`explain.heatmap_cache.HeatmapCache`) instead of
+computing them. Each map explains the photo's similarity to itself (target ``"self"``), so the
+keys are exactly the ones :func:`explain.series.series_maps` looks up.
+
+- Resumable: the plan lists every (photo, checkpoint, method) key and leaves out those already
+  in the cache; a worker checks again right before computing (another run may have written it).
+  An interrupted run loses at most the maps in flight.
+- Bounded memory: work goes out as batches of ``batch_size`` photos (at most two per worker in
+  flight); each map is written to the cache as soon as it exists and then dropped.
+- Engines: ``"local"`` runs one :class:`BatchWorker` in this process; ``"ray"`` runs ``workers``
+  Ray actors, each holding the loaded series and writing to the same cache folder with the
+  cache's atomic put (a temporary file renamed into place). By default Ray starts locally
+  (``num_cpus=workers``, no dashboard, no usage reporting, bound to 127.0.0.1); ``address``
+  joins an existing cluster, whose nodes must see the dataset, checkpoints and cache folder at
+  the same paths (a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curation.dataset import SPLITS, Dataset
+from explain.checkpoints import discover, read_checkpoint
+from explain.hashing import content_hashes
+from explain.heatmap_cache import HeatmapCache, heatmap_key, resolved_params
+from explain.heatmaps.base import get_method
+
+ENGINES = ("local", "ray")
+TARGET_REF = "self"
+Progress = Callable[[int, int], None]  # (maps done, maps in total)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a worker needs to know about one checkpoint file without loading its model."""
+
+    path: str
+    sha1: str
+    size: tuple[int, int]  # input (height, width)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One photo and the maps it still needs: ``(checkpoint index, method)`` pairs."""
+
+    image: str  # absolute path
+    sha1: str
+    todo: tuple[tuple[int, str], ...]
+
+
+@dataclass
+class PrecomputeResult:
+    """``total`` maps asked for = ``cached`` (already there) + ``computed`` (+ ``raced``: written
+    by someone else between planning and computing)."""
+
+    total: int
+    cached: int
+    computed: int
+    raced: int = 0
+    seconds: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+    meta: dict = field(default_factory=dict)
+
+
+def checkpoints_of(checkpoint_dir: str | Path) -> list[Checkpoint]:
+    """Every checkpoint of a series folder with its SHA-1 and input size, ordered by epoch."""
+    files = discover(checkpoint_dir)
+    if not files:
+        raise ValueError(f"{checkpoint_dir}: no checkpoint files (model.pth.tar-N) to explain")
+    out = []
+    for f, sha in zip(files, content_hashes([f.path for f in files]), strict=True):
+        meta = read_checkpoint(f.path)
+        size = (int(meta.get("height") or 256), int(meta.get("width") or 128))
+        out.append(Checkpoint(str(f.path.resolve()), sha, size))
+    return out
+
+
+def images_of(
+    dataset: Dataset, splits: Sequence[str] | None = None, limit: int | None = None
+) -> list[str]:
+    """Manifest ``image`` entries of ``splits`` (None: every split), in manifest order; with
+    ``limit``, the first ``limit`` of each split."""
+    chosen = list(SPLITS) if splits is None else list(splits)
+    bad = [s for s in chosen if s not in SPLITS]
+    if bad:
+        raise ValueError(f"unknown split(s) {bad}; use {', '.join(SPLITS)}")
+    out: list[str] = []
+    for split in chosen:
+        rows = dataset.split(split)["image"]
+        out += list(rows if limit is None else rows.head(limit))
+    return out
+
+
+def plan(
+    image_paths: Sequence[str | Path],
+    checkpoints: Sequence[Checkpoint],
+    methods: Sequence[str],
+    params: dict[str, dict],
+    cache: HeatmapCache,
+) -> tuple[list[Task], int]:
+    """Tasks for the maps not yet cached, and how many were already cached."""
+    tasks, cached = [], 0
+    for path, sha in zip(image_paths, content_hashes(image_paths), strict=True):
+        todo = []
+        for k, ck in enumerate(checkpoints):
+            for method in methods:
+                key = heatmap_key(ck.sha1, sha, method, params.get(method, {}), TARGET_REF, ck.size)
+                if key in cache:
+                    cached += 1
+                else:
+                    todo.append((k, method))
+        if todo:
+            tasks.append(Task(str(Path(path).resolve()), sha, tuple(todo)))
+    return tasks, cached
+
+
+class BatchWorker:
+    """Holds a loaded series; computes and caches the maps of a batch of tasks.
+
+    The same class runs in-process (engine ``"local"``) and as a Ray actor, so both engines
+    compute the very same maps.
+    """
+
+    def __init__(
+        self,
+        checkpoints: Sequence[Checkpoint],
+        cache_dir: str,
+        params: dict[str, dict],
+        threads: int | None = 1,
+        device: str | None = "cpu",
+    ):
+        from explain.checkpoints import load_model
+        from explain.device import set_threads
+
+        set_threads(threads)
+        self.checkpoints = list(checkpoints)
+        self.models = [load_model(c.path, device=device).model for c in self.checkpoints]
+        self.cache = HeatmapCache(cache_dir)
+        self.params = params
+
+    def run(self, tasks: Sequence[Task], on_map: Callable[[], None] | None = None) -> list[int]:
+        """Compute every missing map of ``tasks``; returns ``[computed, raced]``."""
+        from curation.images import load_rgb
+        from explain.preprocess import to_input
+        from explain.targets import SelfSimilarity
+
+        computed = raced = 0
+        for task in tasks:
+            img, inputs = load_rgb(task.image), {}
+            for k, method in task.todo:
+                ck = self.checkpoints[k]
+                p = self.params.get(method, {})
+                key = heatmap_key(ck.sha1, task.sha1, method, p, TARGET_REF, ck.size)
+                if key in self.cache:
+                    raced += 1
+                else:
+                    if ck.size not in inputs:
+                        inputs[ck.size] = to_input(img, *ck.size)
+                    x = inputs[ck.size]
+                    self.cache.put(
+                        key, get_method(method)(self.models[k], x, SelfSimilarity(), **p)
+                    )
+                    computed += 1
+                if on_map is not None:
+                    on_map()
+        return [computed, raced]
+
+
+def batches(tasks: Sequence[Task], batch_size: int) -> Iterator[list[Task]]:
+    for i in range(0, len(tasks), batch_size):
+        yield list(tasks[i : i + batch_size])
+
+
+def precompute(
+    dataset: Dataset,
+    checkpoint_dir: str | Path,
+    methods: Sequence[str],
+    *,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int = 2,
+    batch_size: int = 8,
+    cache_dir: str | Path,
+    splits: Sequence[str] | None = None,
+    limit: int | None = None,
+    params: dict[str, dict] | None = None,
+    threads: int | None = 1,
+    device: str | None = "cpu",
+    progress: Progress | None = None,
+) -> PrecomputeResult:
+    """Cache the self-similarity maps of ``methods`` for every photo of ``splits`` (None: all)
+    and every checkpoint in ``checkpoint_dir``.
+
+    ``params``: per-method parameters (``{"occlusion": {"window": 16, "stride": 8}}``), part of
+    the cache key. ``threads``: torch threads per worker. ``progress(done, total)`` counts maps,
+    cached ones included (so a resumed run starts where the last one stopped).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    if batch_size < 1 or workers < 1:
+        raise ValueError(f"batch_size and workers must be at least 1 ({batch_size}, {workers})")
+    if not methods:
+        raise ValueError("no methods given; name at least one, e.g. gradcam")
+    params = {m: dict((params or {}).get(m, {})) for m in methods}
+    for m in methods:
+        get_method(m)
+        resolved_params(m, params[m])  # bad parameters fail here, not in a worker
+    start = time.perf_counter()
+    checkpoints = checkpoints_of(checkpoint_dir)
+    paths = [str(dataset.path(i)) for i in images_of(dataset, splits, limit)]
+    cache = HeatmapCache(cache_dir)
+    tasks, cached = plan(paths, checkpoints, methods, params, cache)
+    total = len(paths) * len(checkpoints) * len(methods)
+    if progress is not None:
+        progress(cached, total)
+    args = (checkpoints, str(Path(cache_dir).resolve()), params, threads, device)
+    if not tasks:
+        counts = [0, 0]
+    elif engine == "local":
+        counts = _run_local(args, tasks, batch_size, cached, total, progress)
+    else:
+        counts = _run_ray(args, tasks, batch_size, workers, address, cached, total, progress)
+    return PrecomputeResult(
+        total=total, cached=cached, computed=counts[0], raced=counts[1],
+        seconds=time.perf_counter() - start, engine=engine,
+        workers=1 if engine == "local" else workers,
+        meta={"images": len(paths), "checkpoints": [c.path for c in checkpoints],
+              "methods": list(methods)},
+    )  # fmt: skip
+
+
+def _run_local(args, tasks, batch_size, cached, total, progress) -> list[int]:
+    worker = BatchWorker(*args)
+    done = [cached]
+
+    def on_map() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+    counts = [0, 0]
+    for batch in batches(tasks, batch_size):
+        c, r = worker.run(batch, on_map)
+        counts[0] += c
+        counts[1] += r
+    return counts
+
+
+def start_ray(address: str | None, workers: int) -> bool:
+    """Connect to Ray (``address``) or start it locally; True when this call started it.
+
+    Local Ray: ``num_cpus=workers``, no dashboard, no usage statistics, 127.0.0.1 only.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise ValueError(
+            "engine 'ray' needs Ray: pip install -e '.[ray]' (or use engine 'local')"
+        ) from exc
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    common = {"log_to_driver": False, "logging_level": "ERROR", "configure_logging": False}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 **common)  # fmt: skip
+    return True
+
+
+def _run_ray(args, tasks, batch_size, workers, address, cached, total, progress) -> list[int]:
+    import ray
+
+    started = start_ray(address, workers)
+    actor_class = ray.remote(num_cpus=1)(BatchWorker)
+    actors = [actor_class.remote(*args) for _ in range(workers)]
+    counts, done = [0, 0], cached
+    pending: dict = {}
+    queue = batches(tasks, batch_size)
+    try:
+        for actor in actors * 2:  # two batches per actor in flight: one running, one queued
+            batch = next(queue, None)
+            if batch is not None:
+                pending[actor.run.remote(batch)] = (actor, len(batch))
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            actor, _n = pending.pop(ref)
+            try:
+                c, r = ray.get(ref)
+            except ray.exceptions.RayTaskError as exc:
+                raise ValueError(f"a Ray worker failed: {exc.cause or exc}") from exc
+            counts[0] += c
+            counts[1] += r
+            done += c + r
+            if progress is not None:
+                progress(done, total)
+            batch = next(queue, None)
+            if batch is not None:
+                pending[actor.run.remote(batch)] = (actor, len(batch))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            ray.shutdown()
+    return counts

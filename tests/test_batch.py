@@ -1,0 +1,149 @@
+"""Batch precompute: resumable through the cache keys; the same maps on the local and Ray
+engines."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from curation.dataset import load_folder
+from explain.batch import checkpoints_of, images_of, precompute
+from explain.cache import DiskCache
+from explain.heatmap_cache import NAMESPACE
+from tests.conftest import write_image
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    """A dataset of 6 photos and a series of two osnet_x0_25 checkpoints at 64x32."""
+    from explain.adapter import build_model
+
+    base = tmp_path_factory.mktemp("batch")
+    data = base / "data"
+    for i, name in enumerate(
+        [
+            "train/101_1.jpg",
+            "train/101_2.jpg",
+            "query/201_1.jpg",
+            "query/202_1.jpg",
+            "gallery/201_2.jpg",
+            "gallery/202_2.jpg",
+        ]
+    ):
+        write_image(data / name, seed=i)  # fmt: skip
+    series = base / "series"
+    series.mkdir()
+    for epoch in (1, 2):
+        torch.manual_seed(epoch)
+        model = build_model("osnet_x0_25", 3)
+        torch.save({"state_dict": model.state_dict(), "epoch": epoch, "arch": "osnet_x0_25",
+                    "num_classes": 3, "height": 64, "width": 32},
+                   series / f"model.pth.tar-{epoch}")  # fmt: skip
+    return data, series
+
+
+def entries(cache_dir: Path) -> dict[str, np.ndarray]:
+    disk = DiskCache(cache_dir, NAMESPACE)
+    return {k: disk.get(k)["map"] for k in disk.keys()}  # noqa: SIM118 (DiskCache is no mapping)
+
+
+def counting(monkeypatch) -> list[str]:
+    """Count heatmap computations made in this process."""
+    import functools
+
+    from explain.heatmaps.base import METHODS, get_method
+
+    calls: list[str] = []
+    for name in ("gradcam", "activation"):
+        real = get_method(name)
+
+        @functools.wraps(real)
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setitem(METHODS, name, counted)
+    return calls
+
+
+def test_plan_inputs(tiny):
+    data, series = tiny
+    ds = load_folder(data)
+    assert images_of(ds, ["query"]) == ["query/201_1.jpg", "query/202_1.jpg"]
+    assert len(images_of(ds)) == 6 and images_of(ds, limit=1) == [
+        "train/101_1.jpg", "query/201_1.jpg", "gallery/201_2.jpg"]  # fmt: skip
+    cks = checkpoints_of(series)
+    assert [c.size for c in cks] == [(64, 32), (64, 32)] and cks[0].sha1 != cks[1].sha1
+    with pytest.raises(ValueError, match="unknown split"):
+        images_of(ds, ["test"])
+    with pytest.raises(ValueError, match="unknown engine 'spark'"):
+        precompute(ds, series, ["gradcam"], engine="spark", cache_dir=data)
+
+
+def test_resume_recomputes_nothing_already_cached(tiny, tmp_path, monkeypatch):
+    data, series = tiny
+    ds = load_folder(data)
+    calls = counting(monkeypatch)
+    cache = tmp_path / "cache"
+    seen = []
+
+    def interrupt(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        precompute(ds, series, ["gradcam", "activation"], cache_dir=cache, batch_size=2,
+                   progress=interrupt)  # fmt: skip
+    assert seen[0] == (0, 24) and len(calls) == 5 and len(entries(cache)) == 5
+    calls.clear()
+    seen.clear()
+    result = precompute(ds, series, ["gradcam", "activation"], cache_dir=cache, batch_size=2,
+                        progress=lambda d, t: seen.append((d, t)))  # fmt: skip
+    assert (result.total, result.cached, result.computed) == (24, 5, 19)
+    assert len(calls) == 19 and len(entries(cache)) == 24
+    assert seen[0] == (5, 24) and seen[-1] == (24, 24)
+    calls.clear()
+    again = precompute(ds, series, ["gradcam", "activation"], cache_dir=cache)
+    assert (again.cached, again.computed) == (24, 0) and calls == []
+
+
+def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
+    from curation.images import file_sha1, load_rgb
+    from explain.checkpoints import load_series
+    from explain.heatmap_cache import HeatmapCache
+    from explain.preprocess import to_input
+    from explain.series import series_maps
+
+    data, series = tiny
+    cache = tmp_path / "cache"
+    precompute(load_folder(data), series, ["gradcam"], cache_dir=cache, splits=["query"])
+    path = data / "query" / "201_1.jpg"
+    models = load_series(series, device="cpu")
+    x = to_input(load_rgb(path), 64, 32)
+    maps = series_maps(models, x, "gradcam", cache=HeatmapCache(cache), image_sha1=file_sha1(path))
+    assert all(h.info.get("cached") for h in maps.heatmaps)
+    assert len(entries(cache)) == 4  # nothing new was written by the read
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install -e '.[ray]')")
+def test_ray_engine_writes_the_same_maps_as_local(tiny, tmp_path):
+    data, series = tiny
+    ds = load_folder(data)
+    local = precompute(ds, series, ["gradcam"], cache_dir=tmp_path / "local", batch_size=2)
+    ray = precompute(ds, series, ["gradcam"], engine="ray", workers=2, batch_size=2,
+                     cache_dir=tmp_path / "ray")  # fmt: skip
+    assert (local.computed, ray.computed, ray.workers) == (12, 12, 2)
+    a, b = entries(tmp_path / "local"), entries(tmp_path / "ray")
+    assert sorted(a) == sorted(b) and len(a) == 12
+    assert all(a[k].dtype == np.float16 and np.array_equal(a[k], b[k]) for k in a)
+    resumed = precompute(ds, series, ["gradcam"], engine="ray", workers=2,
+                         cache_dir=tmp_path / "ray")  # fmt: skip
+    assert (resumed.cached, resumed.computed) == (12, 0)
