@@ -355,7 +355,8 @@ def sample_report(
     """Run the sample-data checks on ``dataset`` (a :class:`curation.dataset.Dataset` with
     ground truth) and a checkpoint ``series`` (LoadedModel list, ordered by epoch).
 
-    - randomisation Spearman per method on ``randomisation_images`` images, last checkpoint;
+    - randomisation Spearman per method on ``randomisation_images`` images, last checkpoint
+      (0: skipped, an empty table);
     - artifact mass per method and epoch on images with artifacts, polluted vs clean posts;
     - counterfactual: for images with a counterfactual, the drop of the mean similarity to the
       other photos of the post (``drop_pair``) and of the similarity to the photo itself
@@ -390,13 +391,17 @@ def sample_report(
         masks[row["image"]] = masks_for_row(dataset.root, row, size)
         sha[row["image"]] = file_sha1(path)
 
-    # 1. randomisation on the last checkpoint
-    picks = list(chosen["image"])[: max(1, randomisation_images)]
-    rnd = randomisation_check(
-        ms[-1].model, [inputs[i] for i in picks], methods, seed=seed, params=method_params,
-        progress=lambda d, t: note("randomisation", d, t),
-    )  # fmt: skip
-    randomisation = randomisation_summary(rnd)
+    # 1. randomisation on the last checkpoint (randomisation_images=0 skips it)
+    picks = list(chosen["image"])[: max(0, randomisation_images)]
+    if picks:
+        rnd = randomisation_check(
+            ms[-1].model, [inputs[i] for i in picks], methods, seed=seed, params=method_params,
+            progress=lambda d, t: note("randomisation", d, t),
+        )  # fmt: skip
+        randomisation = randomisation_summary(rnd)
+    else:
+        randomisation = pd.DataFrame(columns=["method", "stage", "spearman_median",
+                                              "spearman_mean", "n", "nan", "passes"])  # fmt: skip
 
     # 2. heatmaps and artifact mass per epoch
     records, done = [], 0
@@ -431,7 +436,8 @@ def sample_report(
     rows = pd.DataFrame(records)
 
     # 3. counterfactual similarity drops per epoch
-    drops = _counterfactual_drops(dataset, chosen, ms, size, extract, note)
+    cache_root = getattr(cache, "root", None)  # embeddings cached beside the heatmaps
+    drops = _counterfactual_drops(dataset, chosen, ms, size, extract, note, cache_root)
     rows = rows.merge(drops, on=["image", "label"], how="left")
     return SampleReport(
         randomisation=randomisation,
@@ -452,7 +458,33 @@ def _input_size(series: Sequence[object]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _counterfactual_drops(dataset, chosen, ms, size, extract, note) -> pd.DataFrame:
+def _cached_features(model, sha1, paths, size, extract, cache_root) -> np.ndarray:
+    """``extract`` through the embedding disk cache (same keys as
+    :func:`explain.embeddings.embed_dataset`) when there is a cache and a checkpoint hash."""
+    if cache_root is None or not sha1:
+        return extract(model, paths, height=size[0], width=size[1])
+    from explain.cache import DiskCache
+    from explain.embeddings import embedding_key
+    from explain.hashing import content_hashes
+
+    disk = DiskCache(cache_root, "embeddings")
+    key = embedding_key(sha1, content_hashes(paths), size[0], size[1], False)
+    hit = disk.get(key)
+    if hit is not None:
+        if hit["features"].shape[0] != len(paths):
+            raise ValueError(
+                f"cache entry {disk.path(key)} holds {hit['features'].shape[0]} rows for "
+                f"{len(paths)} images; delete it and it will be recomputed"
+            )
+        return hit["features"].astype(np.float32)
+    feats = extract(model, paths, height=size[0], width=size[1])
+    disk.put(key, {"features": feats})
+    return feats
+
+
+def _counterfactual_drops(
+    dataset, chosen, ms, size, extract, note, cache_root=None
+) -> pd.DataFrame:
     table = dataset.table
     columns = ["image", "label", "drop_pair", "drop_self"]
     if "counterfactual" not in chosen.columns:
@@ -466,7 +498,9 @@ def _counterfactual_drops(dataset, chosen, ms, size, extract, note) -> pd.DataFr
         for _, row in has_cf.iterrows():
             for entry in (row["image"], row["counterfactual"], *_post_mates(table, row)):
                 paths.setdefault(entry, len(paths))
-        feats = extract(m.model, [dataset.path(p) for p in paths], height=size[0], width=size[1])
+        feats = _cached_features(
+            m.model, m.sha1, [dataset.path(p) for p in paths], size, extract, cache_root
+        )
         for _, row in has_cf.iterrows():
             e = feats[paths[row["image"]]]
             cf = feats[paths[row["counterfactual"]]]
