@@ -12,6 +12,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from curation.images import load_rgb
 from curation.regions import RegionError
 from curation.store import BUCKETS, StoreError
 from curation.suggest import review, suggest
@@ -253,8 +254,8 @@ with right:
 # -- regions ---------------------------------------------------------------------------------
 st.markdown("**Mark a region** — drag a box (or lasso) over the artifact, then add it.")
 orig = q.original_size
-picture = boxes(np.asarray(q.picture.resize(orig)), regions, orig) if regions else None
-fig = px.imshow(picture if picture is not None else np.asarray(q.picture.resize(orig)))
+full = np.asarray(load_rgb(ds.path(image)))  # regions are in the file's own pixels
+fig = px.imshow(boxes(full, regions, orig) if regions else full)
 fig.update_layout(dragmode="select", height=420, margin={"l": 0, "r": 0, "t": 0, "b": 0})
 fig.update_xaxes(showticklabels=False)
 fig.update_yaxes(showticklabels=False)
