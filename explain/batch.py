@@ -57,7 +57,8 @@ class Task:
 @dataclass
 class PrecomputeResult:
     """``total`` maps asked for = ``cached`` (already there) + ``computed`` (+ ``raced``: written
-    by someone else between planning and computing)."""
+    by someone else between planning and computing). ``meta["startup_seconds"]``: time to load
+    the series in the worker(s) (Ray: to start Ray when needed and the actors)."""
 
     total: int
     cached: int
@@ -145,6 +146,10 @@ class BatchWorker:
         self.cache = HeatmapCache(cache_dir)
         self.params = params
 
+    def ready(self) -> bool:
+        """True once the models are loaded (for timing a Ray actor's start)."""
+        return bool(self.models)
+
     def run(self, tasks: Sequence[Task], on_map: Callable[[], None] | None = None) -> list[int]:
         """Compute every missing map of ``tasks``; returns ``[computed, raced]``."""
         from curation.images import load_rgb
@@ -191,7 +196,7 @@ def precompute(
     splits: Sequence[str] | None = None,
     limit: int | None = None,
     params: dict[str, dict] | None = None,
-    threads: int | None = 1,
+    threads: int | None = None,
     device: str | None = "cpu",
     progress: Progress | None = None,
 ) -> PrecomputeResult:
@@ -199,8 +204,9 @@ def precompute(
     and every checkpoint in ``checkpoint_dir``.
 
     ``params``: per-method parameters (``{"occlusion": {"window": 16, "stride": 8}}``), part of
-    the cache key. ``threads``: torch threads per worker. ``progress(done, total)`` counts maps,
-    cached ones included (so a resumed run starts where the last one stopped).
+    the cache key. ``threads``: torch threads per worker (default: 1 per Ray actor, which
+    holds one CPU; :func:`explain.device.default_threads` locally). ``progress(done, total)``
+    counts maps, cached ones included (so a resumed run starts where the last one stopped).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
@@ -208,6 +214,8 @@ def precompute(
         raise ValueError(f"batch_size and workers must be at least 1 ({batch_size}, {workers})")
     if not methods:
         raise ValueError("no methods given; name at least one, e.g. gradcam")
+    if threads is None and engine == "ray":
+        threads = 1
     params = {m: dict((params or {}).get(m, {})) for m in methods}
     for m in methods:
         get_method(m)
@@ -221,23 +229,27 @@ def precompute(
     if progress is not None:
         progress(cached, total)
     args = (checkpoints, str(Path(cache_dir).resolve()), params, threads, device)
+    timing: dict[str, float] = {}
     if not tasks:
         counts = [0, 0]
     elif engine == "local":
-        counts = _run_local(args, tasks, batch_size, cached, total, progress)
+        counts = _run_local(args, tasks, batch_size, cached, total, progress, timing)
     else:
-        counts = _run_ray(args, tasks, batch_size, workers, address, cached, total, progress)
+        counts = _run_ray(args, tasks, batch_size, workers, address, cached, total, progress,
+                          timing)  # fmt: skip
     return PrecomputeResult(
         total=total, cached=cached, computed=counts[0], raced=counts[1],
         seconds=time.perf_counter() - start, engine=engine,
         workers=1 if engine == "local" else workers,
         meta={"images": len(paths), "checkpoints": [c.path for c in checkpoints],
-              "methods": list(methods)},
+              "methods": list(methods), **timing},
     )  # fmt: skip
 
 
-def _run_local(args, tasks, batch_size, cached, total, progress) -> list[int]:
+def _run_local(args, tasks, batch_size, cached, total, progress, timing) -> list[int]:
+    t0 = time.perf_counter()
     worker = BatchWorker(*args)
+    timing["startup_seconds"] = time.perf_counter() - t0
     done = [cached]
 
     def on_map() -> None:
@@ -276,9 +288,10 @@ def start_ray(address: str | None, workers: int) -> bool:
     return True
 
 
-def _run_ray(args, tasks, batch_size, workers, address, cached, total, progress) -> list[int]:
+def _run_ray(args, tasks, batch_size, workers, address, cached, total, progress, timing):
     import ray
 
+    t0 = time.perf_counter()
     started = start_ray(address, workers)
     actor_class = ray.remote(num_cpus=1)(BatchWorker)
     actors = [actor_class.remote(*args) for _ in range(workers)]
@@ -286,6 +299,11 @@ def _run_ray(args, tasks, batch_size, workers, address, cached, total, progress)
     pending: dict = {}
     queue = batches(tasks, batch_size)
     try:
+        try:
+            ray.get([a.ready.remote() for a in actors])
+        except ray.exceptions.RayActorError as exc:
+            raise ValueError(f"a Ray worker could not load the series: {exc}") from exc
+        timing["startup_seconds"] = time.perf_counter() - t0
         for actor in actors * 2:  # two batches per actor in flight: one running, one queued
             batch = next(queue, None)
             if batch is not None:

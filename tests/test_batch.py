@@ -132,6 +132,25 @@ def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
     assert len(entries(cache)) == 4  # nothing new was written by the read
 
 
+def test_precompute_command_all_splits_then_resume(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    data, series = tiny
+    args = ["explain", "precompute", "--data", str(data), "--checkpoints", str(series),
+            "--all", "--methods", "gradcam", "--cache", str(tmp_path / "cache")]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "6 photos x 2 checkpoints x 1 method(s) = 12 maps: 0 already cached, 12 computed" in (
+        first.output
+    )
+    again = CliRunner().invoke(main, args)
+    assert "12 already cached, 0 computed" in again.output
+    both = CliRunner().invoke(main, [*args, "--split", "query"])
+    assert both.exit_code != 0 and "give --all or --split, not both" in both.output
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install -e '.[ray]')")
 def test_ray_engine_writes_the_same_maps_as_local(tiny, tmp_path):

@@ -4,6 +4,7 @@
     workbench explain report --data sample_data/pets --checkpoints sample_data/series/baseline
     workbench explain faithfulness --data DIR --checkpoints SERIES [--road]
     workbench explain precompute --data DIR --checkpoints SERIES --methods gradcam,occlusion
+        [--all | --split query --split gallery] [--engine ray --workers 4 [--address HOST]]
 
 Maps are cached under ``--cache`` (default ``.workbench/cache``); progress bars go to stderr,
 tables to stdout.
@@ -618,7 +619,7 @@ def precompute(
             ds, checkpoints, names, engine=engine, address=address, workers=workers,
             batch_size=batch_size, cache_dir=cache_dir,
             splits=None if all_splits else (list(splits) or ["query"]), limit=limit,
-            params=params, threads=threads or 1, device=device or "cpu", progress=progress,
+            params=params, threads=threads, device=device or "cpu", progress=progress,
         )  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
