@@ -48,7 +48,8 @@ class Comparison:
     ``artifact_mass``    series, method, epoch, artifact (a type, or ``any``), group
                          (``polluted``/``clean`` post), mass_mean (share of positive attribution
                          on the artifact, [0, 1]), enrichment_mean (mass / area), n
-    ``artifact_deltas``  method, epoch, artifact, group, baseline, curated, delta of mass_mean
+    ``artifact_deltas``  method, epoch, artifact, group, measure (mass_mean or
+                         enrichment_mean), baseline, curated, delta
     ``counterfactual``   series, epoch, group (``polluted``/``clean``/``all``), drop_pair_mean,
                          drop_self_mean (cosine similarity units), n
     ``counterfactual_deltas`` epoch, group, measure, baseline, curated, delta
@@ -280,7 +281,9 @@ def compare_series(
         metrics=metrics,
         metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
         artifact_mass=mass,
-        artifact_deltas=deltas(mass, ["method", "epoch", "artifact", "group"], ["mass_mean"]),
+        artifact_deltas=deltas(
+            mass, ["method", "epoch", "artifact", "group"], ["mass_mean", "enrichment_mean"]
+        ),
         counterfactual=drops,
         counterfactual_deltas=deltas(
             drops, ["epoch", "group"], ["drop_pair_mean", "drop_self_mean"]

@@ -71,8 +71,8 @@ def test_deltas_match_epochs_by_number():
 def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     from explain.metrics import evaluate_series
 
-    ds, a, b, _ = world
-    cache = HeatmapCache(tmp_path / "cache")
+    ds, a, b, base = world
+    cache = HeatmapCache(base / "cache")
     stages = set()
     cmp = compare_series(ds, a, b, methods=["gradcam"], n_queries=3, limit=8, cache=cache,
                          progress=lambda s, d, t: stages.add(s.split()[0]))  # fmt: skip
@@ -145,6 +145,28 @@ def test_a_series_against_itself_changes_nothing(world, tmp_path):
                          cache=HeatmapCache(tmp_path / "cache"))  # fmt: skip
     assert (cmp.metric_deltas["delta"].abs() < 1e-12).all()
     # the second series reads the first one's maps from the cache, at float16 precision
-    assert (cmp.artifact_deltas["delta"].dropna().abs() < 1e-4).all()
+    ad = cmp.artifact_deltas
+    assert set(ad["measure"]) == {"mass_mean", "enrichment_mean"}
+    assert (ad.loc[ad["measure"] == "mass_mean", "delta"].abs() < 1e-4).all()
+    assert (ad.loc[ad["measure"] == "enrichment_mean", "delta"].abs() < 1e-2).all()
     assert (cmp.counterfactual_deltas["delta"].abs() < 1e-6).all()
     assert cmp.meta["recipe_differences"] == {} and cmp.meta["matched_epochs"] == [1, 2]
+
+
+def test_compare_command(world, tmp_path):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    ds, a, b, base = world
+    out = tmp_path / "report"
+    args = ["compare", str(a), str(b), "--data", str(ds.root), "--out", str(out), "--queries",
+            "3", "--limit", "8", "--cache", str(base / "cache")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Retrieval (curated - baseline)" in result.output and "recipes: the same" in result.output
+    )
+    assert (out / "report.html").is_file() and (out / "grid_gradcam.png").is_file()
+    bad = CliRunner().invoke(main, [*args[:3], "--data", str(ds.root), "--methods", "nope"])
+    assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output

@@ -109,8 +109,9 @@ def command(
     print_table("Retrieval (curated - baseline)", cmp.metric_deltas, cols)
     mass = cmp.artifact_deltas
     print_table(
-        "Artifact mass (share of positive attribution on the artifact), by artifact type",
-        mass, ["method", "epoch", "artifact", "group", "baseline", "curated", "delta"],
+        "Artifact mass (share of positive attribution on the artifact) and enrichment (mass / "
+        "area), by artifact type",
+        mass, ["method", "epoch", "artifact", "group", "measure", "baseline", "curated", "delta"],
     )  # fmt: skip
     print_table(
         "Counterfactual similarity drop (artifact removed)",
