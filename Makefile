@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PORT ?= 8501
 
-.PHONY: install run test lint format sample-data sample-series benchmark clean
+.PHONY: install run test lint format sample-data sample-series curated-series compare benchmark clean
 
 install: $(STAMP)
 
@@ -44,6 +44,23 @@ sample-data: $(STAMP)
 sample-series: $(STAMP)
 	$(BIN)/workbench train --data sample_data/pets --out sample_data/series/baseline \
 		--epochs 60 --save-at 3,12,30,60 --overwrite
+
+# Close the loop on the sample: drop the posts whose photos share one artifact (ground truth),
+# retrain with the baseline's recipe, compare. The export keeps only its manifest and reports;
+# the manifest's paths are those of sample_data/pets.
+curated-series: $(STAMP)
+	rm -rf .workbench/curated-export
+	$(BIN)/workbench export --data sample_data/pets --rules homogeneous_artifact:source=manifest \
+		--out .workbench/curated-export --no-buckets
+	mkdir -p sample_data/exports/curated
+	cp .workbench/curated-export/manifest.csv .workbench/curated-export/removals.csv \
+		.workbench/curated-export/provenance.json sample_data/exports/curated/
+	$(BIN)/workbench train --manifest sample_data/exports/curated/manifest.csv --root sample_data/pets \
+		--out sample_data/series/curated --recipe sample_data/series/baseline/recipe.json --overwrite
+
+compare: $(STAMP)
+	$(BIN)/workbench compare sample_data/series/baseline sample_data/series/curated \
+		--data sample_data/pets --out .workbench/reports/compare --methods gradcam --queries 8
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
