@@ -66,9 +66,11 @@ with st.expander("Explanation settings", expanded=True):
     window = c2.select_slider("Occlusion window", [8, 12, 16, 24, 32], 16, key="hm.window")
     stride = c3.select_slider("Occlusion stride", [4, 8, 12, 16], 8, key="hm.stride")
     baseline = c4.selectbox(
-        "Occlusion baseline", ["mean", "blur", "black"], key="hm.baseline",
-        help="mean: the photos' mean fur colour; blur: the blurred photo; black changes nothing "
-        "on a segmented photo's black background, so it cannot credit the background.",
+        "Occlusion baseline", ["blur", "mean", "black"], key="hm.baseline",
+        help="What hides a window. blur: the blurred photo (black stays black); mean: a patch of "
+        "the photos' mean fur colour — on a segmented photo it paints fur onto the black "
+        "background, which the model reacts to, so much of the map lands there; black: removes "
+        "what the window covers, like segmenting it away, and can never credit the background.",
     )  # fmt: skip
     c1, c2, c3 = st.columns(3)
     opacity = c1.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="hm.opacity")
