@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("WORKBENCH_THREADS", "2")
+os.environ.setdefault("WORKBENCH_THREADS", "1")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from explain.explorer import regions_for
-from explain.heatmaps.layers import layer_choices, layer_shapes
+from explain.heatmaps.layers import layer_choices
 from explain.render import COLORMAPS, difference, framed, outlined, overlay
 from explain.series import change_score
 from pages import ui
@@ -32,7 +32,8 @@ retrieval = st.sidebar.selectbox(
     help="The checkpoint whose ranking decides the top-k shown and the match explained.",
 )  # fmt: skip
 per_query = ev.per_query[labels.index(retrieval)]
-row = query_picker(ds, per_query, tags, key="hm")
+state = ui.store_state(tags) if tags is not None else pd.DataFrame(columns=["image", "regions"])
+row = query_picker(ds, per_query, state, key="hm")
 if row is None:
     st.stop()
 top_k_strip(ds, row, k=st.session_state.get("hm.k", 5))
@@ -56,7 +57,7 @@ with st.expander("Explanation settings", expanded=True):
     c3.number_input("Top-k shown", 1, ui.TOP_K, 5, key="hm.k")
     c1, c2, c3, c4 = st.columns(4)
     choices = layer_choices(models[0].model)
-    shapes = layer_shapes(models[0].model, choices, size)
+    shapes = ui.layer_shapes(models[0], choices)
     layer = c1.selectbox(
         "CAM layer", choices, key="hm.layer",
         format_func=lambda n: f"{n} ({shapes[n][0]}×{shapes[n][1]})",
@@ -90,7 +91,6 @@ query = ui.load_photo(ds, row["query"], size)
 match = None
 if target_opts.index(target) > 0:
     match = ui.load_photo(ds, matches[target_opts.index(target) - 1], size)
-state = ui.store_state(tags) if tags is not None else pd.DataFrame(columns=["image", "regions"])
 drawn = state.loc[state["image"] == row["query"], "regions"]
 drawn = drawn.iloc[0] if len(drawn) else []
 regions = regions_for(ds, row["query"], size, annotator_regions=drawn,
@@ -121,17 +121,17 @@ def picture(pic, heat) -> np.ndarray:
 
 
 def score_line(scores: pd.DataFrame, label: str) -> str:
-    s = scores[scores["label"] == label].set_index("region")
-    if s.empty:
+    rows = {r["region"]: r for r in scores.to_dict("records") if r["label"] == label}
+    if not rows:
         return ""
-    if bool(s["empty"].iloc[0]):
+    if next(iter(rows.values()))["empty"]:
         return "no positive attribution"
     parts = []
-    if "animal" in s.index:
-        parts.append(f"animal {ui.pct(s.at['animal', 'mass'])}")
-    if "artifacts" in s.index:
-        parts.append(f"artifacts {ui.pct(s.at['artifacts', 'mass'])}")
-        parts.append("peak on artifact" if s.at["artifacts", "peak"] else "")
+    if "animal" in rows:
+        parts.append(f"animal {ui.pct(rows['animal']['mass'])}")
+    if "artifacts" in rows:
+        parts.append(f"artifacts {ui.pct(rows['artifacts']['mass'])}")
+        parts.append("peak on artifact" if rows["artifacts"]["peak"] else "")
     return " · ".join(p for p in parts if p)
 
 

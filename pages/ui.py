@@ -39,6 +39,7 @@ from explain.explorer import (
     photo,
 )
 from explain.heatmap_cache import HeatmapCache
+from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.metrics import SeriesEvaluation, evaluate_series
 
 if TYPE_CHECKING:
@@ -186,6 +187,16 @@ def series(path: str | None = None) -> list[LoadedModel] | None:
     except CheckpointError as exc:
         st.error(f"The checkpoints in `{path}` cannot be loaded.\n\n```\n{exc}\n```")
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _layer_shapes(sha1: str, names: tuple[str, ...], _member: LoadedModel) -> dict:
+    return _measure_layers(_member.model, list(names), _member.input_size)
+
+
+def layer_shapes(member: LoadedModel, names: list[str]) -> dict[str, tuple[int, int]]:
+    """Output ``(h, w)`` of each named layer at the model's input size (one forward, cached)."""
+    return _layer_shapes(member.sha1, tuple(names), member)
 
 
 def epoch_labels(models: list[LoadedModel]) -> list[str]:

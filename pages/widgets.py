@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from curation.dataset import Dataset
-from curation.store import TagStore
 from explain.render import framed
 from pages import ui
 
@@ -44,12 +43,12 @@ def _remember(widget_key: str) -> None:
 
 
 def query_picker(
-    ds: Dataset, per_query: pd.DataFrame, tags: TagStore | None, *, key: str, k: int = 5
+    ds: Dataset, per_query: pd.DataFrame, state: pd.DataFrame, *, key: str, k: int = 5
 ) -> pd.Series | None:
-    """Filters (outcome, bucket, artifact tag) and a query selector; the chosen query's row of
+    """Filters (outcome, bucket, artifact tag) and a query selector over ``per_query`` with the
+    store's current ``state``; the chosen query's row of
     :func:`query_table`, or None when no query passes the filters. The choice is shared across
     pages (the same query stays selected when switching)."""
-    state = ui.store_state(tags) if tags is not None else pd.DataFrame(columns=["image"])
     table = query_table(ds, per_query, state, k)
     all_tags = sorted({a for v in table["artifact tags"] for a in v.split(";") if a})
     c1, c2, c3 = st.columns(3)
@@ -75,18 +74,17 @@ def query_picker(
     widget = f"{key}.query"
     if st.session_state.get(widget) not in options:
         st.session_state.pop(widget, None)
-    info = shown.set_index("query")
-
-    def label(q: str) -> str:
-        r = info.loc[q]
-        rank = "not in gallery" if pd.isna(r["rank"]) else f"rank {int(r['rank'])}"
-        extra = f" · {r['artifact tags']}" if r["artifact tags"] else ""
-        done = f" · {r['bucket']}" if r["bucket"] else ""
-        return f"{q} · {rank}{extra}{done}"
+    labels = {}
+    for q, rank, arts, bucket in zip(shown["query"], shown["rank"], shown["artifact tags"],
+                                     shown["bucket"], strict=True):  # fmt: skip
+        where = "not in gallery" if pd.isna(rank) else f"rank {int(rank)}"
+        labels[q] = (
+            f"{q} · {where}" + (f" · {arts}" if arts else "") + (f" · {bucket}" if bucket else "")
+        )
 
     chosen = st.selectbox(
         f"Query ({len(options)} of {len(table)})", options, index=index, key=widget,
-        format_func=label, on_change=_remember, args=(widget,),
+        format_func=labels.__getitem__, on_change=_remember, args=(widget,),
     )  # fmt: skip
     st.session_state[ui.K_QUERY] = chosen
     return shown[shown["query"] == chosen].iloc[0]
