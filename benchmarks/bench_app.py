@@ -14,11 +14,11 @@ import os
 
 os.environ.setdefault("WORKBENCH_THREADS", "1")
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ("home", "checkpoints", "heatmaps", "triage", "curate", "search")
