@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from explain.confidence import CalibrationError, choose_threshold, fit_confidence
+from explain.confidence import choose_threshold
 from explain.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
 from pages import ui
 
@@ -102,14 +101,14 @@ more = c4.toggle(
     help="Search every gallery photo among the others too: more matches to calibrate on.",
 )
 member = models[labels.index(epoch_label)]
-per_query = ev.per_query[labels.index(epoch_label)]
-if more:
-    per_query = pd.concat([per_query, ui.gallery_queries(ds, member)], ignore_index=True)
+conf = ui.confidence(ds, member, ev.per_query[labels.index(epoch_label)], method=method,
+                     gallery=more)  # fmt: skip
+if conf is None:
+    st.stop()
 try:
-    conf = fit_confidence(per_query, method=method)
     choice = choose_threshold(conf, target)
-except (CalibrationError, ValueError) as exc:
-    st.error(f"Match confidence cannot be calibrated here: {exc}")
+except ValueError as exc:
+    st.error(f"No threshold can be chosen: {exc}")
     st.stop()
 
 left, right = st.columns(2)

@@ -43,7 +43,7 @@ from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.metrics import SeriesEvaluation, evaluate_series
 
 if TYPE_CHECKING:
-    from explain.compare import Comparison
+    pass
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
@@ -470,51 +470,28 @@ def gallery_features(ds: Dataset, member: LoadedModel) -> np.ndarray:
     return _gallery_features(f"{ds.source}|{ds.root}", member.sha1, ds, member)
 
 
-@st.cache_data(show_spinner="Calibrating the match confidence…", max_entries=8)
-def _confidence(data: str, sha1: str, _per_query: pd.DataFrame, _ds: Dataset, _member):
-    per_query = pd.concat([_per_query, gallery_queries(_ds, _member)], ignore_index=True)
-    return fit_confidence(per_query)
+@st.cache_data(show_spinner="Calibrating the match confidence…", max_entries=16)
+def _confidence(
+    data: str, sha1: str, method: str, gallery: bool, _per_query: pd.DataFrame, _ds, _member
+) -> Confidence:
+    per_query = _per_query
+    if gallery:
+        per_query = pd.concat([per_query, gallery_queries(_ds, _member)], ignore_index=True)
+    return fit_confidence(per_query, method=method)
 
 
-def confidence(ds: Dataset, member: LoadedModel, per_query: pd.DataFrame) -> Confidence | None:
-    """The match-confidence model of ``member`` (queries + gallery against itself), or None."""
+def confidence(
+    ds: Dataset, member: LoadedModel, per_query: pd.DataFrame, *, method: str = "logistic",
+    gallery: bool = True,
+) -> Confidence | None:  # fmt: skip
+    """The match-confidence model of ``member`` fitted on its queries (and, with ``gallery``,
+    every gallery photo searched among the others), or None after a warning."""
     try:
-        return _confidence(f"{ds.source}|{ds.root}", member.sha1, per_query, ds, member)
+        return _confidence(
+            f"{ds.source}|{ds.root}", member.sha1, method, gallery, per_query, ds, member
+        )
     except (CalibrationError, ValueError) as exc:
         st.warning(f"No match confidence for {member.label}: {exc}")
-        return None
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _comparison(
-    key: str, methods: tuple[str, ...], n_queries: int, limit: int, _ds: Dataset, _base, _cur
-) -> Comparison:
-    from explain.compare import compare_series
-
-    bar = st.empty()
-
-    def note(stage: str, done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{stage}: {done} of {total}")
-
-    try:
-        return compare_series(
-            _ds, _base, _cur, methods=methods, n_queries=n_queries, limit=limit,
-            cache=heatmap_cache(), progress=note,
-        )  # fmt: skip
-    finally:
-        bar.empty()
-
-
-def comparison(
-    ds: Dataset, base: list[LoadedModel], cur: list[LoadedModel], methods, n_queries: int,
-    limit: int,
-) -> Comparison | None:  # fmt: skip
-    """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
-    key = "|".join([ds.source, str(ds.root), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
-    try:
-        return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)
-    except (ValueError, ImageReadError) as exc:
-        st.error(f"The series cannot be compared: {exc}")
         return None
 
 
