@@ -43,7 +43,7 @@ from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.metrics import SeriesEvaluation, evaluate_series
 
 if TYPE_CHECKING:
-    pass
+    from explain.compare import Comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
@@ -492,6 +492,39 @@ def confidence(
         )
     except (CalibrationError, ValueError) as exc:
         st.warning(f"No match confidence for {member.label}: {exc}")
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _comparison(
+    key: str, methods: tuple[str, ...], n_queries: int, limit: int, _ds: Dataset, _base, _cur
+) -> Comparison:
+    from explain.compare import compare_series
+
+    bar = st.empty()
+
+    def note(stage: str, done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{stage}: {done} of {total}")
+
+    try:
+        return compare_series(
+            _ds, _base, _cur, methods=methods, n_queries=n_queries, limit=limit,
+            cache=heatmap_cache(), progress=note,
+        )  # fmt: skip
+    finally:
+        bar.empty()
+
+
+def comparison(
+    ds: Dataset, base: list[LoadedModel], cur: list[LoadedModel], methods, n_queries: int,
+    limit: int,
+) -> Comparison | None:  # fmt: skip
+    """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
+    key = "|".join([ds.source, str(ds.root), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
+    try:
+        return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)
+    except (ValueError, ImageReadError) as exc:
+        st.error(f"The series cannot be compared: {exc}")
         return None
 
 
