@@ -82,3 +82,24 @@ def test_readme_starts_with_the_two_commands():
     assert "make run" in head and "make test" in head
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+WIDGETS = {
+    "button", "selectbox", "multiselect", "slider", "text_input", "number_input", "toggle",
+    "text_area", "file_uploader", "segmented_control", "select_slider", "checkbox", "radio",
+    "pills", "plotly_chart", "dataframe",
+}  # fmt: skip
+
+
+def test_every_widget_has_an_explicit_key():
+    missing = []
+    for path in sorted([*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in WIDGETS
+                and not any(k.arg == "key" for k in node.keywords)
+            ):
+                missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.attr}")
+    assert missing == [], f"widgets without key=: {missing}"
