@@ -235,3 +235,31 @@ def test_every_page_renders_without_errors(app):
         at = open_page(app, page)
         assert not at.error, (page, [e.value for e in at.error])
         assert at.title, page
+
+
+def test_two_annotators_see_each_others_tags(app_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
+    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
+    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "shared.sqlite"))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    ann, bob = (
+        AppTest.from_file(APP, default_timeout=180),
+        AppTest.from_file(APP, default_timeout=180),
+    )
+    for at, name in ((ann, "ann"), (bob, "bob")):
+        at.run()
+        at.text_input(key="workspace.annotator").input(name).run()
+        open_page(at, "triage")
+    total = len(load_dataset(app_world["data"]).split("query"))
+    assert any(
+        p.proto.text == f"0 of {total} queries reviewed" for p in bob.get("progress")
+    )
+    ann.button(key="triage.b.missed").click().run()
+    bob.run()  # a refresh in the other browser
+    assert any(
+        p.proto.text == f"1 of {total} queries reviewed" for p in bob.get("progress")
+    )
+    state = TagStore(tmp_path / "shared.sqlite").current()
+    assert state["annotator"].tolist() == ["ann"] and state["bucket"].tolist() == ["missed"]
