@@ -253,13 +253,9 @@ def test_two_annotators_see_each_others_tags(app_world, tmp_path, monkeypatch):
         at.text_input(key="workspace.annotator").input(name).run()
         open_page(at, "triage")
     total = len(load_dataset(app_world["data"]).split("query"))
-    assert any(
-        p.proto.text == f"0 of {total} queries reviewed" for p in bob.get("progress")
-    )
+    assert any(p.proto.text == f"0 of {total} queries reviewed" for p in bob.get("progress"))
     ann.button(key="triage.b.missed").click().run()
     bob.run()  # a refresh in the other browser
-    assert any(
-        p.proto.text == f"1 of {total} queries reviewed" for p in bob.get("progress")
-    )
+    assert any(p.proto.text == f"1 of {total} queries reviewed" for p in bob.get("progress"))
     state = TagStore(tmp_path / "shared.sqlite").current()
     assert state["annotator"].tolist() == ["ann"] and state["bucket"].tolist() == ["missed"]
