@@ -12,12 +12,7 @@ from pages import ui
 
 ui.through_app()
 st.title("Checkpoints")
-ds, models = ui.dataset(), ui.series()
-if ds is None or models is None:
-    st.stop()
-ev = ui.evaluation(ds, models)
-if ev is None:
-    st.stop()
+ds, models, ev = ui.evaluated()
 m = ev.metrics
 st.caption(
     f"{len(models)} checkpoints of {models[0].arch} · {int(m['num_query'].iloc[0])} queries "

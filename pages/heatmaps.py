@@ -16,12 +16,7 @@ from pages.widgets import query_picker, top_k_strip
 METHODS = ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion", "randomcam"]
 ui.through_app()
 st.title("Heatmaps")
-ds, models = ui.dataset(), ui.series()
-if ds is None or models is None:
-    st.stop()
-ev = ui.evaluation(ds, models)
-if ev is None:
-    st.stop()
+ds, models, ev = ui.evaluated()
 tags = ui.store(ds)
 labels = ui.epoch_labels(models)
 size = models[0].input_size
@@ -82,11 +77,13 @@ if not methods:
     st.stop()
 
 colour = ui.dataset_colour(ds) if baseline == "mean" else (0.0, 0.0, 0.0)
+cam_layer = None if layer == choices[0] else layer  # the default layer keys like the CLI's
 params = {
-    m: ui.method_params(m, layer=layer, window=window, stride=stride, baseline=baseline,
-                        colour=colour)
+    m: ui.method_params(
+        m, layer=cam_layer, window=window, stride=stride, baseline=baseline, colour=colour
+    )
     for m in methods
-}  # fmt: skip
+}
 query = ui.load_photo(ds, row["query"], size)
 match = None
 if target_opts.index(target) > 0:

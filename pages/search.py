@@ -23,12 +23,7 @@ st.caption(
     "gallery (exact faiss search, cosine similarity) and lists the nearest posts — one post is "
     "one animal — with the calibrated confidence that the best one is the same animal."
 )
-ds, models = ui.dataset(), ui.series()
-if ds is None or models is None:
-    st.stop()
-ev = ui.evaluation(ds, models)
-if ev is None:
-    st.stop()
+ds, models, ev = ui.evaluated()
 labels = ui.epoch_labels(models)
 c1, c2, c3 = st.columns([2, 1, 1])
 upload = c1.file_uploader(

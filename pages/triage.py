@@ -28,12 +28,9 @@ BUCKET_KEYS = {"worked": "1", "missed": "2", "spurious": "3"}
 
 ui.through_app()
 st.title("Triage")
-ds, models = ui.dataset(), ui.series()
-if ds is None or models is None:
-    st.stop()
-ev = ui.evaluation(ds, models)
+ds, models, ev = ui.evaluated()
 tags = ui.store(ds)
-if ev is None or tags is None:
+if tags is None:
     st.stop()
 labels = ui.epoch_labels(models)
 who = ui.annotator()

@@ -142,6 +142,11 @@ def dataset() -> Dataset | None:
         return None
 
 
+def data_key(ds: Dataset) -> str:
+    """What identifies a dataset in the cache keys below."""
+    return f"{ds.source}|{ds.root}"
+
+
 # -- checkpoints -----------------------------------------------------------------------------
 
 
@@ -215,12 +220,10 @@ def _evaluation(data: str, shas: tuple[str, ...], k: int, _ds: Dataset, _models:
         clear()
 
 
-def evaluation(
-    ds: Dataset, models: list[LoadedModel], path: str | None = None, k: int = TOP_K
-) -> SeriesEvaluation | None:
+def evaluation(ds: Dataset, models: list[LoadedModel], k: int = TOP_K) -> SeriesEvaluation | None:
     """Retrieval metrics of every checkpoint; the first computation shows a progress bar."""
     try:
-        return _evaluation(f"{ds.source}|{ds.root}", tuple(m.sha1 for m in models), k, ds, models)
+        return _evaluation(data_key(ds), tuple(m.sha1 for m in models), k, ds, models)
     except (ValueError, ImageReadError) as exc:
         st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
         return None
@@ -233,7 +236,17 @@ def _gallery_queries(data: str, sha1: str, _ds: Dataset, _member: LoadedModel) -
 
 def gallery_queries(ds: Dataset, member: LoadedModel) -> pd.DataFrame:
     """Every gallery photo searched among the other gallery photos (for calibration)."""
-    return _gallery_queries(f"{ds.source}|{ds.root}", member.sha1, ds, member)
+    return _gallery_queries(data_key(ds), member.sha1, ds, member)
+
+
+def evaluated() -> tuple[Dataset, list[LoadedModel], SeriesEvaluation]:
+    """The workspace's dataset, checkpoints and their evaluation; stops the page (after showing
+    why) when any of them is unavailable."""
+    ds, models = dataset(), series()
+    ev = evaluation(ds, models) if ds is not None and models is not None else None
+    if ev is None:
+        st.stop()
+    return ds, models, ev
 
 
 # -- tag store and heatmap cache -------------------------------------------------------------
@@ -253,7 +266,7 @@ def store(ds: Dataset | None = None) -> TagStore | None:
         st.error("No tag store given: enter a SQLite file or a database URL in the sidebar.")
         return None
     try:
-        return _store(url, f"{ds.source}|{ds.root}" if ds is not None else "", ds)
+        return _store(url, data_key(ds) if ds is not None else "", ds)
     except (StoreError, OSError, ValueError) as exc:
         st.error(
             f"The tag store `{url}` cannot be opened.\n\n```\n{exc}\n```\n\nGive a writable "
@@ -289,7 +302,7 @@ def _photo(key: str, image: str, size: tuple[int, int], _ds: Dataset) -> Photo:
 
 def load_photo(ds: Dataset, image: str, size: tuple[int, int]) -> Photo:
     """A manifest image prepared for a model of input ``size`` (cached per image)."""
-    return _photo(f"{ds.source}|{ds.root}", image, size, ds)
+    return _photo(data_key(ds), image, size, ds)
 
 
 def thumbnail(ds: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> np.ndarray:
@@ -305,7 +318,7 @@ def _mean_colour(data: str, _ds: Dataset) -> tuple[float, float, float]:
 
 def dataset_colour(ds: Dataset) -> tuple[float, float, float]:
     """Mean RGB in [0, 1] of the non-black pixels of up to 200 training photos."""
-    return _mean_colour(f"{ds.source}|{ds.root}", ds)
+    return _mean_colour(data_key(ds), ds)
 
 
 def method_params(
@@ -399,7 +412,7 @@ def outcomes(
         for img, regions in zip(state["image"], state["regions"], strict=True):
             if isinstance(regions, list) and regions:
                 drawn[img] = regions
-    key = f"{ds.source}|{ds.root}|{member.sha1}|{json.dumps(drawn, sort_keys=True)}"
+    key = f"{data_key(ds)}|{member.sha1}|{json.dumps(drawn, sort_keys=True)}"
     return _outcomes(key, method, ds, member, per_query, drawn)
 
 
@@ -444,7 +457,7 @@ def removals(
     ds: Dataset, tags: TagStore, specs: list[tuple[str, dict]], state, post_flags
 ) -> pd.DataFrame | None:
     """What ``specs`` (rule name, parameters) remove from ``ds``, or None after an error."""
-    data = f"{ds.source}|{ds.root}"
+    data = data_key(ds)
     try:
         if not specs:
             return removal_frame([])
@@ -467,7 +480,7 @@ def _gallery_features(data: str, sha1: str, _ds: Dataset, _member: LoadedModel) 
 
 def gallery_features(ds: Dataset, member: LoadedModel) -> np.ndarray:
     """Unit-norm features ``(G, D)`` of the gallery rows, in ``ds.split("gallery")`` order."""
-    return _gallery_features(f"{ds.source}|{ds.root}", member.sha1, ds, member)
+    return _gallery_features(data_key(ds), member.sha1, ds, member)
 
 
 @st.cache_data(show_spinner="Calibrating the match confidence…", max_entries=16)
@@ -487,9 +500,7 @@ def confidence(
     """The match-confidence model of ``member`` fitted on its queries (and, with ``gallery``,
     every gallery photo searched among the others), or None after a warning."""
     try:
-        return _confidence(
-            f"{ds.source}|{ds.root}", member.sha1, method, gallery, per_query, ds, member
-        )
+        return _confidence(data_key(ds), member.sha1, method, gallery, per_query, ds, member)
     except (CalibrationError, ValueError) as exc:
         st.warning(f"No match confidence for {member.label}: {exc}")
         return None
@@ -520,7 +531,7 @@ def comparison(
     limit: int,
 ) -> Comparison | None:  # fmt: skip
     """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
-    key = "|".join([ds.source, str(ds.root), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
+    key = "|".join([data_key(ds), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
     try:
         return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)
     except (ValueError, ImageReadError) as exc:

@@ -99,11 +99,12 @@ def occlusion_options(fn: Callable) -> Callable:
             ),
             click.option(
                 "--baseline",
-                type=click.Choice(["mean", "black", "blur"]),
-                default="mean",
+                type=click.Choice(["blur", "mean", "black"]),
+                default="blur",
                 show_default=True,
-                help="What hides a window: mean colour, black (changes nothing on a segmented "
-                "photo's black background), or the blurred image.",
+                help="What hides a window: the blurred image, a flat mean colour (on a segmented "
+                "photo it paints a patch onto the black background), or black (changes "
+                "nothing on the black background).",
             ),
         ]
     ):
