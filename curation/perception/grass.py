@@ -67,5 +67,4 @@ def detect(photo: np.ndarray, animal: np.ndarray) -> Detection:
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     texture = float(np.median(local_std(gray, 3)[green]))
     score = squash(share, 0.004, 0.015) * squash(texture, 2.0, 5.0) * (1 - squash(share, 0.35, 0.6))
-    mask = cv2.morphologyEx(green.astype(np.uint8), cv2.MORPH_CLOSE, disk(1)) > 0
-    return Detection(mask & near, score, VERSION, {"green_share": round(share, 4)})
+    return Detection(green, score, VERSION, {"green_share": round(share, 4)})
