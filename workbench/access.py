@@ -287,7 +287,7 @@ def check_upload(data: bytes, name: str, limits: UploadLimits | None = None) -> 
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise AccessError(
-                f"`{name}` is not an image (its content is no format Pillow reads); "
+                f"`{name}` is not an image (no format Pillow reads matches its content); "
                 f"upload a photo in one of: {formats}."
             ) from None
         except Image.DecompressionBombError:
