@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import safety, ui
-from workbench import jobs
+from workbench import access, jobs
 from workbench.access import AccessError
 
 K_MESSAGE = "retrain.message"
@@ -127,7 +127,9 @@ def job_status() -> None:
         st.success("Finished: open Compare with the new series as the curated one.")
     elif info["state"] in ("failed", "cancelled"):
         st.error(f"The job {info['state']} (return code {info['returncode']}); see its log.")
-    st.code(jobs.read_log(job, tail_lines=25) or "(no output yet)", language="text")
+    log = access.without_tracebacks(jobs.read_log(job, tail_lines=400))
+    log = "\n".join(log.split("\n")[-25:])
+    st.code(log or "(no output yet)", language="text")
 
 
 st.subheader("Current job")

@@ -227,6 +227,26 @@ def public_store(raw: str) -> str:
         return "(a database URL that cannot be read)"
 
 
+def without_tracebacks(text: str) -> str:
+    """``text`` (e.g. a job's log) with each Python traceback's frames replaced by one line;
+    the exception line that ends it (what went wrong) is kept. For showing logs in a browser:
+    the full text stays in the file on the server. A text cut inside a frame (between its
+    ``File`` line and its source line) keeps that one source line."""
+    out: list[str] = []
+    frames = False
+    for line in text.split("\n"):
+        if line.startswith("Traceback (most recent call last):"):
+            out.append("(traceback omitted here; it is in the job's log file on the server)")
+            frames = True
+            continue
+        if line.startswith('  File "') or (frames and line.startswith((" ", "\t"))):
+            frames = True  # a frame (also one whose header was cut off by a tail)
+            continue
+        frames = False
+        out.append(line)
+    return "\n".join(out)
+
+
 # -- uploads ---------------------------------------------------------------------------------
 
 

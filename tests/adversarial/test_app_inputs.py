@@ -517,6 +517,36 @@ def test_a_temporary_upload_is_removed_also_when_the_body_fails(tmp_path):
     assert list((tmp_path / "uploads").iterdir()) == []
 
 
+TRACEBACK_LOG = """epoch 1/3 done
+Traceback (most recent call last):
+  File "/srv/app/workbench/train.py", line 10, in <module>
+    main()
+  File "/srv/app/workbench/train.py", line 8, in main
+    raise ValueError("bad value")
+ValueError: bad value
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/srv/app/x.py", line 2, in <module>
+RuntimeError: gave up
+"""
+
+
+def test_job_logs_lose_their_traceback_frames_but_keep_the_error():
+    assert access.without_tracebacks(TRACEBACK_LOG) == (
+        "epoch 1/3 done\n"
+        "(traceback omitted here; it is in the job's log file on the server)\n"
+        "ValueError: bad value\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        "(traceback omitted here; it is in the job's log file on the server)\n"
+        "RuntimeError: gave up\n"
+    )
+    tail = "\n".join(TRACEBACK_LOG.split("\n")[4:7])  # a tail that starts at a frame
+    assert access.without_tracebacks(tail) == "ValueError: bad value"
+    assert access.without_tracebacks("plain\n  indented output\n") == "plain\n  indented output\n"
+
+
 # -- exposure --------------------------------------------------------------------------------
 
 EXPOSURE = [
@@ -955,6 +985,23 @@ def test_retrain_refuses_paths_outside(world, watch, key, value, what):
 
 def _has_button(at: AppTest, key: str) -> bool:
     return any(b.key == key for b in at.button)
+
+
+def test_a_failed_job_shows_its_error_without_the_traceback(world):
+    import sys
+
+    from workbench import jobs
+
+    job = jobs.start(world.ws, [sys.executable, "-c", "raise RuntimeError('at /secret/x')"])
+    assert job.wait(timeout=60) == "failed"
+    assert 'File "<string>"' in jobs.read_log(job)  # the server's log keeps everything
+    at = start("retrain")
+    assert_no_failure(at)
+    (log,) = [c.value for c in at.code if "RuntimeError" in c.value]
+    assert log == (
+        "(traceback omitted here; it is in the job's log file on the server)\n"
+        "RuntimeError: at /secret/x"
+    )
 
 
 def test_retrain_keeps_its_whole_number_check(world):
