@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit import config as st_config
 
 from workbench import access
 
@@ -54,6 +55,8 @@ def gate() -> bool:
     """Whether this visitor may use the app; otherwise show why (sign in, or the server is
     exposed without login) and return False. See :func:`workbench.access.exposure`."""
     address = st.get_option("server.address")
+    if not address and st_config.get_option("global.appTest"):
+        address = "127.0.0.1"  # an AppTest run has no server: nothing listens anywhere
     mode = access.exposure(address, auth=auth_configured())
     if mode == "refused":
         st.title("Re-ID workbench")
