@@ -38,8 +38,10 @@ with st.sidebar:
         "(postgresql+psycopg://user@host/db, shared by a team) only when configured at start.",
     )
     safety.account_box(ui.K_ANNOTATOR)
-    if st.button("Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models."):
-        ui.clear_caches()
+    st.button(
+        "Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models.",
+        on_click=ui.clear_caches,
+    )  # fmt: skip
 
 pages = [
     st.Page(

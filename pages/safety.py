@@ -148,8 +148,3 @@ def show_callback_failure() -> None:
     ref = st.session_state.pop(K_FAILURE, None)
     if ref:
         st.error(failure_message(ref))
-
-
-def clear_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()

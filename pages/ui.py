@@ -56,7 +56,6 @@ DEFAULT_DATA = ROOT / "sample_data" / "pets"
 DEFAULT_CHECKPOINTS = ROOT / "sample_data" / "series" / "baseline"
 DEFAULT_COMPARE = ROOT / "sample_data" / "series" / "curated"
 DEFAULT_STORE = ROOT / "workspace" / "tags.sqlite"
-DEFAULT_CACHE = ROOT / ".workbench" / "cache"
 TOP_K = 10
 FIX_DATA = "Enter a dataset folder (train/ query/ gallery/) or a manifest .csv/.parquet."
 FIX_CHECKPOINTS = "Enter a folder with model.pth.tar-N files in the sidebar."
@@ -129,6 +128,11 @@ def annotator() -> str:
     if who is not None:
         return who
     return str(st.session_state.get(K_ANNOTATOR, "")).strip()
+
+
+def clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 # -- what a visitor may name -----------------------------------------------------------------

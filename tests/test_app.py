@@ -101,6 +101,23 @@ def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
     assert f"The checkpoint folder `{tmp_path / 'none'}` does not exist." in app.error[0].value
 
 
+def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
+    from pages import ui
+
+    calls = []
+
+    def counted(path, **kw):
+        calls.append(path)
+        return load_dataset(path, **kw)
+
+    monkeypatch.setattr(ui, "load_dataset", counted)
+    app.run()
+    assert calls == []  # cached
+    app.button(key="workspace.reload").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert len(calls) == 1
+
+
 def test_checkpoints_page_metrics_equal_the_library(app, app_world):
     at = open_page(app, "checkpoints")
     ev = evaluate_series(load_dataset(app_world["data"]), app_world["series"], cache_dir=None)
