@@ -831,6 +831,35 @@ def test_hostile_sidebar_values_get_a_message(world, watch, request, key, value,
     evil.assert_unchanged()
 
 
+PAGES = ("home", "checkpoints", "heatmaps", "triage", "curate", "retrain", "compare", "search")
+# the pages that read each value (Retrain reads no dataset; Compare asks for its curated series
+# before it loads any checkpoints; Curate reads no checkpoints)
+NEEDS = {
+    "workspace.data": set(PAGES) - {"retrain"},
+    "workspace.checkpoints": {"home", "checkpoints", "heatmaps", "triage", "search"},
+    "workspace.store": {"home", "heatmaps", "triage", "curate"},
+}
+EVERY_PAGE = [
+    pytest.param("workspace.data", lambda w: str(w.allowed / "nowhere"), id="missing-folder"),
+    pytest.param("workspace.checkpoints", lambda w: str(w.allowed / "ckfile"), id="file"),
+    pytest.param("workspace.data", lambda w: "/etc", id="etc"),
+    pytest.param("workspace.checkpoints", lambda w: str(w.allowed / "textck"), id="text-ckpt"),
+    pytest.param("workspace.store", lambda w: str(w.allowed / "notdb.sqlite"), id="not-sqlite"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), EVERY_PAGE)
+def test_every_page_with_a_bad_value_shows_a_message(world, key, value):
+    """The pages that read the value say why they cannot use it; none shows a traceback."""
+    at = start(**{key: value(world)})
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py")
+        at.run()
+        assert_no_failure(at)
+        assert at.title, page
+        assert bool(at.error) == (page in NEEDS[key]), (page, shown(at))
+
+
 def test_a_refused_database_url_reads_the_same_whatever_listens(world):
     """Before: "Connection refused" for a closed port, "invalid response to SSL negotiation"
     for a web server: the sidebar was a port scanner."""
