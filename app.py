@@ -73,5 +73,5 @@ pages = [
     st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
 ]
 page = st.navigation(pages)
-with safety.guarded(f"page {page.title}"):
+with safety.guarded(lambda: f"page {page.title}"):
     page.run()

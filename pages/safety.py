@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 from streamlit import config as st_config
+from streamlit import runtime
 
 from workbench import access
 
@@ -53,7 +54,12 @@ def signed_in_user() -> str | None:
 
 def gate() -> bool:
     """Whether this visitor may use the app; otherwise show why (sign in, or the server is
-    exposed without login) and return False. See :func:`workbench.access.exposure`."""
+    exposed without login) and return False. See :func:`workbench.access.exposure`.
+
+    Outside a Streamlit runtime (``python app.py``, or a multiprocessing child re-running the
+    main module) nothing is served, so there is nothing to gate."""
+    if not runtime.exists():
+        return True
     address = st.get_option("server.address")
     if not address and st_config.get_option("global.appTest"):
         address = "127.0.0.1"  # an AppTest run has no server: nothing listens anywhere
@@ -105,10 +111,12 @@ def account_box(annotator_key: str) -> None:
         st.logout()
 
 
-def _reference(where: str) -> str:
-    """Log the exception being handled with a new reference id; return the id."""
+def _reference(where: str | Callable[[], str]) -> str:
+    """Log the exception being handled with a new reference id; return the id. ``where``
+    names the place (a callable is only called then)."""
     ref = uuid.uuid4().hex[:10]
-    LOG.exception("unexpected error in %s (reference %s)", where, ref)
+    LOG.exception("unexpected error in %s (reference %s)", where() if callable(where) else where,
+                  ref)  # fmt: skip
     return ref
 
 
@@ -120,7 +128,7 @@ def failure_message(ref: str) -> str:
 
 
 @contextmanager
-def guarded(where: str) -> Iterator[None]:
+def guarded(where: str | Callable[[], str]) -> Iterator[None]:
     """Run a page (or fragment): an unexpected exception is logged with a reference and shown
     as a short error; st.stop and st.rerun pass through (they are not Exceptions)."""
     try:

@@ -860,6 +860,22 @@ def test_every_page_with_a_bad_value_shows_a_message(world, key, value):
         assert bool(at.error) == (page in NEEDS[key]), (page, shown(at))
 
 
+def _nothing() -> None:
+    """A child process's whole work."""
+
+
+def test_a_process_spawned_after_an_app_run_starts(world):
+    """AppTest leaves app.py as ``__main__``; a spawned child (the store's concurrency test
+    uses them) runs it again outside any Streamlit runtime, where it must do nothing."""
+    import multiprocessing as mp
+
+    assert_no_failure(start())
+    child = mp.get_context("spawn").Process(target=_nothing)
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+
+
 def test_a_refused_database_url_reads_the_same_whatever_listens(world):
     """Before: "Connection refused" for a closed port, "invalid response to SSL negotiation"
     for a web server: the sidebar was a port scanner."""
