@@ -73,5 +73,6 @@ pages = [
     st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
 ]
 page = st.navigation(pages)
-with safety.guarded(lambda: f"page {page.title}"):
-    page.run()
+if safety.served():  # a spawned child re-running this file as its __main__ runs no page
+    with safety.guarded(lambda: f"page {page.title}"):
+        page.run()

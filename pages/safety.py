@@ -52,13 +52,20 @@ def signed_in_user() -> str | None:
     return ""
 
 
+def served() -> bool:
+    """Whether this run is served by Streamlit (``streamlit run`` or AppTest), not a bare
+    ``python app.py`` or a multiprocessing child re-running the main module, where nothing is
+    shown to anyone."""
+    return runtime.exists()
+
+
 def gate() -> bool:
     """Whether this visitor may use the app; otherwise show why (sign in, or the server is
     exposed without login) and return False. See :func:`workbench.access.exposure`.
 
     Outside a Streamlit runtime (``python app.py``, or a multiprocessing child re-running the
     main module) nothing is served, so there is nothing to gate."""
-    if not runtime.exists():
+    if not served():
         return True
     address = st.get_option("server.address")
     if not address and st_config.get_option("global.appTest"):
