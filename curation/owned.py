@@ -105,13 +105,17 @@ def write_record(folder: Path, tool: str, entries: Mapping[str, Mapping], **extr
 
 
 def foreign_entries(
-    folder: Path, entries: Mapping[str, Mapping], unhashed: Callable[[str], bool] = lambda r: False
+    folder: Path,
+    entries: Mapping[str, Mapping],
+    unhashed: Callable[[str], bool] = lambda r: False,
+    *,
+    hashes: bool = True,
 ) -> list[str]:
     """What under ``folder`` the record ``entries`` does not vouch for, sorted: entries it does
     not list (a folder it does not list counts once, ``name/``) and entries that changed
     (``name (changed)``). A file entry vouches only with its size and SHA-256, unless
-    ``unhashed(path)`` (a file still being written: any content). The record file itself is not
-    compared. Empty: all ours."""
+    ``unhashed(path)`` (a file still being written: any content); ``hashes=False`` compares
+    sizes only (a quick first look). The record file itself is not compared. Empty: all ours."""
     bad: list[str] = []
 
     def walk(path: Path, prefix: str) -> None:
@@ -126,7 +130,7 @@ def foreign_entries(
             is_dir = stat.S_ISDIR(st.st_mode)
             if want is None:
                 bad.append(rel + ("/" if is_dir else ""))
-            elif not _matches(Path(item.path), st, want, unhashed(rel)):
+            elif not _matches(Path(item.path), st, want, unhashed(rel), hashes):
                 bad.append(f"{rel} (changed)")
             elif is_dir:
                 walk(Path(item.path), rel + "/")
@@ -135,7 +139,7 @@ def foreign_entries(
     return bad
 
 
-def _matches(path: Path, st: os.stat_result, want: Mapping, unhashed: bool) -> bool:
+def _matches(path: Path, st: os.stat_result, want: Mapping, unhashed: bool, hashes: bool) -> bool:
     kind = want.get("kind")
     if stat.S_ISLNK(st.st_mode):
         return kind == "link" and os.readlink(path) == want.get("target")
@@ -150,6 +154,8 @@ def _matches(path: Path, st: os.stat_result, want: Mapping, unhashed: bool) -> b
         return False
     if st.st_size != size and not want.get("grows"):
         return False
+    if not hashes:
+        return True
     return file_sha256(path, size if want.get("grows") else None) == want["sha256"]
 
 
@@ -369,8 +375,11 @@ def umask_mode() -> int:
 # -- replacing a folder ----------------------------------------------------------------------
 
 
-def check_replaceable(out_dir: Path, tool: str, what: str, error: type[Exception]) -> None:
-    """Refuse unless ``out_dir`` is absent, empty, or holds exactly what ``tool`` recorded."""
+def check_replaceable(
+    out_dir: Path, tool: str, what: str, error: type[Exception], *, hashes: bool = True
+) -> None:
+    """Refuse unless ``out_dir`` is absent, empty, or holds exactly what ``tool`` recorded
+    (``hashes=False``: sizes only, a quick look before the full check)."""
     if os.path.islink(out_dir):
         raise error(f"{out_dir} is a symbolic link (to {os.readlink(out_dir)}); give a real "
                     "folder as --out, not a link")  # fmt: skip
@@ -391,7 +400,9 @@ def check_replaceable(out_dir: Path, tool: str, what: str, error: type[Exception
             "another --out"
         )
     try:
-        bad = foreign_entries(out_dir, rec["entries"])
+        bad = foreign_entries(out_dir, rec["entries"], hashes=hashes)
+        if bad and not hashes:  # refused: name everything that differs
+            bad = foreign_entries(out_dir, rec["entries"])
     except OSError as exc:
         raise error(f"{out_dir}: cannot read {exc.filename} ({exc.strerror}), so cannot tell "
                     "whether it is ours to replace; choose another --out") from exc  # fmt: skip
@@ -425,7 +436,7 @@ def replace_folder(
     out_dir = Path(os.path.abspath(out_dir))
     parent = Path(os.path.realpath(out_dir.parent))
     out_dir = parent / out_dir.name
-    check_replaceable(out_dir, tool, what, error)  # refuse before writing even a lock file
+    check_replaceable(out_dir, tool, what, error, hashes=False)  # before writing a lock file
     with oserrors(parent, error):
         parent.mkdir(parents=True, exist_ok=True)
     with _lock(parent / f".{out_dir.name}.lock", out_dir, error):
