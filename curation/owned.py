@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -265,7 +266,7 @@ class Staging:
     def write_bytes(self, rel: str, data: bytes) -> None:
         name, path = self.dest(rel)
         with oserrors(path, self.error):
-            digest = _write_new(path, data)
+            digest = _write_new(path, data, sync=False)  # flushed all at once before the swap
         self.entries[name] = {"kind": "file", "size": len(data), "sha256": digest}
 
     def copy(self, rel: str, src: Path, same_as: os.stat_result | None = None) -> None:
@@ -306,11 +307,12 @@ def _open_new(path: Path, replace: bool = False) -> int:
     return os.open(path, flags, 0o666)  # the umask decides the mode
 
 
-def _write_new(path: Path, data: bytes, replace: bool = False) -> str:
+def _write_new(path: Path, data: bytes, replace: bool = False, sync: bool = True) -> str:
     fd = _open_new(path, replace)
     try:
         _write_all(fd, data)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return hashlib.sha256(data).hexdigest()
@@ -324,7 +326,6 @@ def _copy_new(src, path: Path) -> tuple[int, str]:
             _write_all(fd, block)
             h.update(block)
             size += len(block)
-        os.fsync(fd)
     finally:
         os.close(fd)
     return size, h.hexdigest()
@@ -474,11 +475,38 @@ def _finish(tmp: Path, staging: Staging, tool: str, out_dir: Path, plan: Mapping
                             "what was written; refusing to swap it in")  # fmt: skip
     write_record(tmp, tool, staging.entries, target=str(out_dir), complete=True,
                  written_utc=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
-    for rel, e in staging.entries.items():
-        if e["kind"] == "dir":
-            _fsync_dir(tmp / rel)
     os.chmod(tmp, umask_mode())  # mkdtemp's 0700 would hide it from the team
+    _flush(tmp, staging.entries)
+
+
+def _flush(tmp: Path, entries: Mapping[str, Mapping]) -> None:
+    """Every file and folder under ``tmp`` on disk before the rename: one syncfs(2) of its file
+    system (a fraction of the cost of one fsync per file), else an fsync of each."""
+    fn = getattr(_libc(), "syncfs", None)
+    if fn is not None:
+        fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if fn(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"cannot flush {tmp} to disk: {os.strerror(err)}", str(tmp))
+        finally:
+            os.close(fd)
+        return
+    for rel, e in entries.items():
+        if e["kind"] == "file":
+            fd = os.open(tmp / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        elif e["kind"] == "dir":
+            _fsync_dir(tmp / rel)
     _fsync_dir(tmp)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _walk(folder: Path) -> Iterator[str]:
@@ -592,7 +620,7 @@ def _dispose(old: Path, out_dir: Path, tool: str) -> Path | None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths with Linux's renameat2(RENAME_EXCHANGE); False if unsupported."""
-    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    fn = getattr(_libc(), "renameat2", None)
     if fn is None:
         return False
     at_fdcwd, rename_exchange = -100, 2

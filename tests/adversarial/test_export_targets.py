@@ -815,3 +815,22 @@ def test_staging_never_follows_a_link_planted_among_its_folders(tmp_path, watch)
         st.link("other", victim)
     assert str(err.value) == "other: written twice (two entries claim that path)"
     watched.assert_unchanged()
+
+
+def test_without_syncfs_every_file_and_folder_is_fsynced(world, monkeypatch):
+    from curation import owned
+
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(owned, "_libc", lambda: object())  # no syncfs here
+    monkeypatch.setattr(os, "fsync", fsync)
+    res = _export(world, world.exports / "clean", "copy")
+    tmp = Path(synced[0]).parent  # the first record written in the temporary folder
+    flushed = {os.path.relpath(p, tmp) for p in synced if p.startswith(str(tmp))}
+    entries = json.loads((res.out_dir / "written.json").read_text())["entries"]
+    assert set(entries) | {".", ".written.json.new"} <= flushed  # the record, before its rename
