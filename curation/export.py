@@ -201,9 +201,10 @@ def _check_removals(removals: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
     return removal_frame(removals[list(REMOVAL_COLUMNS)].to_dict("records"))
 
 
-def _source(root: Path, rel: str, row: str, column: str) -> _Source:
+def _source(root: Path, rel: str, row: str, column: str, real_root: str = "") -> _Source:
     """The file a manifest path names: a regular file whose real path (links followed) is inside
-    the dataset folder, else ExportError naming the row and column."""
+    the dataset folder (``real_root``, its real path), else ExportError naming the row and
+    column."""
     where = f"row {row!r}, column {column!r}"
     try:
         parts = relative_parts(rel)
@@ -212,7 +213,7 @@ def _source(root: Path, rel: str, row: str, column: str) -> _Source:
             f"{where}: {rel!r} {exc}; paths in a manifest are relative to the dataset folder "
             f"{root} and stay inside it"
         ) from exc
-    real_root = os.path.realpath(root)
+    real_root = real_root or os.path.realpath(root)
     real = os.path.realpath(os.path.join(root, *parts))
     if real == real_root or os.path.commonpath([real, real_root]) != real_root:
         raise ExportError(
@@ -262,8 +263,9 @@ def _plan_files(root: Path, kept: pd.DataFrame, layout: str | None):
     for col in (c for c in PATH_COLUMNS if c in kept.columns):
         wanted += [(rel, rel, img, col) for img, rel in zip(kept["image"], kept[col], strict=True)
                    if rel]  # fmt: skip
+    real_root = os.path.realpath(root)
     for new, old, row, col in wanted:
-        src = _source(root, old, row, col)
+        src = _source(root, old, row, col, real_root)
         dest = _dest(new, row, col)
         if dest in files and files[dest].path != src.path:
             raise ExportError(

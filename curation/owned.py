@@ -43,7 +43,7 @@ FORMAT = 1
 SHOW = 10  # entries named in a refusal; the rest are counted
 MAX_RECORD_BYTES = 256 << 20
 _NO_SPACE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
-_NO_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG)
+_NO_WRITE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ENOTDIR)
 _BLOCK = 1 << 20
 
 
