@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from curation import owned
+from curation import replace
 from curation.dataset import Dataset
 from curation.export import export
 from curation.rules import removal_frame
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="where to write (default: the temp folder)")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-export-", dir=args.dir))
-    real_fsync, real_flush = os.fsync, owned._flush
+    real_fsync, real_flush = os.fsync, replace._flush
     try:
         ds = dataset(base / "data", args.images)
         none = removal_frame([])
@@ -64,14 +64,14 @@ def main() -> None:
             for layout in ("mirror", "copy"):
                 for sync in ("on", "off"):
                     os.fsync = real_fsync if sync == "on" else (lambda fd: None)
-                    owned._flush = real_flush if sync == "on" else (lambda tmp, entries: None)
+                    replace._flush = real_flush if sync == "on" else (lambda tmp, entries: None)
                     out = base / f"out-{layout}-{sync}-{rep}"
                     lay = None if layout == "mirror" else layout
                     first = timed(lambda out=out, lay=lay: export(ds, none, out, layout=lay))
                     again = timed(lambda out=out, lay=lay: export(ds, none, out, layout=lay))
                     times.setdefault((layout, sync, "first"), []).append(first)
                     times.setdefault((layout, sync, "re-export"), []).append(again)
-                    os.fsync, owned._flush = real_fsync, real_flush
+                    os.fsync, replace._flush = real_fsync, real_flush
                     shutil.rmtree(out)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"{args.images} images, medians of {args.repeats}, {base}")
@@ -83,7 +83,7 @@ def main() -> None:
             on, off = med[(layout, "on", "first")], med[(layout, "off", "first")]
             print(f"{layout:8s} flush on / off (first export): {on / off:.2f}")
     finally:
-        os.fsync, owned._flush = real_fsync, real_flush
+        os.fsync, replace._flush = real_fsync, real_flush
         shutil.rmtree(base, ignore_errors=True)
 
 

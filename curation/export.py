@@ -55,7 +55,8 @@ from typing import Any
 import pandas as pd
 
 from curation.dataset import GT_ARTIFACTS, SPLITS
-from curation.owned import RECORD, relative_parts, replace_folder
+from curation.owned import RECORD, relative_parts
+from curation.replace import replace_folder
 from curation.rules.base import REMOVAL_COLUMNS, removal_frame, summarise, tag_set
 
 BUCKET_FOLDERS = ("worked", "missed", "spurious")
@@ -349,7 +350,7 @@ def _plan_buckets(root: Path, table: pd.DataFrame, buckets, heatmaps, layout) ->
 
 def _check_target(out_dir: Path, root: Path) -> None:
     """Refuse an export folder that holds the dataset or lies inside it (what is in the folder
-    is checked when it is replaced, :func:`curation.owned.check_replaceable`)."""
+    is checked when it is replaced, :func:`curation.replace.check_replaceable`)."""
     real_root = Path(os.path.realpath(root))
     real_out = Path(os.path.realpath(out_dir.parent)) / out_dir.name
     if os.path.islink(real_out):

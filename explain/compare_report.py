@@ -10,7 +10,7 @@ What a report folder holds::
 
 The folder is written to a temporary folder beside ``out_dir``, recorded in ``written.json``
 (every file with its size and SHA-256), flushed and swapped in atomically
-(:func:`curation.owned.replace_folder`). An earlier report there is replaced only when it holds
+(:func:`curation.replace.replace_folder`). An earlier report there is replaced only when it holds
 exactly what its record lists; a file added to it or changed, or any other non-empty folder,
 and the report is refused with the entries listed.
 """
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from curation.owned import check_replaceable, replace_folder
+from curation.replace import check_replaceable, replace_folder
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

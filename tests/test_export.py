@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from curation import export as export_mod
-from curation import owned
+from curation import replace
 from curation.dataset import load_dataset, load_folder, load_manifest
 from curation.export import ExportError, canonical_sha256, export
 from curation.rules import removal_frame
@@ -253,7 +253,7 @@ m.export(ds, removal_frame([]).iloc[:0], {str(out)!r}, layout="copy")
 def test_swap_without_atomic_exchange_and_recovery(tree, tmp_path, monkeypatch):
     out = tmp_path / "clean"
     ds, _, _ = _first_export(tree, out)
-    monkeypatch.setattr(owned, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(replace, "_exchange", lambda a, b: False)
     export(ds, _removal(ds, ["train/101_1.jpg"]), out)
     assert len(load_dataset(out).table) == 11 and _leftovers(out) == []
     # a crash between the two renames leaves the previous export aside: it is restored first

@@ -26,7 +26,7 @@ KILLER = """
 import json, os, signal, sys
 from pathlib import Path
 import pandas as pd
-from curation import owned
+from curation import replace
 from curation.dataset import load_dataset
 from curation.export import export
 from curation.rules import removal_frame
@@ -48,8 +48,8 @@ def counted(fn):
 
 
 if exchange == "no":
-    owned._exchange = lambda a, b: False
-owned._exchange = counted(owned._exchange)
+    replace._exchange = lambda a, b: False
+replace._exchange = counted(replace._exchange)
 for name in ("write", "fsync", "open", "mkdir", "symlink", "rename", "replace", "unlink", "rmdir"):
     setattr(os, name, counted(getattr(os, name)))
 if what == "export":

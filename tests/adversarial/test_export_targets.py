@@ -818,7 +818,7 @@ def test_staging_never_follows_a_link_planted_among_its_folders(tmp_path, watch)
 
 
 def test_without_syncfs_every_file_and_folder_is_fsynced(world, monkeypatch):
-    from curation import owned
+    from curation import replace
 
     synced = []
     real = os.fsync
@@ -827,7 +827,7 @@ def test_without_syncfs_every_file_and_folder_is_fsynced(world, monkeypatch):
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real(fd)
 
-    monkeypatch.setattr(owned, "_libc", lambda: object())  # no syncfs here
+    monkeypatch.setattr(replace, "_libc", lambda: object())  # no syncfs here
     monkeypatch.setattr(os, "fsync", fsync)
     res = _export(world, world.exports / "clean", "copy")
     tmp = Path(synced[0]).parent  # the first record written in the temporary folder
