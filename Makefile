@@ -43,9 +43,11 @@ sample-data: $(STAMP)
 	rm -rf sample_data/pets
 	$(BIN)/workbench generate --out sample_data/pets --seed 0
 
+# rm -rf, not --overwrite: --overwrite removes only checkpoints listed in the series' written.json
 sample-series: $(STAMP)
+	rm -rf sample_data/series/baseline
 	$(BIN)/workbench train --data sample_data/pets --out sample_data/series/baseline \
-		--epochs 60 --save-at 3,12,30,60 --overwrite
+		--epochs 60 --save-at 3,12,30,60
 
 # Close the loop on the sample: drop the posts whose photos share one artifact (ground truth),
 # retrain with the baseline's recipe, compare. The export keeps only its manifest and reports;
@@ -57,8 +59,9 @@ curated-series: $(STAMP)
 	mkdir -p sample_data/exports/curated
 	cp .workbench/curated-export/manifest.csv .workbench/curated-export/removals.csv \
 		.workbench/curated-export/provenance.json sample_data/exports/curated/
+	rm -rf sample_data/series/curated
 	$(BIN)/workbench train --manifest sample_data/exports/curated/manifest.csv --root sample_data/pets \
-		--out sample_data/series/curated --recipe sample_data/series/baseline/recipe.json --overwrite
+		--out sample_data/series/curated --recipe sample_data/series/baseline/recipe.json
 
 compare: $(STAMP)
 	$(BIN)/workbench compare sample_data/series/baseline sample_data/series/curated \

@@ -22,26 +22,31 @@ truth files (masks, counterfactuals) are mirrored at their relative paths, linke
 the same way. Links point to absolute paths of the source files: moving the source breaks a
 linked export; ``"copy"`` makes it self-contained.
 
-Atomicity: everything is written to a temporary folder next to OUT, then swapped in (an atomic
-exchange on Linux, two renames elsewhere); a crash or kill before the swap leaves the previous
-export untouched, and the next export removes the leftovers (and restores a previous export
-moved aside, should a crash fall between the two renames). Only a folder that holds a
-workbench export (or an empty one) is ever replaced.
+Safety: every path the manifest gives (``image``, masks, counterfactuals) must resolve, links
+followed, to a regular file inside the dataset folder, or the export refuses naming the row and
+column; every destination is checked to stay inside the export's own temporary folder (see
+:class:`curation.owned.Staging`): nothing is written or linked anywhere else.
+
+Atomicity and ownership: everything is written to a temporary folder next to OUT, recorded in
+``written.json`` (every file with its size and SHA-256, every link with its target), flushed to
+disk and swapped in (an atomic exchange on Linux, two renames elsewhere); a crash or kill
+before the swap leaves the previous export untouched, and the next export removes the leftovers
+that their record proves ours (and restores a previous export moved aside, should a crash fall
+between the two renames). OUT is replaced only when it is empty or holds exactly what an
+earlier export recorded there: a file added to it, or changed, and the export refuses and lists
+it. Folders get the mode the umask gives (not mkdtemp's 0700). A full disk is reported with
+the path; the previous export stays.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import fcntl
 import hashlib
+import io
 import json
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -50,13 +55,15 @@ from typing import Any
 import pandas as pd
 
 from curation.dataset import GT_ARTIFACTS, SPLITS
+from curation.owned import RECORD, relative_parts
+from curation.replace import replace_folder
 from curation.rules.base import REMOVAL_COLUMNS, removal_frame, summarise, tag_set
 
 BUCKET_FOLDERS = ("worked", "missed", "spurious")
 LAYOUTS = (None, "symlink", "copy")
 PATH_COLUMNS = ("animal_mask", *(f"mask_{a}" for a in GT_ARTIFACTS), "counterfactual")
 RESERVED = frozenset(
-    {"manifest.csv", "manifest.parquet", "provenance.json", "removals.csv", "buckets.csv"}
+    {"manifest.csv", "manifest.parquet", "provenance.json", "removals.csv", "buckets.csv", RECORD}
     | set(BUCKET_FOLDERS)
 )
 MARKER = "workbench export"
@@ -82,6 +89,15 @@ class ExportResult:
     summary: pd.DataFrame = field(repr=False)
     bucket_counts: dict[str, int] = field(default_factory=dict)
     layout: str | None = None
+    kept_aside: Path | None = None  # the previous export, when files were added to it meanwhile
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file to export: its real path and the stat it had when planned."""
+
+    path: Path
+    stat: os.stat_result
 
 
 def export(
@@ -106,33 +122,36 @@ def export(
     """
     if layout not in LAYOUTS:
         raise ExportError(f"layout must be None, 'symlink' or 'copy', not {layout!r}")
-    out_dir = Path(out_dir).expanduser().absolute()
+    out_dir = Path(os.path.abspath(Path(out_dir).expanduser()))
+    root = Path(dataset.root)
     table = dataset.table
     removals = _check_removals(removals, table)
     kept = table[~table["image"].isin(set(removals["image"]))].reset_index(drop=True)
     if kept.empty:
         raise ExportError("the rules removed every image; nothing would be left to train on")
-    manifest, files = _plan_files(dataset, kept, layout)
-    bucket_rows = _plan_buckets(dataset, buckets, heatmaps, layout)
+    manifest, files = _plan_files(root, kept, layout)
+    bucket_rows = _plan_buckets(root, dataset.table, buckets, heatmaps, layout)
     extra = dict(provenance or {})
-    _check_target(out_dir, Path(dataset.root))
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(out_dir):
-        _recover(out_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-        try:
-            _materialise(tmp, files, copy=layout == "copy")
-            _materialise(tmp, [(r["path"], r["src"]) for r in bucket_rows], copy=layout == "copy")
-            for name in BUCKET_FOLDERS if buckets is not None else ():
-                (tmp / name).mkdir(exist_ok=True)
-            written = _write_tables(tmp, manifest, removals, bucket_rows, buckets is not None)
-            prov = _provenance(dataset, kept, removals, layout, bucket_rows, written, extra)
-            (tmp / "provenance.json").write_text(_json(prov))
-            _before_swap(tmp)
-            _swap(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)  # then re-raise: the old export stays
-            raise
+    _check_target(out_dir, root)
+    copy = layout == "copy"
+    items = [*files, *((r["path"], r["src"]) for r in bucket_rows)]
+    folders = BUCKET_FOLDERS if buckets is not None else ()
+    tables = ["manifest.csv", "manifest.parquet", "removals.csv", "provenance.json"]
+    tables += ["buckets.csv"] if buckets is not None else []
+    plan = _plan_entries(items, folders, tables, copy)
+    with replace_folder(out_dir, MARKER, what="workbench export", plan=plan, error=ExportError,
+                        before_swap=lambda tmp: _before_swap(tmp)) as st:  # fmt: skip
+        for rel, src in items:
+            if copy:
+                st.copy(rel, src.path, src.stat)
+            else:
+                st.link(rel, src.path)
+        for name in folders:
+            if name not in st.entries:
+                st.mkdir(name)
+        written = _write_tables(st, manifest, removals, bucket_rows, buckets is not None)
+        prov = _provenance(dataset, kept, removals, layout, bucket_rows, written, extra)
+        st.write_bytes("provenance.json", _json(prov).encode())
     counts = {b: sum(r["bucket"] == b for r in bucket_rows if r["kind"] == "image")
               for b in BUCKET_FOLDERS}  # fmt: skip
     return ExportResult(
@@ -147,6 +166,7 @@ def export(
         summary=summarise(removals),
         bucket_counts=counts if buckets is not None else {},
         layout=layout,
+        kept_aside=st.kept_aside,
     )
 
 
@@ -182,17 +202,49 @@ def _check_removals(removals: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame
     return removal_frame(removals[list(REMOVAL_COLUMNS)].to_dict("records"))
 
 
-def _source(dataset, rel: str) -> Path:
-    src = Path(os.path.realpath(dataset.path(rel)))
-    if not src.is_file():
-        raise ExportError(f"{rel}: file not found under {dataset.root}; cannot export it")
-    return src
+def _source(root: Path, rel: str, row: str, column: str, real_root: str = "") -> _Source:
+    """The file a manifest path names: a regular file whose real path (links followed) is inside
+    the dataset folder (``real_root``, its real path), else ExportError naming the row and
+    column."""
+    where = f"row {row!r}, column {column!r}"
+    try:
+        parts = relative_parts(rel)
+    except ValueError as exc:
+        raise ExportError(
+            f"{where}: {rel!r} {exc}; paths in a manifest are relative to the dataset folder "
+            f"{root} and stay inside it"
+        ) from exc
+    real_root = real_root or os.path.realpath(root)
+    real = os.path.realpath(os.path.join(root, *parts))
+    if real == real_root or os.path.commonpath([real, real_root]) != real_root:
+        raise ExportError(
+            f"{where}: {rel!r} leads to {real}, outside the dataset folder {real_root} "
+            "(through a symbolic link); the export reads only files inside the dataset folder: "
+            "put the file there or fix the path"
+        )
+    try:
+        st = os.stat(real)
+    except OSError as exc:
+        raise ExportError(f"{where}: {rel}: file not found under {root} ({exc.strerror}); "
+                          "cannot export it") from exc  # fmt: skip
+    if not stat.S_ISREG(st.st_mode):
+        raise ExportError(f"{where}: {rel!r} is not a regular file (a folder, pipe or device); "
+                          "point it at an image or mask file")  # fmt: skip
+    return _Source(Path(real), st)
 
 
-def _plan_files(dataset, kept: pd.DataFrame, layout: str | None):
+def _dest(rel: str, row: str, column: str) -> str:
+    """A manifest path as a destination inside the export (normalised: ``./a//b`` -> ``a/b``)."""
+    try:
+        return "/".join(relative_parts(rel))
+    except ValueError as exc:  # _source refuses the same paths, with the longer message
+        raise ExportError(f"row {row!r}, column {column!r}: {rel!r} {exc}") from exc
+
+
+def _plan_files(root: Path, kept: pd.DataFrame, layout: str | None):
     """The exported manifest and the (relative destination, source file) pairs."""
     manifest = kept.copy()
-    files: dict[str, Path] = {}
+    files: dict[str, _Source] = {}
     if layout is not None:
         names = []
         for rec in kept[["image", "post_id", "photo", "split"]].to_dict("records"):
@@ -207,22 +259,48 @@ def _plan_files(dataset, kept: pd.DataFrame, layout: str | None):
         if names != list(kept["image"]):
             manifest["source_image"] = kept["image"].to_numpy()
         manifest["image"] = names
-    for new, old in zip(manifest["image"], kept["image"], strict=True):
-        files[new] = _source(dataset, old)
+    wanted = [(new, old, old, "image") for new, old in zip(manifest["image"], kept["image"],
+                                                           strict=True)]  # fmt: skip
     for col in (c for c in PATH_COLUMNS if c in kept.columns):
-        for rel in kept[col]:
-            if rel and rel not in files:
-                files[rel] = _source(dataset, rel)
-    for rel in files:
-        if PurePosixPath(rel).parts[0] in RESERVED:
+        wanted += [(rel, rel, img, col) for img, rel in zip(kept["image"], kept[col], strict=True)
+                   if rel]  # fmt: skip
+    real_root = os.path.realpath(root)
+    for new, old, row, col in wanted:
+        src = _source(root, old, row, col, real_root)
+        dest = _dest(new, row, col)
+        if dest in files and files[dest].path != src.path:
             raise ExportError(
-                f"{rel}: the export uses the name {PurePosixPath(rel).parts[0]!r} itself; "
+                f"row {row!r}, column {col!r}: {dest} would hold both {files[dest].path} and "
+                f"{src.path}; give the files distinct paths"
+            )
+        files[dest] = src
+    for rel in files:
+        top = rel.split("/")[0]
+        if top in RESERVED:
+            raise ExportError(
+                f"{rel}: the export uses the name {top!r} itself; "
                 "rename that folder in the source dataset"
             )
+        for i in range(1, rel.count("/") + 1):
+            if "/".join(rel.split("/")[:i]) in files:
+                raise ExportError(f"{rel}: {'/'.join(rel.split('/')[:i])} is a file in the "
+                                  "export, it cannot also be a folder; rename one")  # fmt: skip
     return manifest, sorted(files.items())
 
 
-def _plan_buckets(dataset, buckets, heatmaps, layout) -> list[dict]:
+def _plan_entries(items, folders, tables, copy: bool) -> dict[str, dict]:
+    """What the export will write (for the record a killed export leaves behind)."""
+    plan: dict[str, dict] = {}
+    for rel, src in items:
+        plan[rel] = {"kind": "file"} if copy else {"kind": "link", "target": str(src.path)}
+    for rel in list(plan) + list(folders):
+        parts = rel.split("/")
+        for i in range(1, len(parts) + (rel in folders)):
+            plan["/".join(parts[:i])] = {"kind": "dir"}
+    return {**plan, **{name: {"kind": "file"} for name in tables}}
+
+
+def _plan_buckets(root: Path, table: pd.DataFrame, buckets, heatmaps, layout) -> list[dict]:
     if buckets is None:
         if heatmaps:
             raise ExportError("heatmaps are exported with the bucket folders; pass buckets too")
@@ -231,7 +309,7 @@ def _plan_buckets(dataset, buckets, heatmaps, layout) -> list[dict]:
         buckets = pd.DataFrame({"image": list(buckets), "bucket": list(buckets.values())})
     if not {"image", "bucket"} <= set(buckets.columns):
         raise ExportError("buckets need columns 'image' and 'bucket' (TagStore.current())")
-    known = set(dataset.table["image"])
+    known = set(table["image"])
     stray = sorted(set(buckets["image"]) - known)
     if stray:
         raise ExportError(
@@ -242,7 +320,7 @@ def _plan_buckets(dataset, buckets, heatmaps, layout) -> list[dict]:
     stray = sorted(set(heatmaps) - known)
     if stray:
         raise ExportError(f"heatmaps given for image(s) not in the dataset: {stray[0]} ...")
-    post = dataset.table.set_index("image")["post_id"]
+    post = table.set_index("image")["post_id"]
     rows = []
     tagged = buckets[buckets["bucket"].isin(BUCKET_FOLDERS)].sort_values("image")
     for rec in tagged.to_dict("records"):
@@ -250,65 +328,54 @@ def _plan_buckets(dataset, buckets, heatmaps, layout) -> list[dict]:
         base = {"image": image, "post_id": post[image], "bucket": bucket,
                 "artifacts": ";".join(sorted(tag_set(rec.get("artifacts")))),
                 "annotator": rec.get("annotator") or "", "note": rec.get("note") or ""}  # fmt: skip
-        rows.append({**base, "kind": "image", "path": f"{bucket}/{image}",
-                     "src": _source(dataset, image)})  # fmt: skip
-        stem = PurePosixPath(image).with_suffix("").as_posix()
+        rows.append({**base, "kind": "image", "path": f"{bucket}/{_dest(image, image, 'image')}",
+                     "src": _source(root, image, image, "image")})  # fmt: skip
+        stem = PurePosixPath(_dest(image, image, "image")).with_suffix("").as_posix()
         seen: set[str] = set()
         for i, png in enumerate(heatmaps.get(image, ())):
             png = Path(png)
-            if not png.is_file():
-                raise ExportError(f"heatmap {png} for {image} not found")
+            real = Path(os.path.realpath(png))
+            try:
+                st = os.stat(real)
+            except OSError as exc:
+                raise ExportError(f"heatmap {png} for {image} not found") from exc
+            if not stat.S_ISREG(st.st_mode):
+                raise ExportError(f"heatmap {png} for {image} is not a regular file")
             name = png.name if png.name not in seen else f"{i}-{png.name}"
             seen.add(name)
             rows.append({**base, "kind": "heatmap", "path": f"{bucket}/{stem}__{name}",
-                         "src": Path(os.path.realpath(png))})  # fmt: skip
+                         "src": _Source(real, st)})  # fmt: skip
     return rows
 
 
 def _check_target(out_dir: Path, root: Path) -> None:
-    real_out, real_root = Path(os.path.realpath(out_dir)), Path(os.path.realpath(root))
+    """Refuse an export folder that holds the dataset or lies inside it (what is in the folder
+    is checked when it is replaced, :func:`curation.replace.check_replaceable`)."""
+    real_root = Path(os.path.realpath(root))
+    real_out = Path(os.path.realpath(out_dir.parent)) / out_dir.name
+    if os.path.islink(real_out):
+        return  # refused as a link, with its own message
     if real_root == real_out or real_out in real_root.parents:
         raise ExportError(
             f"{out_dir} holds the source dataset ({root}); replacing it would delete the "
             "source; export to another folder"
         )
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir() or out_dir.is_symlink():
-        raise ExportError(f"{out_dir} exists and is not a folder; choose another --out")
-    if any(out_dir.iterdir()) and not _is_export(out_dir):
+    if real_root in real_out.parents:
         raise ExportError(
-            f"{out_dir} is not empty and holds no workbench export (no provenance.json from "
-            "`workbench export`); refusing to replace it; choose a new or empty folder"
+            f"{out_dir} is inside the source dataset ({root}); an export there would change "
+            "the dataset it is made from; export to a folder outside it"
         )
 
 
-def _is_export(folder: Path) -> bool:
-    try:
-        prov = json.loads((folder / "provenance.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(prov, dict) and prov.get("tool") == MARKER
-
-
-# -- writing -----------------------------------------------------------------------------------
-
-
-def _materialise(base: Path, files: Sequence[tuple[str, Path]], *, copy: bool) -> None:
-    for rel, src in files:
-        dest = base / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if copy:
-            shutil.copyfile(src, dest)
-        else:
-            os.symlink(src, dest)
-
-
-def _write_tables(tmp, manifest, removals, bucket_rows, with_buckets) -> dict[str, str]:
-    manifest.to_csv(tmp / "manifest.csv", index=False, lineterminator="\n")
-    manifest.to_parquet(tmp / "manifest.parquet", index=False)
-    removals.to_csv(tmp / "removals.csv", index=False, lineterminator="\n")
-    names = ["manifest.csv", "manifest.parquet", "removals.csv"]
+def _write_tables(st, manifest, removals, bucket_rows, with_buckets) -> dict[str, str]:
+    """Write the tables through the staging folder; returns their SHA-256 by name."""
+    parquet = io.BytesIO()
+    manifest.to_parquet(parquet, index=False)
+    blobs = {
+        "manifest.csv": manifest.to_csv(index=False, lineterminator="\n").encode(),
+        "manifest.parquet": parquet.getvalue(),
+        "removals.csv": removals.to_csv(index=False, lineterminator="\n").encode(),
+    }
     if with_buckets:
         cols = ["image", "post_id", "bucket", "artifacts", "annotator", "note", "path", "heatmaps"]
         images = [r for r in bucket_rows if r["kind"] == "image"]
@@ -320,9 +387,10 @@ def _write_tables(tmp, manifest, removals, bucket_rows, with_buckets) -> dict[st
             [{**r, "heatmaps": ";".join(maps.get(r["image"], []))} for r in images], columns=cols
         )
         df = df.sort_values(["bucket", "image"], kind="mergesort")
-        df.to_csv(tmp / "buckets.csv", index=False, lineterminator="\n")
-        names.append("buckets.csv")
-    return {n: _file_sha256(tmp / n) for n in names}
+        blobs["buckets.csv"] = df.to_csv(index=False, lineterminator="\n").encode()
+    for name, blob in blobs.items():
+        st.write_bytes(name, blob)
+    return {name: st.entries[name]["sha256"] for name in blobs}
 
 
 def _provenance(dataset, kept, removals, layout, bucket_rows, written, extra) -> dict:
@@ -376,67 +444,8 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, indent=2, default=str) + "\n"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 # -- swapping ----------------------------------------------------------------------------------
 
 
 def _before_swap(tmp: Path) -> None:
     """Called when the new export is complete, just before it replaces the old one."""
-
-
-@contextlib.contextmanager
-def _lock(out_dir: Path) -> Iterator[None]:
-    """Serialise exports to the same folder (a lock file next to it)."""
-    lock = out_dir.parent / f".{out_dir.name}.lock"
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _recover(out_dir: Path) -> None:
-    """Remove leftovers of interrupted exports; restore an export moved aside mid-swap."""
-    parent, name = out_dir.parent, out_dir.name
-    olds = sorted(parent.glob(f".{name}.old-*"), key=lambda p: p.stat().st_mtime)
-    if olds and not out_dir.exists():
-        os.rename(olds.pop(), out_dir)
-    for stale in [*olds, *parent.glob(f".{name}.tmp-*")]:
-        shutil.rmtree(stale)
-
-
-def _swap(tmp: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    if _exchange(tmp, out_dir):
-        shutil.rmtree(tmp)  # now holds the previous export
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-    os.rmdir(old)
-    os.rename(out_dir, old)
-    os.rename(tmp, out_dir)
-    shutil.rmtree(old)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths with Linux's renameat2(RENAME_EXCHANGE); False if unsupported."""
-    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if fn is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False  # the file system cannot exchange: two renames instead
-    raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")

@@ -8,8 +8,11 @@ What a report folder holds::
     grid_<method>.png      heatmap grids (rows = queries, columns = epochs × series)
     comparison.json        what was compared (series, dataset, epochs, recipe differences)
 
-The folder is written to a temporary folder beside ``out_dir`` and renamed into place; an
-earlier report there is replaced, any other non-empty folder is refused.
+The folder is written to a temporary folder beside ``out_dir``, recorded in ``written.json``
+(every file with its size and SHA-256), flushed and swapped in atomically
+(:func:`curation.replace.replace_folder`). An earlier report there is replaced only when it holds
+exactly what its record lists; a file added to it or changed, or any other non-empty folder,
+and the report is refused with the entries listed.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from curation.replace import check_replaceable, replace_folder
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 TABLES = ("metrics", "metric_deltas", "artifact_mass", "artifact_deltas", "counterfactual",
           "counterfactual_deltas")  # fmt: skip
 MARKER = "comparison.json"
+TOOL = "workbench compare"
 COLOURS = {"baseline": "#1f77b4", "curated": "#d62728"}
 
 
@@ -165,40 +169,26 @@ def write_report(comparison: Comparison, out_dir: str | Path) -> Path:
     """Write the report folder atomically; returns ``out_dir / "report.html"``."""
     from plotly.offline import get_plotlyjs
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
-        raise ReportError(
-            f"{out_dir} is not empty and holds no earlier report; choose another --out folder"
-        )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the report from other users
+    out_dir = Path(out_dir).expanduser()
+    grids = {m: f"grid_{m.replace('+', 'p')}.png" for m in comparison.grids}
+    names = [f"{t}.csv" for t in TABLES] + list(grids.values())
+    names += ["plotly.min.js", "report.html", MARKER]
+    plan = {name: {"kind": "file"} for name in names}
+    with replace_folder(out_dir, TOOL, what="earlier report", plan=plan, error=ReportError) as st:
         for name in TABLES:
-            getattr(comparison, name).to_csv(tmp / f"{name}.csv", index=False)
-        grids = {}
+            st.write_bytes(f"{name}.csv", getattr(comparison, name).to_csv(index=False).encode())
         for method, path in comparison.grids.items():
-            name = f"grid_{method.replace('+', 'p')}.png"
-            shutil.copyfile(path, tmp / name)
-            grids[method] = name
-        (tmp / "plotly.min.js").write_text(get_plotlyjs())
-        (tmp / "report.html").write_text(_html(comparison, figures(comparison), grids))
+            st.copy(grids[method], Path(path))
+        st.write_bytes("plotly.min.js", get_plotlyjs().encode())
+        st.write_bytes("report.html", _html(comparison, figures(comparison), grids).encode())
         meta = {**comparison.meta, "queries": comparison.queries, "columns": comparison.columns,
                 "grids": grids}  # fmt: skip
-        (tmp / MARKER).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-        _swap(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        blob = json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n"
+        st.write_bytes(MARKER, blob.encode())
     return out_dir / "report.html"
 
 
-def _swap(tmp: Path, out_dir: Path) -> None:
-    """Put ``tmp`` at ``out_dir``; an earlier report is moved aside first, then removed."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    os.replace(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def check_out(out_dir: str | Path) -> None:
+    """Refuse early (before the comparison runs) a folder :func:`write_report` would refuse."""
+    check_replaceable(Path(os.path.abspath(Path(out_dir).expanduser())), TOOL,
+                      "earlier report", ReportError)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from curation import export as export_mod
+from curation import replace
 from curation.dataset import load_dataset, load_folder, load_manifest
 from curation.export import ExportError, canonical_sha256, export
 from curation.rules import removal_frame
@@ -168,7 +170,10 @@ def test_provenance_and_determinism(tree, tmp_path):
     from workbench import __version__
 
     assert prov["version"] == __version__ and prov["created_utc"].endswith("+00:00")
-    assert prov["files_sha256"]["manifest.csv"] == export_mod._file_sha256(a.manifest_csv)
+    assert (
+        prov["files_sha256"]["manifest.csv"]
+        == hashlib.sha256(a.manifest_csv.read_bytes()).hexdigest()
+    )
     assert a.provenance.read_text() == json.dumps(prov, sort_keys=True, indent=2) + "\n"
     with pytest.raises(ExportError, match="written by the export"):
         export(ds, removals, tmp_path / "c", provenance={"version": "x"})
@@ -248,7 +253,7 @@ m.export(ds, removal_frame([]).iloc[:0], {str(out)!r}, layout="copy")
 def test_swap_without_atomic_exchange_and_recovery(tree, tmp_path, monkeypatch):
     out = tmp_path / "clean"
     ds, _, _ = _first_export(tree, out)
-    monkeypatch.setattr(export_mod, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(replace, "_exchange", lambda a, b: False)
     export(ds, _removal(ds, ["train/101_1.jpg"]), out)
     assert len(load_dataset(out).table) == 11 and _leftovers(out) == []
     # a crash between the two renames leaves the previous export aside: it is restored first

@@ -4,6 +4,10 @@ The recipe (architecture, input size, losses, schedule, seed) is written to ``re
 the checkpoints so that a retrain on a curated manifest is comparable with the baseline.
 Checkpoints use torchreid's own format: ``model.pth.tar-N`` holding a dict with ``state_dict``,
 ``epoch``, ``rank1`` (plus ``mAP``, ``arch``, ``num_classes``; ``optimizer`` only on request).
+
+``written.json`` records every file the trainer writes there (size and SHA-256, recorded as
+pending before each file is created): ``overwrite`` removes only checkpoints that record lists
+unchanged, and refuses, listing them, when the folder holds anything else.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import json
 import os
 import platform
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -28,11 +31,13 @@ from torchvision import transforms as T
 
 from curation.dataset import Dataset
 from curation.images import load_rgb
+from curation.owned import RECORD, Ledger, entries_phrase, foreign_entries, read_record
 from explain.device import default_device, set_threads
 from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 AUGMENTATIONS = ("random_flip", "random_crop", "color_jitter")
 CHECKPOINT_PREFIX = "model.pth.tar-"
+TOOL = "workbench train"
 
 
 class TrainingError(ValueError):
@@ -214,26 +219,91 @@ def losses(recipe: Recipe) -> dict:
     }
 
 
-def _save(state: dict, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint.
+def _save(state: dict, path: Path, ledger: Ledger) -> None:
+    """torch.save to a temporary file (recorded as pending first), flushed, then renamed: a
+    crash never leaves half a checkpoint, nor a file the record does not know.
 
     Saved through a file object, so the archive's inner folder is torch's fixed ``archive``
-    rather than the temporary file's random name: the same weights give the same bytes (and the
+    rather than the temporary file's name: the same weights give the same bytes (and the
     same SHA-1, the cache key)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pth")
+    tmp = path.with_name(f".{path.name}.tmp")
+    ledger.pending(tmp.name)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             torch.save(state, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        ledger.forget(tmp.name)
         raise
+    ledger.entries.pop(tmp.name, None)
+    ledger.done(path.name)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict, ledger: Ledger) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    ledger.pending(tmp.name)
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    ledger.entries.pop(tmp.name, None)
+    ledger.done(path.name)
+
+
+def _pending_ok(name: str) -> bool:
+    """Files the record may list without a hash: the trainer's temporary files and its log
+    (being written when a run stopped)."""
+    return name == "train_log.csv" or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def _written_here(name: str) -> bool:
+    """Names the trainer writes (and would overwrite)."""
+    return name in ("recipe.json", "train_log.csv", ".written.json.new") or _pending_ok(name)
+
+
+def _prepare_out(out_dir: Path, overwrite: bool) -> Ledger:
+    """Check ``out_dir`` and start its record. Removes the temporary files an earlier run
+    recorded and, with ``overwrite``, its recorded checkpoints; refuses, listing them, entries
+    the trainer did not write there that it would replace or that ``overwrite`` would meet."""
+    rec, why = read_record(out_dir, TOOL)
+    if rec is None and os.path.lexists(out_dir / RECORD):
+        raise TrainingError(f"{out_dir}: {why}; training there would replace it; choose "
+                            "another --out")  # fmt: skip
+    if existing_checkpoints(out_dir) and not overwrite:
+        raise TrainingError(
+            f"{out_dir} already holds checkpoints; choose another --out or pass --overwrite"
+        )
+    entries = rec["entries"] if rec is not None else {}
+    foreign = foreign_entries(out_dir, entries, unhashed=_pending_ok)
+    if overwrite and foreign:
+        raise TrainingError(
+            f"{out_dir} holds {entries_phrase(foreign)} that `{TOOL}` did not write there or "
+            f"that changed since ({RECORD} lists what it wrote; series trained before it have "
+            "none); --overwrite removes only recorded checkpoints; move them out or choose "
+            "another --out"
+        )
+    clash = [n for n in foreign if _written_here(n.split(" ")[0])]
+    if clash:
+        raise TrainingError(
+            f"{out_dir} holds {entries_phrase(clash)} that `{TOOL}` did not write there; "
+            "training would overwrite what is there; move them out or choose another --out"
+        )
+    # only names found in the folder, never paths taken from the record
+    present = {e.name: e for e in os.scandir(out_dir)}
+    ledger = Ledger(out_dir, TOOL, {k: v for k, v in entries.items() if k in present})
+    for name in sorted(ledger.entries):
+        ours = _pending_ok(name) and name != "train_log.csv"
+        if (ours or (overwrite and name.startswith(CHECKPOINT_PREFIX))) and present[name].is_file(
+            follow_symlinks=False
+        ):
+            os.unlink(out_dir / name)
+            ledger.entries.pop(name)
+    ledger.save()
+    return ledger
 
 
 def _table_sha256(table) -> str:
@@ -271,12 +341,6 @@ def train(
     recipe.validate()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if existing_checkpoints(out_dir) and not overwrite:
-        raise TrainingError(
-            f"{out_dir} already holds checkpoints; choose another --out or pass --overwrite"
-        )
-    for old in existing_checkpoints(out_dir):
-        old.unlink()
     rows = dataset.split("train")
     posts = sorted(rows["post_id"].unique())
     per_batch = recipe.batch_size // recipe.num_instances
@@ -285,6 +349,7 @@ def train(
             f"the train split has {len(posts)} post(s) but a batch of {recipe.batch_size} with "
             f"{recipe.num_instances} photos per post needs {per_batch}; lower --batch-size"
         )
+    ledger = _prepare_out(out_dir, overwrite)  # after the checks: it may remove checkpoints
     label_of = {p: i for i, p in enumerate(posts)}
     images = rows["image"].tolist()
     labels = [label_of[p] for p in rows["post_id"]]
@@ -335,12 +400,14 @@ def train(
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
+        ledger,
     )
     log_path = out_dir / "train_log.csv"
     log: list[dict] = []
     saved: list[Path] = []
     start = time.perf_counter()
     steps = len(loader)
+    ledger.pending(log_path.name)
     with open(log_path, "w", newline="") as log_file:
         writer: csv.DictWriter | None = None
         for epoch in range(1, recipe.epochs + 1):
@@ -388,7 +455,7 @@ def train(
                 if keep_optimizer:
                     state["optimizer"] = optimizer.state_dict()
                 path = out_dir / f"{CHECKPOINT_PREFIX}{epoch}"
-                _save(state, path)
+                _save(state, path, ledger)
                 saved.append(path)
                 if progress:
                     progress(
@@ -415,6 +482,7 @@ def train(
                 writer.writeheader()
             writer.writerow(entry)
             log_file.flush()
+            ledger.done(log_path.name, grows=True)
             if progress:
                 progress(TrainEvent("epoch", epoch, recipe.epochs, steps, steps, entry))
     return TrainResult(out_dir, saved, log, time.perf_counter() - start)

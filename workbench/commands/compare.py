@@ -73,13 +73,17 @@ def command(
     """Metric deltas per epoch (all and clean queries), artifact mass per artifact type and the
     counterfactual similarity drop before/after, heatmap grids of the same queries."""
     from explain.compare import compare_series, write_report
-    from explain.compare_report import ReportError
+    from explain.compare_report import ReportError, check_out
     from explain.device import set_threads
     from explain.heatmap_cache import HeatmapCache
     from workbench.commands.evaluate import progress_bar
     from workbench.commands.explain import _methods, print_table
 
     names = _methods(methods)
+    try:
+        check_out(out_dir)
+    except ReportError as exc:
+        raise click.ClickException(str(exc)) from exc
     set_threads(threads)
     ds = load_data(data, manifest, root)
     baseline = load_checkpoints(baseline_dir, None, device)

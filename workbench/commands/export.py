@@ -57,7 +57,8 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    help="Export folder (created, or replaced when it holds an earlier export).",
+    help="Export folder (created, or replaced when it holds exactly what an earlier export "
+    "wrote there).",
 )
 @click.option(
     "--layout",
@@ -79,7 +80,7 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
     "heatmap_dir",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     default=None,
-    help="Folder of heatmap PNGs named after the image path: DIR/query/10631_2*.png goes "
+    help="Folder of heatmap PNGs named after the image path: DIR/query/10631_2_*.png goes "
     "next to query/10631_2.jpg in its bucket folder.",
 )
 @click.option("--no-buckets", is_flag=True, help="Skip the worked/missed/spurious folders.")
@@ -156,15 +157,41 @@ def _progress():
 
 
 def _heatmaps(folder: Path, tags) -> dict[str, list[Path]]:
+    """Heatmap PNGs per tagged image: ``FOLDER/<image path without suffix>*.png`` where the
+    name goes on with a separator (``201_1_gradcam.png`` is 201_1's, ``201_12.png`` is not);
+    matched by name (an image name is never read as a pattern), files inside ``folder`` only."""
+    import os
+
+    from curation.owned import relative_parts
+
     if tags is None:
         raise click.UsageError("--heatmaps goes with the bucket folders; give --store too")
+    real = os.path.realpath(folder)
     out = {}
     for image in tags["image"]:
-        stem = Path(image).with_suffix("")
-        found = sorted((folder / stem.parent).glob(f"{stem.name}*.png"))
+        try:
+            parts = relative_parts(str(Path(image).with_suffix("")))
+        except ValueError:
+            continue  # not a path inside the dataset: the export refuses the image itself
+        sub = Path(folder, *parts[:-1])
+        if not sub.is_dir():
+            continue
+        stem = parts[-1]
+        found = sorted(p for p in sub.iterdir() if _heatmap_of(p.name, stem))
+        for p in found:
+            if os.path.commonpath([os.path.realpath(p), real]) != real:
+                raise click.ClickException(
+                    f"heatmap {p} leads outside --heatmaps {folder} (a symbolic link to "
+                    f"{os.path.realpath(p)}); heatmaps are read only from inside that folder"
+                )
         if found:
             out[image] = found
     return out
+
+
+def _heatmap_of(name: str, stem: str) -> bool:
+    rest = name[len(stem) :] if name.startswith(stem) else ""
+    return rest.endswith(".png") and not rest[0].isalnum()
 
 
 def _report(result, total: int) -> None:
@@ -182,6 +209,9 @@ def _report(result, total: int) -> None:
         click.echo(f"bucket folders: {counts}")
     out = result.out_dir
     click.echo(f"wrote {out}")
+    if result.kept_aside is not None:
+        click.echo(f"  the previous export gained files while this one ran; kept it at "
+                   f"{result.kept_aside}")  # fmt: skip
     click.echo(f"  {result.manifest_csv.name}, {result.manifest_parquet.name}  "
                f"(train on it: workbench train --data {out} --out ...)")  # fmt: skip
     click.echo(f"  {result.removals_csv.name}  every removed image with its reason")
