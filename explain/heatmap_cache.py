@@ -141,8 +141,16 @@ class HeatmapCache:
         return self.disk.root
 
     def get(self, key: str) -> Heatmap | None:
+        """The heatmap stored under ``key``; None when absent or damaged (a damaged or malformed
+        entry is deleted and logged once, see :class:`explain.cache.DiskCache`)."""
         arrays = self.disk.get(key)
-        return None if arrays is None else decode(arrays)
+        if arrays is None:
+            return None
+        try:
+            return decode(arrays)
+        except ValueError as exc:
+            self.disk.drop(key, str(exc))
+            return None
 
     def put(self, key: str, heatmap: Heatmap) -> Path:
         return self.disk.put(key, encode(heatmap))
