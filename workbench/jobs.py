@@ -163,13 +163,15 @@ class Job:
         if status is None:
             raise JobError(f"{self.dir} holds no status.json; it is not a job folder")
         _check_record(self.dir / "status.json", status)
-        result = _read_json(self.dir / "result.json") or {}
-        if not isinstance(result, dict):
-            raise JobError(f"{self.dir / 'result.json'} is not a job result; delete the job folder")
+        result, alive = self._result(), []
+        if "returncode" not in result:
+            alive = _processes(self.dir, status)
+            if not alive:  # the wrapper writes result.json before it exits: look again
+                result = self._result()
         cancelled = (self.dir / "cancelled").exists()
         rc = result.get("returncode")
-        alive = [] if "returncode" in result else _processes(self.dir, status)
         if "returncode" in result:
+            alive = []
             state = "succeeded" if rc == 0 else "cancelled" if cancelled else "failed"
         elif status.get("pid") is None:
             age = (datetime.now(UTC) - datetime.fromisoformat(status["started"])).total_seconds()
@@ -186,6 +188,12 @@ class Job:
             "pids": [p.pid for p in alive],
             "wrapper_alive": any(p.pid == status.get("pid") for p in alive),
         }
+
+    def _result(self) -> dict:
+        result = _read_json(self.dir / "result.json") or {}
+        if not isinstance(result, dict):
+            raise JobError(f"{self.dir / 'result.json'} is not a job result; delete the job folder")
+        return result
 
     @property
     def state(self) -> str:
@@ -302,6 +310,17 @@ def start(
                 start_new_session=True,
                 close_fds=True,
             )
+        # Popen returns once exec has begun, a moment before /proc/<pid>/environ shows the new
+        # environment; record the pid only when the token is visible, so no one reads a live
+        # job as failed in between.
+        deadline = time.monotonic() + 5.0
+        while (
+            procs.PROC.is_dir()
+            and not procs.has_token(proc.pid, token)
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.001)
         _write_json(
             job.dir / "status.json",
             # start_new_session: the wrapper leads its own session and group (pgid == pid)
