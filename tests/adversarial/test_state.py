@@ -259,24 +259,20 @@ def test_entries_honour_the_umask(tmp_path):
     assert cache.path(key).stat().st_mode & 0o777 == 0o644  # teammates can read a shared cache
 
 
-def test_malformed_heatmap_entry_is_recomputed(tmp_path, caplog):
-    import torch
-
+def test_malformed_heatmap_entry_is_named_and_left(tmp_path, watch):
     from explain.heatmap_cache import HeatmapCache, heatmap_key
 
     cache = HeatmapCache(tmp_path)
     key = heatmap_key("c" * 40, "d" * 40, "randomcam", {"layer": "0"}, "self", (8, 4))
-    cache.disk.put(key, {"map": np.zeros((8, 4), np.float16)})  # no meta, no raw
-    with caplog.at_level(logging.WARNING, logger="explain.cache"):
-        assert cache.get(key) is None
-    assert key not in cache and "was damaged" in caplog.text
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1),
-                                torch.nn.Flatten()).eval()  # fmt: skip
-    x = torch.rand(1, 3, 8, 4)
-    hm = cache.get_or_compute(model, x, "self", "randomcam", checkpoint_sha1="c" * 40,
-                              image_sha1="d" * 40, layer="0")  # fmt: skip
-    assert key in cache and cache.get(key).map.shape == hm.map.shape == (8, 4)
+    path = cache.disk.put(key, {"map": np.zeros((8, 4), np.float16)})  # no meta, no raw
+    seen = watch(tmp_path)
+    with pytest.raises(ValueError) as err:
+        cache.get(key)
+    assert str(err.value) == (
+        f"{path}: a heatmap cache entry is malformed ('meta'): arrays that are not a heatmap; "
+        "delete that file to recompute it"
+    )
+    seen.assert_unchanged()  # arrays that read are not damage: the file is someone's to judge
 
 
 def test_bad_keys_cannot_name_paths(tmp_path):
