@@ -6,10 +6,15 @@ epoch were on screen, and what was decided); nothing is updated or deleted. Undo
 The current state (:meth:`TagStore.current`) folds the effective events (not undone) in id order:
 the latest bucket, artifact set (with its regions), flags and note of each image win.
 
-Storage: a SQLite file by default (WAL journal, busy timeout, ``BEGIN IMMEDIATE`` for writes,
-retry with backoff when the file is locked), or any SQLAlchemy URL, e.g.
+Storage: a SQLite file by default (WAL journal capped at :data:`JOURNAL_SIZE_LIMIT` once
+readers let go, busy timeout, ``BEGIN IMMEDIATE`` for writes, retry with backoff when the file is
+locked, never longer than ``max_wait``), or any SQLAlchemy URL, e.g.
 ``postgresql+psycopg://user@host/db`` for a team sharing one server. The schema is versioned
 (:mod:`curation.migrations`) and upgraded on open.
+
+Every problem with the store itself (not a database, read-only, a full disk, a newer schema, a
+server that does not answer) raises :class:`StoreError` naming the store and the fix; a read-only
+SQLite file can still be read (listing works, saving says it is read-only).
 
 Actions and their payload:
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import numbers
 import os
 import random
@@ -45,15 +51,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    create_engine,
-    event,
     text,
 )
-from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from curation import migrations
+from curation import migrations, store_db
 from curation.regions import regions_json, validate_regions
+from curation.store_db import StoreBusyError, StoreError, StoreSchemaError
 
 BUCKETS = ("worked", "missed", "spurious")
 SUGGESTIONS = (*BUCKETS, "no-match-in-gallery")
@@ -63,14 +67,6 @@ TARGET_KINDS = ("image", "post")
 DEFAULT_VOCABULARY = migrations.DEFAULT_VOCABULARY
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _T = TypeVar("_T")
-
-
-class StoreError(ValueError):
-    """An event was refused; the message says what was wrong and how to fix it."""
-
-
-class StoreBusyError(RuntimeError):
-    """The database stayed locked longer than the store was willing to wait."""
 
 
 @dataclass(frozen=True)
@@ -117,19 +113,43 @@ class TagStore:
         vocabulary: Iterable[str] | None = None,
         max_wait: float = 120.0,
     ):
+        if isinstance(max_wait, bool) or not isinstance(max_wait, numbers.Real):
+            raise StoreError(f"max_wait must be a number of seconds, not {max_wait!r}")
+        if not math.isfinite(max_wait) or max_wait < 0:
+            raise StoreError(f"max_wait must be a finite number of seconds >= 0, not {max_wait}")
         self.max_wait = float(max_wait)
-        self._engine = _engine(url_or_path)
+        self._engine = store_db.engine(
+            url_or_path, busy_timeout=min(self.max_wait, store_db.MAX_BUSY_TIMEOUT)
+        )
         self._images: set[str] | None = None
         self._posts: set[str] | None = None
         self._dataset = dataset
         if dataset is not None:
             self._images = set(dataset.table["image"])
             self._posts = set(dataset.table["post_id"])
+        try:
+            self._open(vocabulary)
+        except BaseException:
+            self._engine.dispose()  # no connection left open on a store that was refused
+            raise
+
+    def _open(self, vocabulary: Iterable[str] | None) -> None:
+        """Check the schema version, create or upgrade the schema, extend the vocabulary."""
         seed = tuple(vocabulary) if vocabulary is not None else DEFAULT_VOCABULARY
         for tag in seed:
             _check_tag_name(tag)
-        if self._read(migrations.current_version) != migrations.LATEST:
-            self._write(lambda conn: migrations.upgrade(conn, seed=seed))
+        have = self._read(migrations.current_version)
+        if have > migrations.LATEST:  # before any write: a read-only newer store says so too
+            raise StoreSchemaError(
+                f"the tag store {self.where} has schema version {have}, written by a newer "
+                f"workbench (this one knows up to {migrations.LATEST}); upgrade the workbench "
+                "to open it, or give another --store"
+            )
+        if have != migrations.LATEST:
+            try:
+                self._write(lambda conn: migrations.upgrade(conn, seed=seed))
+            except migrations.SchemaError as exc:  # e.g. another program's database
+                raise StoreSchemaError(f"the tag store {self.where}: {exc}") from exc
         if vocabulary is not None:
             missing = [t for t in seed if t not in self.vocabulary()]
             for tag in missing:
@@ -141,6 +161,11 @@ class TagStore:
     def url(self) -> str:
         """The database URL with any password hidden (safe to log or record)."""
         return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def where(self) -> str:
+        """The SQLite file's path, or the URL with any password hidden (for messages)."""
+        return store_db.describe(self._engine)
 
     @property
     def dialect(self) -> str:
@@ -168,24 +193,40 @@ class TagStore:
         return self._retry(fn, immediate=False, retry_integrity=False)
 
     def _retry(self, fn, *, immediate: bool, retry_integrity: bool):
-        deadline = time.monotonic() + self.max_wait
+        """Run ``fn`` in a transaction, retrying while the database is locked, for at most
+        ``max_wait`` seconds (each SQLite statement waits for a lock at most the rest of that
+        time, and never more than ``store_db.MAX_BUSY_TIMEOUT``)."""
+        started = time.monotonic()
+        deadline = started + self.max_wait
         attempt = 0
         while True:
             try:
                 with self._engine.connect() as conn:
+                    if self._engine.dialect.name == "sqlite":  # wait no longer than max_wait
+                        left = max(0.0, min(deadline - time.monotonic(), store_db.MAX_BUSY_TIMEOUT))
+                        raw = conn.connection.dbapi_connection
+                        raw.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
                     conn.execution_options(wb_immediate=immediate)
                     with conn.begin():
                         return fn(conn)
             except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if not (_is_busy(exc) or (retry_integrity and isinstance(exc, IntegrityError))):
-                    raise
-                if time.monotonic() > deadline:
+                if not (
+                    store_db.is_busy(exc) or (retry_integrity and isinstance(exc, IntegrityError))
+                ):
+                    problem = store_db.store_problem(exc, self._engine)
+                    if problem is None:
+                        raise
+                    raise problem from exc
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise StoreBusyError(
-                        f"the tag store {self.url} stayed locked for {self.max_wait:.0f} s "
-                        f"({exc.orig}); another process holds it; try again, or raise max_wait"
+                        f"the tag store {self.where} stayed locked for "
+                        f"{time.monotonic() - started:.1f} s (max_wait {self.max_wait:g} s; "
+                        f"{exc.orig}); another process holds it; try again, or raise max_wait"
                     ) from exc
                 attempt += 1
-                time.sleep(min(0.01 * 2 ** min(attempt, 7), 1.0) * random.uniform(0.5, 1.5))
+                pause = min(0.01 * 2 ** min(attempt, 7), 1.0) * random.uniform(0.5, 1.5)
+                time.sleep(min(pause, left))
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -456,8 +497,14 @@ class TagStore:
         df = df.assign(regions=[regions_json(r) for r in df["regions"]])
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
-            df.to_csv(tmp, index=False, lineterminator="\n")
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                df.to_csv(fh, index=False, lineterminator="\n")
+                fh.flush()
+                os.fsync(fh.fileno())  # the data is on disk before the name points at it
             os.replace(tmp, path)  # readers never see half a file
+            store_db.fsync_dir(path.parent)
+        except OSError as exc:
+            raise StoreError(store_db.write_problem(path, exc)) from exc
         finally:
             tmp.unlink(missing_ok=True)
         return path
@@ -575,52 +622,6 @@ _CURRENT_COLUMNS = (
 )  # fmt: skip
 _POST_COLUMNS = ("post_id", "flags", "note", "annotator", "time", "events")
 _HISTORY_COLUMNS = ("id", "time", *_COLUMNS[1:], "undone")
-
-
-def _engine(url_or_path: str | Path) -> Engine:
-    raw = str(url_or_path)
-    if "://" in raw:
-        url = make_url(raw)
-    else:
-        if raw in ("", ":memory:"):
-            raise StoreError("give the tag store a file path (e.g. workspace/tags.sqlite) or a URL")
-        path = Path(raw).expanduser().resolve()
-        if path.is_dir():
-            raise StoreError(f"{path} is a folder; give a file path such as {path}/tags.sqlite")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = make_url(f"sqlite:///{path}")
-    if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if url.database in (None, "", ":memory:"):
-        raise StoreError("an in-memory SQLite store cannot be shared; give a file path")
-    engine = create_engine(url, connect_args={"timeout": 30.0})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, record) -> None:
-        dbapi_conn.isolation_level = None  # transactions are begun explicitly below
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 30000")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
-        immediate = conn.get_execution_options().get("wb_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-    return engine
-
-
-def _is_busy(exc: DBAPIError) -> bool:
-    msg = str(exc.orig).lower()
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    return (
-        "database is locked" in msg
-        or "database is busy" in msg
-        or "database table is locked" in msg
-        or sqlstate in ("40001", "40P01")  # PostgreSQL serialization failure, deadlock
-    )
 
 
 def _undone_ids(conn: Connection) -> list[int]:

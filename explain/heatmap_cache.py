@@ -126,7 +126,7 @@ def decode(arrays: dict[str, np.ndarray]) -> Heatmap:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(
-            f"a heatmap cache entry is malformed ({exc}); delete the cache folder to rebuild it"
+            f"a heatmap cache entry is malformed ({exc}): arrays that are not a heatmap"
         ) from exc
 
 
@@ -141,8 +141,21 @@ class HeatmapCache:
         return self.disk.root
 
     def get(self, key: str) -> Heatmap | None:
+        """The heatmap stored under ``key``; None when absent or damaged (an entry that is no
+        readable archive is deleted and logged once, see :class:`explain.cache.DiskCache`).
+
+        An archive that reads but is no heatmap entry (other arrays, written by other code)
+        raises ValueError naming the file, which is left in place.
+        """
         arrays = self.disk.get(key)
-        return None if arrays is None else decode(arrays)
+        if arrays is None:
+            return None
+        try:
+            return decode(arrays)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.disk.path(key)}: {exc}; delete that file to recompute it"
+            ) from exc
 
     def put(self, key: str, heatmap: Heatmap) -> Path:
         return self.disk.put(key, encode(heatmap))

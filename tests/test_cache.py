@@ -31,13 +31,19 @@ def test_roundtrip_and_miss(tmp_path: Path):
     assert not list(cache.dir.rglob(".tmp-*"))
 
 
-def test_damaged_entry_is_reported_not_recomputed_silently(tmp_path: Path):
+def test_damaged_entry_is_deleted_logged_once_and_recomputed(tmp_path: Path, caplog):
     cache = DiskCache(tmp_path, "maps")
     key = make_key("maps", x=2)
     cache.put(key, {"map": np.zeros(3)})
     cache.path(key).write_bytes(b"not an npz")
-    with pytest.raises(ValueError, match="unreadable .* delete it"):
-        cache.get(key)
+    with caplog.at_level("WARNING", logger="explain.cache"):
+        assert cache.get(key) is None  # a miss: the caller recomputes
+        assert cache.get(key) is None and key not in cache
+    assert not cache.path(key).exists() and cache.dropped == [cache.path(key)]
+    damaged = [r for r in caplog.records if "was damaged" in r.getMessage()]
+    assert len(damaged) == 1 and str(cache.path(key)) in damaged[0].getMessage()
+    cache.put(key, {"map": np.ones(3)})
+    assert np.array_equal(cache.get(key)["map"], np.ones(3))
 
 
 def test_failed_write_leaves_no_entry(tmp_path: Path, monkeypatch):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 
 import click
 
@@ -30,6 +31,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _state_errors() -> tuple[type[Exception], ...]:
+    """The store's and the cache's error classes, from the modules already imported (a command
+    that never imported them cannot raise them; importing them here would cost every command)."""
+    found = []
+    for module, name in (("curation.store_db", "StoreError"), ("explain.cache", "CacheError")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None:
+            found.append(cls)
+    return tuple(found)
+
+
 def _available(name: str) -> bool:
     """A subcommand exists once its module does (they are added as the library grows)."""
     return importlib.util.find_spec(f"workbench.commands.{SUBCOMMANDS[name][0]}") is not None
@@ -46,6 +58,15 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"workbench.commands.{SUBCOMMANDS[cmd_name][0]}")
         return module.command
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand; a tag store or cache that cannot be used (not a database,
+        read-only, a full disk, a newer schema, a damaged cache folder) ends it with its message,
+        whichever command met it."""
+        try:
+            return super().invoke(ctx)
+        except _state_errors() as exc:
+            raise click.ClickException(str(exc)) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]

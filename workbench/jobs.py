@@ -2,21 +2,29 @@
 
 A job lives in ``<workspace>/jobs/<job_id>/``::
 
-    status.json   job_id, command, cwd, pid, pid_start, started (ISO 8601, UTC)
+    status.json   job_id, command, cwd, pid, pid_start, pgid, token, started (ISO 8601, UTC)
     log.txt       the command's stdout and stderr, interleaved, unbuffered
     result.json   returncode and finished time, written by the wrapper when the command ends
     cancelled     present once :func:`cancel` asked the job to stop
 
 The job runs under a tiny wrapper (``python -m workbench.jobs JOB_DIR -- COMMAND...``) started in
-its own session, so it survives the app or shell that started it. The wrapper runs the command,
-waits for it and writes ``result.json``; the state is recomputed from these files and the pid on
-every call, never cached, so any process can ask:
+its own session and process group (``pgid``), so it survives the app or shell that started it.
+Every process of the job inherits ``WORKBENCH_JOB_TOKEN=<token>`` in its environment. The wrapper
+runs the command, waits for it and writes ``result.json``; the state is recomputed from these
+files and the live processes on every call, never cached, so any process can ask:
 
 - ``queued``     the job folder exists, the wrapper has no pid yet;
-- ``running``    the wrapper's pid is alive (and is the same process: its start time matches);
+- ``running``    some process of the job is alive: a process of the group whose environment
+                 carries the job's token (the wrapper, or the command after the wrapper was killed);
 - ``succeeded``  ``result.json`` says return code 0;
-- ``failed``     a non-zero return code, or the wrapper is gone without writing one;
+- ``failed``     a non-zero return code, or every process is gone without writing one;
 - ``cancelled``  :func:`cancel` stopped it.
+
+A process is only ever counted or signalled after checking it belongs to the job (Linux:
+``/proc/<pid>/stat`` names the job's group, ``/proc/<pid>/environ`` carries the token, and the
+signal goes through a pidfd opened before that check), so a recycled pid of an unrelated process
+is never touched. Job records written before tokens existed are trusted only while the wrapper's
+own command line names the job folder.
 
 Only one job per workspace may be queued or running; :func:`start` holds ``jobs/.lock`` while it
 checks and starts, and raises :class:`JobRunningError` naming the running job otherwise.
@@ -39,6 +47,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from workbench import procs
 
 ACTIVE = ("queued", "running")
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -74,31 +84,61 @@ def _read_json(path: Path) -> dict | None:
         raise JobError(f"{path} is not valid JSON ({exc}); delete the job folder") from exc
 
 
-def _proc_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), None elsewhere or if gone."""
+def _check_record(path: Path, status: object) -> None:
+    """A status.json this module could have written; JobError naming the file otherwise."""
+
+    def bad(why: str) -> JobError:
+        return JobError(f"{path} is damaged ({why}); delete the job folder")
+
+    if not isinstance(status, dict):
+        raise bad("not a JSON object")
+    for name in ("pid", "pgid"):
+        value = status.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad(f"{name} {value!r} is not a process id")
+        if value is not None and value <= 1:
+            raise bad(f"{name} {value} names no job's process")
+    command = status.get("command")
+    if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+        raise bad("command is not a list of strings")
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else fields[19]  # state, ..., starttime (field 22)
+        started = datetime.fromisoformat(str(status.get("started")))
+    except ValueError:
+        raise bad(f"started {status.get('started')!r} is not an ISO 8601 time") from None
+    if started.tzinfo is None:
+        raise bad(f"started {status.get('started')!r} has no time zone")
 
 
-def _alive(pid: int, start: str | None) -> bool:
-    with contextlib.suppress(ChildProcessError):  # reap it if this process started it
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    if Path("/proc").is_dir():
-        now = _proc_start(pid)
-        return now is not None and (start is None or now == start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _processes(job_dir: Path, status: dict) -> list[procs.Proc]:
+    """The job's live processes: the group's members that carry the job's token; for a record
+    without a token (written by an older workbench), the wrapper alone, and only while its start
+    time matches and its command line names the job folder."""
+    if status.get("pid") is None:
+        return []
+    pid = int(status["pid"])
+    procs.reap(pid)  # a wrapper this process started and that died is a zombie until reaped
+    token, pgid = status.get("token"), status.get("pgid")
+    if isinstance(token, str) and token and isinstance(pgid, int):
+        return procs.members(pgid, token)
+    start = status.get("pid_start")
+    if start is None or procs.start_time(pid) != start:
+        return []
+    if str(job_dir.resolve()) not in procs.cmdline(pid):
+        return []
+    return [procs.Proc(pid, start)]
+
+
+def _belongs(job_dir: Path, status: dict):
+    """``pid -> bool``: whether a process still is one of the job's (checked before a signal)."""
+    token, pgid = status.get("token"), status.get("pgid")
+    if isinstance(token, str) and token and isinstance(pgid, int):
+
+        def check(pid: int) -> bool:
+            st = procs.stat(pid)
+            return st is not None and st[1] == pgid and procs.has_token(pid, token)
+
+        return check
+    return lambda pid: str(job_dir.resolve()) in procs.cmdline(pid)
 
 
 @dataclass(frozen=True)
@@ -116,29 +156,44 @@ class Job:
         return self.dir / "log.txt"
 
     def status(self) -> dict:
-        """``job_id``, ``command``, ``pid``, ``started``, ``finished``, ``returncode`` and
-        ``state``, recomputed from the files and the pid."""
+        """``job_id``, ``command``, ``pid``, ``started``, ``finished``, ``returncode``, ``state``,
+        ``pids`` (the job's live processes) and ``wrapper_alive``, recomputed from the files and
+        the processes."""
         status = _read_json(self.dir / "status.json")
         if status is None:
             raise JobError(f"{self.dir} holds no status.json; it is not a job folder")
-        result = _read_json(self.dir / "result.json") or {}
+        _check_record(self.dir / "status.json", status)
+        result, alive = self._result(), []
+        if "returncode" not in result:
+            alive = _processes(self.dir, status)
+            if not alive:  # the wrapper writes result.json before it exits: look again
+                result = self._result()
         cancelled = (self.dir / "cancelled").exists()
         rc = result.get("returncode")
         if "returncode" in result:
+            alive = []
             state = "succeeded" if rc == 0 else "cancelled" if cancelled else "failed"
         elif status.get("pid") is None:
             age = (datetime.now(UTC) - datetime.fromisoformat(status["started"])).total_seconds()
             state = "queued" if age < QUEUED_TIMEOUT else "failed"  # its starter died
-        elif _alive(int(status["pid"]), status.get("pid_start")):
+        elif alive:  # the wrapper, or the command it left behind when it was killed
             state = "running"
-        else:  # the wrapper died without a word (killed, machine restarted)
+        else:  # every process is gone without a word (killed, machine restarted)
             state = "cancelled" if cancelled else "failed"
         return {
             **status,
             "finished": result.get("finished"),
             "returncode": rc,
             "state": state,
+            "pids": [p.pid for p in alive],
+            "wrapper_alive": any(p.pid == status.get("pid") for p in alive),
         }
+
+    def _result(self) -> dict:
+        result = _read_json(self.dir / "result.json") or {}
+        if not isinstance(result, dict):
+            raise JobError(f"{self.dir / 'result.json'} is not a job result; delete the job folder")
+        return result
 
     @property
     def state(self) -> str:
@@ -233,24 +288,48 @@ def start(
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         job = Job(jobs_dir(workspace_dir) / f"{stamp}-{secrets.token_hex(3)}")
         job.dir.mkdir()
+        token = secrets.token_hex(16)
         status = {"job_id": job.job_id, "command": list(command), "started": _now(),
-                  "cwd": str(Path(cwd or os.getcwd()).resolve()), "pid": None}  # fmt: skip
+                  "cwd": str(Path(cwd or os.getcwd()).resolve()), "pid": None,
+                  "token": token}  # fmt: skip
         _write_json(job.dir / "status.json", status)
         wrapper = [sys.executable, "-m", "workbench.jobs", str(job.dir.resolve()), "--", *command]
         with open(os.devnull, "rb") as devnull:
             proc = subprocess.Popen(
                 wrapper,
                 cwd=status["cwd"],
-                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                env={
+                    **os.environ,
+                    **(env or {}),
+                    "PYTHONUNBUFFERED": "1",
+                    procs.TOKEN_VAR: token,
+                },
                 stdin=devnull,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 close_fds=True,
             )
+        # Popen returns once exec has begun, a moment before /proc/<pid>/environ shows the new
+        # environment; record the pid only when the token is visible, so no one reads a live
+        # job as failed in between.
+        deadline = time.monotonic() + 5.0
+        while (
+            procs.PROC.is_dir()
+            and not procs.has_token(proc.pid, token)
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.001)
         _write_json(
             job.dir / "status.json",
-            {**status, "pid": proc.pid, "pid_start": _proc_start(proc.pid)},
+            # start_new_session: the wrapper leads its own session and group (pgid == pid)
+            {
+                **status,
+                "pid": proc.pid,
+                "pid_start": procs.start_time(proc.pid),
+                "pgid": proc.pid,
+            },
         )
     return job
 
@@ -280,22 +359,26 @@ def read_log(job: Job, tail_lines: int | None = 200) -> str:
 
 
 def cancel(job: Job, timeout: float = 10.0) -> str:
-    """Stop a queued or running job (SIGTERM to its process group, SIGKILL after ``timeout``
-    seconds); returns the final state. A finished job is left as it is."""
+    """Stop a queued or running job: SIGTERM to each of its processes, SIGKILL to those left after
+    ``timeout`` seconds; returns the final state. A finished job is left as it is.
+
+    Only processes checked to be the job's are signalled (see the module docstring): a job record
+    pointing at someone else's process leaves that process alone.
+    """
     st = job.status()
     if st["state"] not in ACTIVE:
         return st["state"]
     (job.dir / "cancelled").write_text(_now() + "\n")
     if st["pid"] is None:
         return job.state
-    pid = int(st["pid"])
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+    belongs = _belongs(job.dir, st)
+    for proc in _processes(job.dir, st):
+        procs.send(proc, signal.SIGTERM, belongs)
     try:
         return job.wait(timeout)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        for proc in _processes(job.dir, st):
+            procs.send(proc, signal.SIGKILL, belongs)
         return job.wait(timeout)
 
 

@@ -4,7 +4,8 @@
 store applies the missing steps in order, each inside one transaction, under a lock (SQLite:
 ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory lock), so sixteen processes opening
 a new store at once create it exactly once. A store written by a newer workbench (a version
-above :data:`LATEST`) is refused rather than guessed at.
+above :data:`LATEST`) is refused rather than guessed at, and so is a SQLite file that holds
+another program's tables.
 
 Steps only ever get appended; an applied step is never edited.
 """
@@ -113,6 +114,14 @@ def current_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+def _foreign_tables(conn: Connection) -> list[str]:
+    """Tables of a SQLite file without a tag store schema (another program's database). Not
+    checked on server databases, where a new store may share a schema with other tables."""
+    if conn.dialect.name != "sqlite":
+        return []
+    return sorted(inspect(conn).get_table_names())
+
+
 def upgrade(
     conn: Connection, *, seed: tuple[str, ...] = DEFAULT_VOCABULARY, target: int = LATEST
 ) -> list[int]:
@@ -124,6 +133,13 @@ def upgrade(
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     if not inspect(conn).has_table("schema_version"):
+        foreign = _foreign_tables(conn)
+        if foreign:
+            raise SchemaError(
+                f"the SQLite database holds tables ({', '.join(foreign[:5])}) but no tag store "
+                "schema: it is some other program's database; give the path of a tag store, or "
+                "a new file name to start one"
+            )
         conn.execute(
             text(
                 "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
