@@ -21,7 +21,11 @@ APP_DATA = SynthConfig(
     photos_min=2, photos_max=3, polluted_fraction=0.5, mismatch_fraction=0.5,
     height=128, width=64,
 )  # fmt: skip
-REAL_PETS = Path(__file__).resolve().parents[2] / "shared" / "real_pets"
+# ../shared/real_pets beside the checkout, or WORKBENCH_REAL_PETS (a checkout elsewhere)
+REAL_PETS = Path(
+    os.environ.get("WORKBENCH_REAL_PETS")
+    or Path(__file__).resolve().parents[2] / "shared" / "real_pets"
+)
 
 
 def write_image(path: Path, seed: int = 0, size: tuple[int, int] = (32, 64)) -> Path:
