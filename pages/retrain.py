@@ -44,7 +44,8 @@ def arguments() -> list[str] | str:
         return f"No manifest at `{manifest}`: export one on Curate & export first."
     if recipe_in.strip() and not Path(recipe_in).is_file():
         return f"No recipe at `{recipe_in}`: give the baseline's recipe.json or leave it empty."
-    args = ["--manifest", manifest.strip(), "--out", out.strip()]
+    # an export's files are links to the source dataset: the loader refuses those unless told
+    args = ["--manifest", manifest.strip(), "--allow-external-links", "--out", out.strip()]
     if recipe_in.strip():
         args += ["--recipe", recipe_in.strip()]
     if epochs.strip():
