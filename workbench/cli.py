@@ -46,6 +46,23 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"workbench.commands.{SUBCOMMANDS[cmd_name][0]}")
         return module.command
 
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand; a bad image or dataset met midway becomes a message, not a
+        traceback (commands catch what they expect at load; this catches files that only fail
+        when decoded, e.g. a truncated JPEG during training)."""
+        from curation.findings import DatasetError
+        from curation.images import ImageReadError
+
+        try:
+            return super().invoke(ctx)
+        except ImageReadError as exc:
+            raise click.ClickException(
+                f"{exc}\n`workbench validate DATA` decodes every image and lists each such file; "
+                "--drop-bad skips them when the data is loaded"
+            ) from exc
+        except DatasetError as exc:
+            raise click.ClickException(str(exc)) from exc
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):

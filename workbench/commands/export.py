@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from workbench.commands.datasets import dataset_kwargs, dataset_options
+
 RULES_EPILOG = """\b
 --rules syntax: rules separated by commas; parameters follow the rule name, each
 after ':'; list values joined with '+':
@@ -34,6 +36,7 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
 
 
 @click.command("export", epilog=RULES_EPILOG)
+@dataset_options
 @click.option(
     "--data",
     type=click.Path(path_type=Path, exists=True),
@@ -86,8 +89,6 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
 def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_buckets) -> None:
     """Apply --rules to --data and write a cleaned manifest, the bucket folders and
     provenance.json to --out; print what was removed, by reason."""
-    import pandas as pd
-
     from curation.dataset import load_dataset
     from curation.export import ExportError, export, tags_provenance
     from curation.findings import DatasetError
@@ -95,7 +96,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
     from curation.store import StoreError, TagStore
 
     try:
-        ds = load_dataset(data)
+        ds = load_dataset(data, **dataset_kwargs())
         specs = parse_rules(rules) if rules.strip() else []
     except (DatasetError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -110,14 +111,13 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
             raise click.ClickException(str(exc)) from exc
     dups = None
     if dup_file is not None:
-        dups = (
-            pd.read_parquet(dup_file)
-            if dup_file.suffix == ".parquet"
-            else pd.read_csv(
-                dup_file, dtype={"group": str, "image": str, "post_id": str}, keep_default_na=False
-            )
-        )
         from curation.export import canonical_sha256
+        from curation.rules.duplicates import read_duplicate_table
+
+        try:
+            dups = read_duplicate_table(dup_file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
 
         extra["duplicates"] = {"file": str(dup_file), "sha256": canonical_sha256(dups)}
     try:
@@ -136,7 +136,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
         )  # fmt: skip
     except (ValueError, ExportError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _report(result, len(ds.table))
+    _report(result, len(ds.table), linked=layout != "copy")
 
 
 def _progress():
@@ -167,7 +167,7 @@ def _heatmaps(folder: Path, tags) -> dict[str, list[Path]]:
     return out
 
 
-def _report(result, total: int) -> None:
+def _report(result, total: int, *, linked: bool) -> None:
     click.echo(f"removed {result.removed_images} of {total} images:")
     if result.summary.empty:
         click.echo("  (no rule removed anything)")
@@ -182,8 +182,9 @@ def _report(result, total: int) -> None:
         click.echo(f"bucket folders: {counts}")
     out = result.out_dir
     click.echo(f"wrote {out}")
+    links = " --allow-external-links" if linked else ""  # its files link to the source
     click.echo(f"  {result.manifest_csv.name}, {result.manifest_parquet.name}  "
-               f"(train on it: workbench train --data {out} --out ...)")  # fmt: skip
+               f"(train on it: workbench train --data {out}{links} --out ...)")  # fmt: skip
     click.echo(f"  {result.removals_csv.name}  every removed image with its reason")
     click.echo(f"  {result.provenance.name}  input hashes, rules, counts, version, time")
     if result.buckets_csv is not None:
