@@ -255,6 +255,8 @@ def load_manifest(
 
 def _coerce(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
     """One type per known column (see :mod:`curation.values`); bad cells become findings."""
+    if table.empty:
+        return table, []  # nothing to check: the loader says the manifest holds no images
     check = Checker(table)
     out = table.copy()
     for col in table.columns:
@@ -311,6 +313,12 @@ def _finish(
         bad = _bad_rows(table, errs)
         findings = [f.as_warning() if f.level == "error" else f for f in findings]
         table = table.drop(index=sorted(bad))
+        if table.empty:
+            raise DatasetError(
+                f"{source}: every row is bad, nothing is left to load; fix the problems "
+                f"listed (first: {errs[0].message})",
+                findings,
+            )
     table = _sorted(table)
     findings += _identity_findings(table)
     return Dataset(

@@ -94,7 +94,10 @@ def _read_csv(path: Path, limits: Limits) -> pd.DataFrame:
             header, rows = _csv_rows(path, limits)
         finally:
             csv.field_size_limit(old)
-    return pd.DataFrame(rows, columns=header, dtype=object)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
+    return pd.DataFrame(
+        {name: pd.Series(cells, dtype=object) for name, cells in zip(header, columns, strict=True)}
+    )
 
 
 def _csv_rows(path: Path, limits: Limits) -> tuple[list[str], list[list[str]]]:

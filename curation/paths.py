@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,8 @@ PATH_COLUMNS_FIXED = ("image", "animal_mask", "counterfactual")
 MASK_PREFIX = "mask_"
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# a path already in its one spelling: names of letters, digits, '_', '-' with inner dots only
+_CLEAN = re.compile(r"[\w-]+(?:\.[\w-]+)*(?:/[\w-]+(?:\.[\w-]+)*)*\Z", re.ASCII)
 
 LinkPolicy = bool | Iterable[str | os.PathLike]
 
@@ -59,6 +62,8 @@ def normalise(entry: str) -> str:
     """
     if not isinstance(entry, str):
         raise PathError(f"{entry!r} is not a path (a {type(entry).__name__}); give a text path")
+    if len(entry) <= MAX_PATH_CHARS and _CLEAN.match(entry):
+        return entry
     if len(entry) > MAX_PATH_CHARS:
         raise PathError(
             f"path of {len(entry)} characters (more than {MAX_PATH_CHARS}); "
@@ -75,22 +80,27 @@ def normalise(entry: str) -> str:
             "use a path relative to the root",
             "escapes-root",
         )
-    if ".." in text.split("/"):
+    parts = text.split("/")
+    if ".." in parts:
         raise PathError(
             f"{entry!r} holds '..' and escapes the dataset root; "
             "use a path relative to the root without '..'",
             "escapes-root",
         )
+    if "" not in parts and "." not in parts:
+        return text  # already the one spelling
     norm = posixpath.normpath(text)
     if norm == ".":
         raise PathError(f"{entry!r} names the dataset root itself, not a file")
     return norm
 
 
-def _real(path: str | os.PathLike) -> str:
+def real_path(path: str | os.PathLike) -> str:
+    """``os.path.realpath`` (links resolved; a link loop is left for the file's reader to
+    report); PathError when the path cannot be resolved at all."""
     try:
         return os.path.realpath(path, strict=False)
-    except (OSError, ValueError) as exc:  # a link loop, a name too long
+    except (OSError, ValueError) as exc:
         raise PathError(f"cannot resolve {os.fspath(path)!r} ({exc})") from exc
 
 
@@ -98,21 +108,40 @@ def _inside(real: str, folder: str) -> bool:
     return real == folder or real.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def resolve(root: str | Path, entry: str, *, follow_links: LinkPolicy = False) -> Path:
+def _regular_or_missing(entry: str, real: Path) -> Path:
+    """``real``, unless it exists and is not a regular file (a folder, a pipe that would block
+    the reader, a device)."""
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        return real  # missing or unreadable: the caller says so when it opens the file
+    if not stat.S_ISREG(mode):
+        raise PathError(
+            f"{entry!r} is not a regular file (a folder, pipe or device); replace it with a file",
+            "not-a-file",
+        )
+    return real
+
+
+def resolve(
+    root: str | Path, entry: str, *, follow_links: LinkPolicy = False, real_root: str = ""
+) -> Path:
     """The real path of ``entry`` under ``root``, refused (:class:`PathError`) when the entry is
     unusable or resolves outside the root (see the module docstring for ``follow_links``).
 
-    Touches the file system only to resolve links (no file is opened).
+    Touches the file system only to resolve links and to refuse what is not a regular file
+    (a folder, a pipe, a device); no file is opened. ``real_root``: ``real_path(root)`` when the
+    caller resolves many entries at once.
     """
     norm = normalise(entry)
-    real_root = _real(root)
-    real = _real(os.path.join(real_root, norm))
+    real_root = real_root or real_path(root)
+    real = real_path(os.path.join(real_root, norm))
     if _inside(real, real_root) or follow_links is True:
-        return Path(real)
+        return _regular_or_missing(entry, Path(real))
     if follow_links is not False:
-        allowed = [_real(f) for f in follow_links]
+        allowed = [real_path(f) for f in follow_links]
         if any(_inside(real, a) for a in allowed):
-            return Path(real)
+            return _regular_or_missing(entry, Path(real))
     raise PathError(
         f"{entry!r} leads through a symbolic link to {real}, outside the dataset root; allow "
         "links out of the root with --allow-external-links (Python: follow_links=True) or copy "

@@ -5,37 +5,42 @@ their targets, duplicate photo numbers)."""
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import pandas as pd
 
 from curation.findings import Finding
 from curation.images import IMAGE_EXTENSIONS, check_image
-from curation.paths import LinkPolicy, PathError, normalise, path_columns, resolve
+from curation.paths import LinkPolicy, PathError, normalise, path_columns, real_path, resolve
 
 
 def path_findings(
     root: Path, table: pd.DataFrame, check: str, follow_links: LinkPolicy, manifest: bool
 ) -> list[Finding]:
     """Normalise every path column in place; refuse entries that escape the root (as text, and
-    with ``check`` other than none, through links); check the image files themselves."""
+    with ``check`` other than none, through links); check the image files themselves.
+
+    ``table`` has a RangeIndex (row ``idx + 1`` in messages)."""
     findings: list[Finding] = []
-    columns = path_columns(table.columns)
     seen_files: dict[tuple[int, int], str] = {}
-    for col in columns:
+    real_root = real_path(root) if check != "none" else ""
+    images: list[str] = []
+    for col in path_columns(table.columns):
         values = table[col].tolist()
-        for pos, (idx, entry) in enumerate(zip(table.index, values, strict=True)):
+        if col == "image":
+            images = values
+        for idx, entry in enumerate(values):
             if not entry:
                 continue  # optional and empty, or an empty image the value checks reported
-            image = table.at[idx, "image"] if col != "image" else entry
-            where = _where(manifest, idx, col, image, entry)
             try:
-                values[pos] = norm = normalise(entry)
+                values[idx] = norm = normalise(entry)
                 if check != "none":
-                    real = resolve(root, norm, follow_links=follow_links)
+                    real = resolve(root, norm, follow_links=follow_links, real_root=real_root)
             except PathError as exc:
-                findings.append(Finding("error", exc.code, f"{where}: {exc}", (image,), (idx,)))
+                where = _where(manifest, idx, col, images[idx], entry)
+                findings.append(
+                    Finding("error", exc.code, f"{where}: {exc}", (images[idx],), (idx,))
+                )
                 continue
             if check == "none":
                 continue
@@ -45,13 +50,14 @@ def path_findings(
                     code, message = problem
                     findings.append(Finding("error", code, message, (norm,), (idx,)))
             elif not os.path.isfile(real):
+                where = _where(manifest, idx, col, images[idx], entry)
                 findings.append(
                     Finding(
                         "warning",
                         "missing-file",
                         f"{where}: {norm} not found under {root}; steps that read this column "
                         "(the sanity report, comparisons) will fail on this row",
-                        (image,),
+                        (images[idx],),
                     )
                 )
         table[col] = values
@@ -69,15 +75,11 @@ def _image_problem(
     image: str, real: Path, root: Path, check: str, seen: dict[tuple[int, int], str]
 ) -> tuple[str, str] | None:
     try:
-        st = os.stat(real)
+        st = os.stat(real)  # a regular file or missing: resolve() refused anything else
     except FileNotFoundError:
         return "missing-file", f"{image}: file not found under {root}"
     except OSError as exc:
         return "unreadable", f"{image}: cannot read the file ({exc.strerror})"
-    if not stat.S_ISREG(st.st_mode):
-        return "not-a-file", (
-            f"{image}: not a regular file (a folder, pipe or device); replace it with an image"
-        )
     key = (st.st_dev, st.st_ino)
     if seen.get(key) == image:
         return None  # one entry listed twice: a duplicate row, reported as such

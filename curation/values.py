@@ -76,6 +76,8 @@ def text_cell(value: object) -> object:
 def whole_cell(value: object) -> int:
     """A cell as a whole number in 0..MAX_INDEX, or :class:`BadValue`."""
     if isinstance(value, str):
+        if value.isdigit() and len(value) < 10:
+            return int(value)  # the common case, in range by its length
         text = value.strip()
         if not text:
             raise BadValue("is empty")
@@ -137,21 +139,25 @@ def truthy_cell(value: object) -> bool:
 
 
 class Checker:
-    """Collects findings for one manifest: ``bad(idx, column, message)`` names row and column."""
+    """Collects findings for one manifest: ``bad(idx, column, message)`` names row and column.
+
+    ``table`` has a RangeIndex: ``idx`` is the row's position (row ``idx + 1`` in messages)."""
 
     def __init__(self, table: pd.DataFrame):
         self.table = table
         self.findings: list[Finding] = []
-        images = table["image"] if "image" in table.columns else pd.Series([], dtype=object)
-        self._images = images
+        self._images = table["image"].tolist() if "image" in table.columns else []
+
+    def _image(self, idx: int) -> object:
+        return self._images[idx] if 0 <= idx < len(self._images) else None
 
     def where(self, idx: int, column: str) -> str:
-        image = self._images.get(idx) if column != "image" else None
+        image = self._image(idx) if column != "image" else None
         label = f" ({image})" if isinstance(image, str) and image and len(image) <= 200 else ""
         return f"row {idx + 1}{label}, column {column}"
 
     def image_of(self, idx: int) -> str:
-        image = self._images.get(idx)
+        image = self._image(idx)
         return image if isinstance(image, str) else f"row {idx + 1}"
 
     def bad(self, idx: int, column: str, message: str, code: str | None = None) -> None:
@@ -172,8 +178,14 @@ class Checker:
     def column(self, column: str, convert: Callable[[object], object], prefix: str) -> list:
         """``convert`` applied to every cell; failures become findings (``prefix`` + reason),
         their cells None."""
+        cells = self.table[column].tolist()
+        if convert is text_cell and all(type(v) is str for v in cells):
+            return cells  # every CSV column, and text columns of Parquet: nothing to convert
+        if convert is whole_cell and all(type(v) is str and v.isdigit() and len(v) < 10
+                                         for v in cells):  # fmt: skip
+            return [int(v) for v in cells]  # whole numbers in range, by their length
         out = []
-        for idx, value in self.table[column].items():
+        for idx, value in enumerate(cells):
             try:
                 out.append(convert(value))
             except BadValue as exc:
@@ -189,10 +201,13 @@ def text_column(
     (``missing_code``)."""
     table = check.table
     float_storage = pd.api.types.is_float_dtype(table[column].dtype)
+    raw = table[column].tolist() if float_storage else None
     values = check.column(column, text_cell, f"{column} holds ")
+    if not float_storage and all(type(v) is str and (not required or v.strip()) for v in values):
+        return values  # nothing missing, nothing converted
     out = []
     floats = 0
-    for idx, value in zip(table.index, values, strict=True):
+    for idx, value in enumerate(values):
         if value is None:
             out.append("")
             continue
@@ -202,7 +217,7 @@ def text_column(
             out.append("")
             continue
         if float_storage:
-            value, converted = _float_id(check, idx, column, table[column][idx])
+            value, converted = _float_id(check, idx, column, raw[idx])
             floats += converted
         out.append(value)
     if floats:
@@ -229,28 +244,28 @@ def id_column(check: Checker, column: str, *, required: bool) -> list[str]:
     nonempty = [v for v in values if v]
     all_float = bool(nonempty) and all(_FLOAT_ID.match(v) for v in nonempty)
     converted = 0
-    for i, (idx, value) in enumerate(zip(check.table.index, values, strict=True)):
+    for idx, value in enumerate(values):
         if not value:
             continue
         if value.lower() in MISSING_WORDS:
             check.bad(idx, column, f"{value!r} looks like a missing value, not an id; "
                       "fill in the id or drop the row", "no-post-id")  # fmt: skip
-            values[i] = ""
+            values[idx] = ""
         elif len(value) > MAX_ID_CHARS:
             check.bad(idx, column, f"an id of {len(value)} characters (more than "
                       f"{MAX_ID_CHARS}); ids are short", "bad-post-id")  # fmt: skip
-            values[i] = ""
+            values[idx] = ""
         elif _CONTROL.search(value):
             check.bad(idx, column, f"{value[:40]!r} holds a control character", "bad-post-id")
-            values[i] = ""
+            values[idx] = ""
         elif _FLOAT_ID.match(value):
             if all_float:
-                values[i] = str(int(value.split(".")[0]))
+                values[idx] = str(int(value.split(".")[0]))
                 converted += 1
             else:
                 check.bad(idx, column, f"{value!r} looks like a number written as a float; "
                           f"write {value.split('.')[0]}", "bad-post-id")  # fmt: skip
-                values[i] = ""
+                values[idx] = ""
     if converted:
         check.warn(
             "float-ids",

@@ -153,3 +153,13 @@ def test_text_and_truthy_cells():
         truthy_cell("maybe")
     with pytest.raises(BadValue, match="2 is not true or false"):
         truthy_cell(2)
+
+
+def test_resolve_refuses_what_is_not_a_regular_file(tmp_path: Path):
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.jpg")
+    for entry in ("folder", "pipe.jpg"):
+        with pytest.raises(PathError) as info:
+            resolve(tmp_path, entry)
+        assert info.value.code == "not-a-file"
+        assert f"{entry!r} is not a regular file (a folder, pipe or device)" in str(info.value)

@@ -140,6 +140,10 @@ PATH_CASES = [
     ("image-too-long", "image", "gallery/" + "x" * 2000 + ".jpg", "bad-path",
      "path of 2012 characters (more than 1024)"),
     ("image-root-itself", "image", "./", "bad-path", "names the dataset root itself"),
+    ("image-fifo", "image", "gallery/201_8.jpg", "not-a-file",
+     "'gallery/201_8.jpg' is not a regular file (a folder, pipe or device)"),
+    ("mask-fifo", "animal_mask", "masks/pipe.png", "not-a-file", "is not a regular file"),
+    ("mask-folder", "animal_mask", "masks/train", "not-a-file", "is not a regular file"),
 ]  # fmt: skip
 
 
@@ -152,6 +156,8 @@ def test_hostile_path_refused_before_opening(world, watch, column, entry, code, 
     root, victim = world["root"], world["victim"]
     (root / "masks" / "out.png").symlink_to(victim / "mask.png")
     (root / "gallery" / "201_9.jpg").symlink_to(victim / "photo.jpg")
+    os.mkfifo(root / "gallery" / "201_8.jpg")  # opening a pipe would block the reader
+    os.mkfifo(root / "masks" / "pipe.png")
     entry = entry.format(victim=victim)
     rows = _rows()
     rows[5][column] = entry  # gallery/201_2.jpg (row 6)
@@ -448,9 +454,23 @@ def test_bad_value_is_an_error_naming_row_and_column(world, fmt, column, values,
     assert errors and {f.code for f in errors} == {code}, [f.message for f in errors]
     assert any(message in f.message for f in errors), [f.message for f in errors]
     assert 1 in {r for f in errors for r in f.rows}  # row 2 is named
-    dropped = load_manifest(path, errors="drop")  # and --drop-bad skips exactly those rows
     bad = {r for f in errors for r in f.rows}
-    assert len(dropped.table) == N - len(bad)
+    if len(bad) == N:  # a whole column of bad values: nothing would be left
+        with pytest.raises(DatasetError, match="every row is bad, nothing is left to load"):
+            load_manifest(path, errors="drop")
+    else:  # --drop-bad skips exactly the bad rows
+        assert len(load_manifest(path, errors="drop").table) == N - len(bad)
+
+
+def test_dropping_every_row_is_a_message(world):
+    path = world["root"] / "m.csv"
+    _base(camid=["inf"] * N).to_csv(path, index=False)
+    with pytest.raises(DatasetError) as info:
+        load_manifest(path, errors="drop")
+    assert str(info.value).startswith(
+        f"manifest {path}: every row is bad, nothing is left to load; fix the problems listed "
+        "(first: row 1 (train/101_1.jpg), column camid: camid must be a whole number"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -491,6 +511,8 @@ MANIFEST_FILE_CASES = [
     ("long-line", "m.csv", b"image,post_id,photo,split,camid\n" + b"x," * 600_000 + b"\n",
      "line 2 is longer than 1,048,576 characters"),
     ("unknown-extension", "m.json", b"{}", "unknown manifest format .json; use .csv or .parquet"),
+    ("header-only", "m.csv", b"image,post_id,photo,split,camid\n\n\n",
+     "no images found; nothing to load"),
 ]  # fmt: skip
 
 
@@ -504,7 +526,7 @@ def test_unreadable_manifest_is_a_message(tmp_path, name, data, words):
     path.write_bytes(data)
     with pytest.raises(DatasetError) as info:
         load_manifest(path)
-    assert str(info.value).startswith(f"{path}: ") and words in str(info.value), str(info.value)
+    assert f"{path}: " in str(info.value) and words in str(info.value), str(info.value)
 
 
 def test_manifest_that_is_a_folder_or_a_pipe(tmp_path):
