@@ -24,12 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
 from curation.findings import DatasetError, Finding, errors_of
-from curation.images import IMAGE_EXTENSIONS, check_image
+from curation.images import IMAGE_EXTENSIONS
+from curation.manifest_io import Limits, read_table
+from curation.paths import LinkPolicy, is_path_column, path_columns, resolve
+from curation.rowchecks import duplicate_findings, path_findings
+from curation.values import MAX_INDEX, Checker, id_column, text_column, truthy_cell, whole_cell
 
 SPLITS = ("train", "query", "gallery")
 REQUIRED_COLUMNS = ("image", "post_id", "photo", "split", "camid")
@@ -45,6 +49,7 @@ OPTIONAL_TEXT_COLUMNS = (
     "decoy_of",
 )
 MANIFEST_NAMES = ("manifest.csv", "manifest.parquet")
+CHECKS = ("none", "header", "full")
 
 # POSTID_PHOTONUM or GROUP_POST_PHOTONUM; the identity is everything before the photo number.
 _NAME_RE = re.compile(r"^(?P<post>[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)?)_(?P<photo>\d+)$")
@@ -56,16 +61,28 @@ class Dataset:
 
     ``table`` is sorted by split (train, query, gallery), post_id, photo; ``findings`` holds the
     warnings the loader reported (errors raise :class:`DatasetError` instead, unless dropped).
+    ``follow_links``: False (default) refuses files reached through a symbolic link that points
+    outside ``root``; True allows any link; a list of folders allows links into those.
     """
 
     root: Path
     table: pd.DataFrame
     findings: list[Finding] = field(default_factory=list)
     source: str = ""
+    follow_links: LinkPolicy = False
 
-    def path(self, image: str) -> Path:
-        """Absolute path of a manifest ``image`` (or mask) entry."""
-        return self.root / image
+    def __post_init__(self) -> None:
+        if not isinstance(self.follow_links, bool):
+            self.follow_links = tuple(Path(p) for p in self.follow_links)
+
+    def path(self, entry: str) -> Path:
+        """Real path of a manifest entry (``image``, a mask, a counterfactual) under ``root``.
+
+        The one way the workbench turns an entry into a file: raises
+        :class:`curation.paths.PathError` for an entry that is absolute, holds ``..``, or resolves
+        outside the root through a link (unless ``follow_links`` allows it). Opens nothing.
+        """
+        return resolve(self.root, entry, follow_links=self.follow_links)
 
     def split(self, name: str) -> pd.DataFrame:
         """Rows of one split, in manifest order."""
@@ -92,7 +109,7 @@ class Dataset:
 def parse_name(stem: str) -> tuple[str, int] | None:
     """``'10631_2'`` -> ``('10631', 2)``; ``'7_10631_2'`` -> ``('7_10631', 2)``; else None."""
     m = _NAME_RE.match(stem)
-    if not m:
+    if not m or int(m.group("photo")) > MAX_INDEX:
         return None
     return m.group("post"), int(m.group("photo"))
 
@@ -103,13 +120,19 @@ def load_dataset(
     root: str | Path | None = None,
     check: str = "header",
     errors: str = "raise",
+    follow_links: LinkPolicy = False,
+    limits: Limits | None = None,
 ) -> Dataset:
     """Load a dataset folder (manifest inside or torchreid layout) or a manifest file.
 
     A folder holding ``manifest.csv``/``manifest.parquet`` is read through the manifest (it
     carries the ground truth); any other folder is scanned as torchreid's layout.
-    ``check``: ``"none"``, ``"header"`` (open each file's header) or ``"full"`` (decode pixels).
+    ``check``: ``"none"`` (no file is touched: paths are checked as text only, and
+    :meth:`Dataset.path` still refuses an outside file when it is read), ``"header"`` (resolve
+    every path, open each image's header) or ``"full"`` (also decode the pixels).
     ``errors``: ``"raise"`` (default) or ``"drop"`` (drop bad rows, report them as warnings).
+    ``follow_links``: see :class:`Dataset`. ``limits``: manifest caps (default: from the
+    environment, :class:`curation.manifest_io.Limits`).
     """
     path = Path(path)
     if not path.exists():
@@ -117,17 +140,26 @@ def load_dataset(
             f"{path} does not exist; point to a dataset folder (with train/, query/, gallery/) "
             "or to a manifest .csv/.parquet file"
         )
+    opts = {"check": check, "errors": errors, "follow_links": follow_links, "limits": limits}
     if path.is_dir():
         for name in MANIFEST_NAMES:
             if (path / name).is_file():
-                return load_manifest(path / name, root=root or path, check=check, errors=errors)
-        return load_folder(path, check=check, errors=errors)
-    return load_manifest(path, root=root, check=check, errors=errors)
+                return load_manifest(path / name, root=root or path, **opts)
+        return load_folder(path, **opts)
+    return load_manifest(path, root=root, **opts)
 
 
-def load_folder(root: str | Path, *, check: str = "header", errors: str = "raise") -> Dataset:
+def load_folder(
+    root: str | Path,
+    *,
+    check: str = "header",
+    errors: str = "raise",
+    follow_links: LinkPolicy = False,
+    limits: Limits | None = None,
+) -> Dataset:
     """Scan torchreid's layout ``ROOT/{train,query,gallery}/POSTID_PHOTONUM.ext``."""
     root = Path(root)
+    limits = limits or Limits.from_env()
     present = [s for s in SPLITS if (root / s).is_dir()]
     if not present:
         raise DatasetError(
@@ -138,46 +170,54 @@ def load_folder(root: str | Path, *, check: str = "header", errors: str = "raise
     rows: list[dict] = []
     for split in present:
         for file in sorted((root / split).iterdir()):
-            rel = f"{split}/{file.name}"
-            if file.name.startswith("."):
-                findings.append(
-                    Finding("warning", "hidden-file", f"{rel}: hidden file ignored", (rel,))
+            if len(rows) >= limits.max_rows:
+                raise DatasetError(
+                    f"{root}: more than {limits.max_rows:,} images, the cap; split the dataset "
+                    "or raise WORKBENCH_MAX_MANIFEST_ROWS"
                 )
-                continue
-            if file.is_dir():
-                findings.append(
-                    Finding("warning", "subfolder", f"{rel}/: subfolder ignored", (rel,))
-                )
-                continue
-            if file.suffix.lower() not in IMAGE_EXTENSIONS:
-                findings.append(
-                    Finding(
-                        "error",
-                        "not-an-image",
-                        f"{rel}: not an image file (extension {file.suffix or 'none'}); "
-                        "move it out of the dataset folder",
-                        (rel,),
-                    )
-                )
-                continue
-            parsed = parse_name(file.stem)
-            if parsed is None:
-                findings.append(
-                    Finding(
-                        "error",
-                        "bad-name",
-                        f"{rel}: cannot read the post and photo number from the name; "
-                        "rename it POSTID_PHOTONUM.jpg (or GROUP_POST_PHOTONUM.jpg)",
-                        (rel,),
-                    )
-                )
-                continue
-            post, photo = parsed
-            rows.append(
-                {"image": rel, "post_id": post, "photo": photo, "split": split, "camid": photo}
-            )
+            row = _folder_row(split, file, findings)
+            if row is not None:
+                rows.append(row)
     table = pd.DataFrame(rows, columns=list(REQUIRED_COLUMNS))
-    return _finish(root, table, findings, check=check, errors=errors, source=f"folder {root}")
+    return _finish(
+        root, table, findings, check=check, errors=errors, source=f"folder {root}",
+        follow_links=follow_links,
+    )  # fmt: skip
+
+
+def _folder_row(split: str, file: Path, findings: list[Finding]) -> dict | None:
+    rel = f"{split}/{file.name}"
+    if file.name.startswith("."):
+        findings.append(Finding("warning", "hidden-file", f"{rel}: hidden file ignored", (rel,)))
+        return None
+    if file.is_dir():
+        findings.append(Finding("warning", "subfolder", f"{rel}/: subfolder ignored", (rel,)))
+        return None
+    if file.suffix.lower() not in IMAGE_EXTENSIONS:
+        findings.append(
+            Finding(
+                "error",
+                "not-an-image",
+                f"{rel}: not an image file (extension {file.suffix or 'none'}); "
+                "move it out of the dataset folder",
+                (rel,),
+            )
+        )
+        return None
+    parsed = parse_name(file.stem)
+    if parsed is None:
+        findings.append(
+            Finding(
+                "error",
+                "bad-name",
+                f"{rel}: cannot read the post and photo number from the name; "
+                "rename it POSTID_PHOTONUM.jpg (or GROUP_POST_PHOTONUM.jpg)",
+                (rel,),
+            )
+        )
+        return None
+    post, photo = parsed
+    return {"image": rel, "post_id": post, "photo": photo, "split": split, "camid": photo}
 
 
 def load_manifest(
@@ -186,28 +226,19 @@ def load_manifest(
     root: str | Path | None = None,
     check: str = "header",
     errors: str = "raise",
+    follow_links: LinkPolicy = False,
+    limits: Limits | None = None,
 ) -> Dataset:
-    """Read a CSV or Parquet manifest; paths are relative to ``root`` (default: its folder)."""
+    """Read a CSV or Parquet manifest; paths are relative to ``root`` (default: its folder).
+
+    Rows are numbered from 1 in messages, the header not counted (row 1 is line 2 of a CSV).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError(f"manifest {path} not found; check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        elif suffix in (".parquet", ".pq"):
-            table = pd.read_parquet(path)
-        else:
-            raise DatasetError(
-                f"{path}: unknown manifest format {suffix or '(no extension)'}; "
-                "use .csv or .parquet"
-            )
-    except DatasetError:
-        raise
-    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
-        raise DatasetError(
-            f"{path}: cannot read the manifest ({exc}); is it a valid {suffix}?"
-        ) from exc
+    if not path.is_file():
+        raise DatasetError(f"manifest {path} is not a file; give a .csv or .parquet file")
+    table = read_table(path, limits or Limits.from_env()).reset_index(drop=True)
     root = Path(root) if root is not None else path.parent
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
@@ -216,52 +247,40 @@ def load_manifest(
             f"{', '.join(REQUIRED_COLUMNS)}"
         )
     table, findings = _coerce(table)
-    return _finish(root, table, findings, check=check, errors=errors, source=f"manifest {path}")
+    return _finish(
+        root, table, findings, check=check, errors=errors, source=f"manifest {path}",
+        follow_links=follow_links,
+    )  # fmt: skip
 
 
 def _coerce(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
-    """Normalise column types; report rows whose values cannot be used."""
-    findings: list[Finding] = []
-    table = table.copy()
-    for col in ("image", "post_id", "split"):
-        table[col] = table[col].astype(str).str.strip()
-    table["image"] = table["image"].str.replace("\\", "/", regex=False)
-    for col in ("photo", "camid"):
-        num = pd.to_numeric(table[col], errors="coerce")
-        bad = table.loc[num.isna() | (num != num.round()), "image"].tolist()
-        for image in bad:
-            findings.append(
-                Finding("error", f"bad-{col}", f"{image}: {col} must be a whole number", (image,))
-            )
-        table[col] = num.fillna(-1).astype("int64")
-    for image in table.loc[~table["split"].isin(SPLITS), "image"]:
-        findings.append(
-            Finding(
-                "error",
-                "bad-split",
-                f"{image}: split must be one of {', '.join(SPLITS)}",
-                (image,),
-            )
-        )
-    for image in table.loc[table["post_id"].isin(["", "nan", "None"]), "image"]:
-        findings.append(Finding("error", "no-post-id", f"{image}: post_id is empty", (image,)))
-    for col in OPTIONAL_TEXT_COLUMNS:
-        if col in table.columns:
-            table[col] = table[col].fillna("").astype(str)
-    if "polluted" in table.columns:
-        table["polluted"] = table["polluted"].astype(str).str.lower().isin(["true", "1", "yes"])
-    return table, findings
-
-
-def _escapes_root(image: str) -> bool:
-    """Lexical check (symlinked exports may point elsewhere on purpose)."""
-    p = PurePosixPath(image)
-    return (
-        image == ""
-        or p.is_absolute()
-        or ".." in p.parts
-        or re.match(r"^[A-Za-z]:", image) is not None
-    )
+    """One type per known column (see :mod:`curation.values`); bad cells become findings."""
+    if table.empty:
+        return table, []  # nothing to check: the loader says the manifest holds no images
+    check = Checker(table)
+    out = table.copy()
+    for col in table.columns:
+        if col == "post_id" or col == "decoy_of":
+            out[col] = id_column(check, col, required=col == "post_id")
+        elif col in ("photo", "camid"):
+            prefix = f"{col} must be a whole number from 0 to {MAX_INDEX}: "
+            values = check.column(col, whole_cell, prefix)
+            out[col] = pd.array([-1 if v is None else v for v in values], dtype="int64")
+        elif col == "polluted":
+            values = check.column(col, truthy_cell, "polluted ")
+            out[col] = [bool(v) for v in values]
+        elif col in ("image", "split"):
+            code = "bad-path" if col == "image" else "bad-split"
+            out[col] = text_column(check, col, required=True, missing_code=code)
+        elif col in OPTIONAL_TEXT_COLUMNS or is_path_column(col):
+            out[col] = text_column(check, col, required=False)
+    out["split"] = out["split"].str.strip()
+    for idx in out.index[~out["split"].isin(SPLITS) & (out["split"] != "")]:
+        check.bad(idx, "split", f"{out.at[idx, 'split'][:40]!r}: split must be one of "
+                  f"{', '.join(SPLITS)}", "bad-split")  # fmt: skip
+    for col in path_columns(out.columns):
+        out[col] = out[col].str.strip()
+    return out, check.findings
 
 
 def _finish(
@@ -272,80 +291,55 @@ def _finish(
     check: str,
     errors: str,
     source: str,
+    follow_links: LinkPolicy,
 ) -> Dataset:
-    if check not in ("none", "header", "full"):
+    if check not in CHECKS:
         raise ValueError(f"check must be 'none', 'header' or 'full', not {check!r}")
     if errors not in ("raise", "drop"):
         raise ValueError(f"errors must be 'raise' or 'drop', not {errors!r}")
+    if not isinstance(follow_links, bool):
+        follow_links = tuple(Path(p) for p in follow_links)
     findings = list(findings)
     if table.empty and not findings:
         raise DatasetError(f"{source}: no images found; nothing to load")
-    findings += _row_findings(root, table, check)
-    bad = set(img for f in errors_of(findings) for img in f.images)
-    if bad and errors == "raise":
+    manifest = source.startswith("manifest")
+    table = table.copy()
+    findings += path_findings(root, table, check, follow_links, manifest)
+    findings += duplicate_findings(table)
+    errs = errors_of(findings)
+    if errs and errors == "raise":
         raise DatasetError.from_findings(source, findings)
-    if bad:
+    if errs:
+        bad = _bad_rows(table, errs)
         findings = [f.as_warning() if f.level == "error" else f for f in findings]
-        table = table[~table["image"].isin(bad)]
+        table = table.drop(index=sorted(bad))
+        if table.empty:
+            raise DatasetError(
+                f"{source}: every row is bad, nothing is left to load; fix the problems "
+                f"listed (first: {errs[0].message})",
+                findings,
+            )
     table = _sorted(table)
     findings += _identity_findings(table)
-    return Dataset(root=root, table=table, findings=findings, source=source)
+    return Dataset(
+        root=root, table=table, findings=findings, source=source, follow_links=follow_links
+    )
 
 
-def _row_findings(root: Path, table: pd.DataFrame, check: str) -> list[Finding]:
-    findings: list[Finding] = []
-    dup = table[table.duplicated("image", keep="first")]
-    for image in dup["image"].unique():
-        findings.append(
-            Finding(
-                "error", "duplicate-row", f"{image}: listed more than once; keep one row", (image,)
-            )
-        )
-    key = ["split", "post_id", "photo"]
-    dup_key = table[table.duplicated(key, keep=False) & ~table.duplicated("image", keep=False)]
-    for _, group in dup_key.groupby(key):
-        images = tuple(group["image"])
-        findings.append(
-            Finding(
-                "error",
-                "duplicate-photo",
-                f"{', '.join(images)}: same split, post and photo number; renumber the photos",
-                images,
-            )
-        )
-    for image in table["image"]:
-        if _escapes_root(image):
-            findings.append(
-                Finding(
-                    "error",
-                    "escapes-root",
-                    f"{image!r}: path escapes the dataset root; use a path relative to {root}",
-                    (image,),
-                )
-            )
+def _bad_rows(table: pd.DataFrame, errs: list[Finding]) -> set[int]:
+    bad: set[int] = set()
+    by_image: dict[str, list[int]] | None = None
+    for f in errs:
+        if f.rows:
+            bad.update(f.rows)
             continue
-        if check == "none":
-            continue
-        file = root / image
-        if not file.is_file():
-            findings.append(
-                Finding("error", "missing-file", f"{image}: file not found under {root}", (image,))
-            )
-            continue
-        if file.suffix.lower() not in IMAGE_EXTENSIONS:
-            findings.append(
-                Finding(
-                    "error",
-                    "not-an-image",
-                    f"{image}: not an image file (extension {file.suffix or 'none'})",
-                    (image,),
-                )
-            )
-            continue
-        reason = check_image(file, full=check == "full")
-        if reason is not None:
-            findings.append(Finding("error", "unreadable", f"{image}: {reason}", (image,)))
-    return findings
+        if by_image is None:
+            by_image = {}
+            for idx, image in table["image"].items():
+                by_image.setdefault(image, []).append(idx)
+        for image in f.images:
+            bad.update(by_image.get(image, ()))
+    return bad
 
 
 def _identity_findings(table: pd.DataFrame) -> list[Finding]:

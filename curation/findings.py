@@ -12,13 +12,15 @@ class Finding:
     """One problem found in a dataset.
 
     ``code`` is stable (tests and the app filter on it); ``message`` names the file and the fix;
-    ``images`` lists the manifest rows concerned.
+    ``images`` lists the manifest rows concerned (by image); ``rows`` their positions in the
+    manifest (0-based, header not counted) when the finding is about particular rows.
     """
 
     level: Literal["error", "warning"]
     code: str
     message: str
     images: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
 
     def as_warning(self) -> Finding:
         return replace(self, level="warning", message=f"{self.message} (row dropped)")
@@ -45,5 +47,8 @@ class DatasetError(ValueError):
         if len(errors) > limit:
             lines.append(f"  ... and {len(errors) - limit} more")
         head = f"{source}: {len(errors)} problem(s) must be fixed before it can be used"
-        hint = "(or load with errors='drop' / --drop-bad to skip the bad rows)"
+        hint = (
+            "(to skip the bad rows instead: --drop-bad on the command line, "
+            "errors='drop' in Python)"
+        )
         return cls("\n".join([f"{head} {hint}:", *lines]), findings)

@@ -109,7 +109,7 @@ def regions_for(
     row = dataset.table.loc[dataset.table["image"] == image]
     if row.empty:
         raise KeyError(f"{image} is not in the dataset; pick an image of its manifest")
-    animal, artifacts = masks_for_row(dataset.root, row.iloc[0].to_dict(), size)
+    animal, artifacts = masks_for_row(dataset, row.iloc[0].to_dict(), size)
     animal_source = "ground truth" if animal is not None else "none"
     if animal is None and picture is not None:
         animal = segmentation_mask(picture.resize((size[1], size[0])))

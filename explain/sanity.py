@@ -388,7 +388,7 @@ def sample_report(
     for _, row in chosen.iterrows():
         path = dataset.path(row["image"])
         inputs[row["image"]] = to_input(load_rgb(path), *size)
-        masks[row["image"]] = masks_for_row(dataset.root, row, size)
+        masks[row["image"]] = masks_for_row(dataset, row, size)
         sha[row["image"]] = file_sha1(path)
 
     # 1. randomisation on the last checkpoint (randomisation_images=0 skips it)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from curation.paths import resolve
 from explain.heatmaps.base import Heatmap, resize
 
 ARTIFACT_PREFIX = "mask_"
@@ -172,22 +173,32 @@ def score_heatmap(
 
 
 def masks_for_row(
-    root: str | Path, row: Mapping, size: tuple[int, int]
+    dataset: object, row: Mapping, size: tuple[int, int]
 ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
     """Ground-truth masks of one manifest row: ``(animal mask or None, {artifact: mask})``.
 
-    Paths are relative to the dataset ``root``; empty/NaN entries mean "no such region".
+    ``dataset``: a :class:`curation.dataset.Dataset` (its :meth:`~curation.dataset.Dataset.path`
+    resolves the entries) or a dataset root folder. Either way an entry that is absolute, holds
+    ``..`` or resolves outside the root raises :class:`curation.paths.PathError` before any file
+    is opened. Empty/NaN entries mean "no such region".
     """
-    root = Path(root)
+    if hasattr(dataset, "path"):
+        locate = dataset.path
+    else:
+        root = Path(dataset)
+
+        def locate(entry: str) -> Path:
+            return resolve(root, entry)
 
     def present(value: object) -> bool:
         return isinstance(value, str) and bool(value.strip())
 
-    animal = load_mask(root / row["animal_mask"], size) if present(row.get("animal_mask")) else None
+    animal_entry = row.get("animal_mask")
+    animal = load_mask(locate(animal_entry), size) if present(animal_entry) else None
     artifacts = {}
     for key, value in row.items():
         if str(key).startswith(ARTIFACT_PREFIX) and present(value):
-            artifacts[str(key)[len(ARTIFACT_PREFIX) :]] = load_mask(root / value, size)
+            artifacts[str(key)[len(ARTIFACT_PREFIX) :]] = load_mask(locate(value), size)
     return animal, artifacts
 
 

@@ -66,7 +66,8 @@ def arguments() -> list[str] | str:
         out_dir = ui.check(out, "The new series folder", expect="dir", exists=False)
     except AccessError as exc:
         return str(exc)
-    args = ["--manifest", str(manifest_file), "--out", str(out_dir)]
+    # an export's files are links to the source dataset: the loader refuses those unless told
+    args = ["--manifest", str(manifest_file), "--allow-external-links", "--out", str(out_dir)]
     if recipe_file is not None:
         args += ["--recipe", str(recipe_file)]
     if epochs.strip():

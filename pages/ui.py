@@ -162,7 +162,8 @@ def allowed(raw: str | Path, what: str, **kw) -> Path | None:
 
 @st.cache_data(show_spinner="Reading the dataset…")
 def _load(path: str) -> Dataset:
-    return load_dataset(path)
+    # files reached through links (an export made with links) may lie in the allowed roots only
+    return load_dataset(path, follow_links=policy().roots)
 
 
 def dataset() -> Dataset | None:

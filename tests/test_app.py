@@ -191,7 +191,7 @@ def test_curate_preview_matches_ground_truth_and_exports(app, app_world, tmp_pat
     assert any(s.value.startswith(f"Wrote {out}") for s in at.success), [
         s.value for s in at.success
     ]
-    cleaned = load_dataset(out / "manifest.csv")
+    cleaned = load_dataset(out / "manifest.csv", follow_links=True)  # links to the source
     assert len(cleaned.table) == len(ds.table) - len(polluted)
     assert not set(cleaned.table["post_id"]) & set(polluted["post_id"])
     assert (out / "provenance.json").exists() and (out / "worked").is_dir()

@@ -65,9 +65,9 @@ def test_round_trip_mirror_layout(gt_data, tmp_path):
     out = tmp_path / "clean"
     res = export(ds, removals, out)
     kept = ds.table[~ds.table["image"].isin(removals["image"])].reset_index(drop=True)
-    back = load_dataset(out)
+    back = load_dataset(out, follow_links=True)
     pd.testing.assert_frame_equal(back.table, kept)
-    pq = load_manifest(out / "manifest.parquet")
+    pq = load_manifest(out / "manifest.parquet", follow_links=True)
     pd.testing.assert_frame_equal(pq.table, kept, check_dtype=False)
     assert back.root == out
     link = out / "photos/train/p11-1.png"
@@ -226,7 +226,7 @@ def test_crash_before_swap_keeps_previous_export(tree, tmp_path, monkeypatch):
         export(ds, _removal(ds, ["train/101_1.jpg"]), out)
     assert (out / "manifest.csv").read_bytes() == manifest
     assert (out / "provenance.json").read_bytes() == prov
-    assert len(load_dataset(out).table) == 12
+    assert len(load_dataset(out, follow_links=True).table) == 12
     assert _leftovers(out) == []
 
 
@@ -247,7 +247,7 @@ m.export(ds, removal_frame([]).iloc[:0], {str(out)!r}, layout="copy")
     assert (out / "manifest.csv").read_bytes() == manifest
     assert len(_leftovers(out)) == 1  # the killed export's temp folder
     export(ds, _removal(ds, ["train/101_1.jpg"]), out)  # the next export cleans up
-    assert _leftovers(out) == [] and len(load_dataset(out).table) == 11
+    assert _leftovers(out) == [] and len(load_dataset(out, follow_links=True).table) == 11
 
 
 def test_swap_without_atomic_exchange_and_recovery(tree, tmp_path, monkeypatch):
@@ -255,13 +255,13 @@ def test_swap_without_atomic_exchange_and_recovery(tree, tmp_path, monkeypatch):
     ds, _, _ = _first_export(tree, out)
     monkeypatch.setattr(replace, "_exchange", lambda a, b: False)
     export(ds, _removal(ds, ["train/101_1.jpg"]), out)
-    assert len(load_dataset(out).table) == 11 and _leftovers(out) == []
+    assert len(load_dataset(out, follow_links=True).table) == 11 and _leftovers(out) == []
     # a crash between the two renames leaves the previous export aside: it is restored first
     os.rename(out, out.parent / f".{out.name}.old-x1")
     monkeypatch.setattr(export_mod, "_before_swap", lambda tmp: (_ for _ in ()).throw(OSError()))
     with pytest.raises(OSError):
         export(ds, removal_frame([]), out)
-    assert len(load_dataset(out).table) == 11 and _leftovers(out) == []
+    assert len(load_dataset(out, follow_links=True).table) == 11 and _leftovers(out) == []
 
 
 def test_export_cli_prints_removals_by_reason(tree, tmp_path):
@@ -314,5 +314,5 @@ def test_training_reads_the_export(tree, tmp_path):
     export(ds, _removal(ds, ["train/103_1.jpg", "train/103_2.jpg"]), out, layout="symlink")
     recipe = Recipe(arch="osnet_x0_25", height=64, width=32, epochs=1, save_at=(1,),
                     batch_size=4, num_instances=2, augment=())  # fmt: skip
-    result = train(load_dataset(out), tmp_path / "series", recipe, threads=1)
+    result = train(load_dataset(out, follow_links=True), tmp_path / "series", recipe, threads=1)
     assert len(result.checkpoints) == 1

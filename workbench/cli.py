@@ -60,12 +60,23 @@ class LazyGroup(click.Group):
         return module.command
 
     def invoke(self, ctx: click.Context):
-        """Run the subcommand; a tag store or cache that cannot be used (not a database,
-        read-only, a full disk, a newer schema, a damaged cache folder) ends it with its message,
-        whichever command met it."""
+        """Run the subcommand. What only fails midway becomes a message, not a traceback: a tag
+        store or cache that cannot be used (not a database, read-only, a full disk, a newer schema,
+        a damaged cache folder), or a bad image or dataset met after loading (e.g. a truncated JPEG
+        during training); commands catch what they expect at load themselves."""
+        from curation.findings import DatasetError
+        from curation.images import ImageReadError
+
         try:
             return super().invoke(ctx)
         except _state_errors() as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ImageReadError as exc:
+            raise click.ClickException(
+                f"{exc}\n`workbench validate DATA` decodes every image and lists each such file; "
+                "--drop-bad skips them when the data is loaded"
+            ) from exc
+        except DatasetError as exc:
             raise click.ClickException(str(exc)) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -153,14 +153,14 @@ class TrainResult:
 
 
 class _TrainImages(TorchDataset):
-    def __init__(self, root: Path, images: list[str], labels: list[int], transform: T.Compose):
-        self.root, self.images, self.labels, self.transform = root, images, labels, transform
+    def __init__(self, paths: list[Path], labels: list[int], transform: T.Compose):
+        self.paths, self.labels, self.transform = paths, labels, transform
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(load_rgb(self.root / self.images[i])), self.labels[i]
+        return self.transform(load_rgb(self.paths[i])), self.labels[i]
 
 
 def train_transform(recipe: Recipe) -> T.Compose:
@@ -357,7 +357,8 @@ def train(
     threads = set_threads(threads)
     device = torch.device(device) if device is not None else default_device()
     flags = seed_everything(recipe.seed)
-    data = _TrainImages(dataset.root, images, labels, train_transform(recipe))
+    paths = [dataset.path(img) for img in images]  # refuses files outside the dataset root
+    data = _TrainImages(paths, labels, train_transform(recipe))
     sampler = reid.data.sampler.RandomIdentitySampler(
         [(img, lab, 0, 0) for img, lab in zip(images, labels, strict=True)],
         recipe.batch_size,

@@ -15,14 +15,68 @@ hash_distance, similarity``. The manifest table decides posts, splits and photo 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
+from curation.findings import DatasetError
+from curation.manifest_io import Limits, read_table
+from curation.paths import PathError, normalise
 from curation.rules.base import check_known, check_splits, check_table, removal_frame
 
 RULE = "duplicates"
 DUP_COLUMNS = ("group", "image", "post_id", "split", "kind", "scope", "hash_distance", "similarity")
 SCOPES = ("intra-post", "inter-post", "train-test")
+
+
+def read_duplicate_table(path: str | Path, limits: Limits | None = None) -> pd.DataFrame:
+    """The duplicate table of ``workbench duplicates --out`` (CSV or Parquet) as text columns,
+    image paths in their one POSIX spelling; refused (ValueError naming the file, the column and
+    the fix) when it is not such a table. Bounded like a manifest (:mod:`curation.manifest_io`).
+    """
+    path = Path(path)
+    fix = "give the CSV written by `workbench duplicates --out FILE`"
+    try:
+        table = read_table(path, limits or Limits.from_env()).reset_index(drop=True)
+    except DatasetError as exc:
+        raise ValueError(f"--duplicates: {exc}; {fix}") from exc
+    missing = [c for c in DUP_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: not a duplicate table, missing column(s) {', '.join(missing)} (it has "
+            f"{', '.join(map(str, table.columns[:8]))}); {fix}"
+        )
+    for col in DUP_COLUMNS:
+        odd = table[col].map(lambda v: not isinstance(v, (str, int, float)) or isinstance(v, bool))
+        if odd.any():
+            raise ValueError(
+                f"{path}: row {int(odd.idxmax()) + 1}, column {col}: not a value; {fix}"
+            )
+        table[col] = table[col].map(lambda v: "" if v != v or v is None else str(v).strip())
+    for col in ("hash_distance", "similarity"):
+        bad = table[col].ne("") & pd.to_numeric(table[col], errors="coerce").isna()
+        if bad.any():
+            row = int(bad.idxmax())
+            raise ValueError(
+                f"{path}: row {row + 1}, column {col}: {table.at[row, col][:40]!r} is not a "
+                f"number; {fix}"
+            )
+    for col, allowed in (("scope", SCOPES), ("kind", ("exact", "near"))):
+        bad = ~table[col].isin(allowed)
+        if bad.any():
+            row = int(bad.idxmax())
+            raise ValueError(
+                f"{path}: row {row + 1}, column {col}: {table.at[row, col][:40]!r} is not one of "
+                f"{', '.join(allowed)}; {fix}"
+            )
+    images = []
+    for row, image in table["image"].items():
+        try:
+            images.append(normalise(image))
+        except PathError as exc:
+            raise ValueError(f"{path}: row {row + 1}, column image: {exc}") from exc
+    table["image"] = images
+    return table
 
 
 def duplicates(

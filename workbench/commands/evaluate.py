@@ -16,7 +16,11 @@ DEFAULT_CACHE = Path(".workbench") / "cache"
 
 
 def data_options(fn: Callable) -> Callable:
-    """``--data`` / ``--manifest`` / ``--root``: the dataset, as ``workbench train`` takes it."""
+    """``--data`` / ``--manifest`` / ``--root``: the dataset, as ``workbench train`` takes it;
+    plus ``--allow-external-links`` and ``--drop-bad`` (:mod:`workbench.commands.datasets`)."""
+    from workbench.commands.datasets import dataset_options
+
+    fn = dataset_options(fn)
     fn = click.option(
         "--root",
         type=click.Path(path_type=Path),
@@ -70,11 +74,12 @@ def load_data(data: Path | None, manifest: Path | None, root: Path | None):
     """The dataset from ``--data`` or ``--manifest``; warnings go to stderr."""
     from curation.dataset import load_dataset
     from curation.findings import DatasetError
+    from workbench.commands.datasets import dataset_kwargs
 
     if (data is None) == (manifest is None):
         raise click.UsageError("give exactly one of --data DIR or --manifest FILE")
     try:
-        ds = load_dataset(data or manifest, root=root)
+        ds = load_dataset(data or manifest, root=root, **dataset_kwargs())
     except DatasetError as exc:
         raise click.ClickException(str(exc)) from exc
     for f in ds.warnings:

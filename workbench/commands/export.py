@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from workbench.commands.datasets import dataset_kwargs, dataset_options
+
 RULES_EPILOG = """\b
 --rules syntax: rules separated by commas; parameters follow the rule name, each
 after ':'; list values joined with '+':
@@ -34,6 +36,7 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
 
 
 @click.command("export", epilog=RULES_EPILOG)
+@dataset_options
 @click.option(
     "--data",
     type=click.Path(path_type=Path, exists=True),
@@ -87,8 +90,6 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
 def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_buckets) -> None:
     """Apply --rules to --data and write a cleaned manifest, the bucket folders and
     provenance.json to --out; print what was removed, by reason."""
-    import pandas as pd
-
     from curation.dataset import load_dataset
     from curation.export import ExportError, export, tags_provenance
     from curation.findings import DatasetError
@@ -96,7 +97,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
     from curation.store import StoreError, TagStore
 
     try:
-        ds = load_dataset(data)
+        ds = load_dataset(data, **dataset_kwargs())
         specs = parse_rules(rules) if rules.strip() else []
     except (DatasetError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -111,14 +112,13 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
             raise click.ClickException(str(exc)) from exc
     dups = None
     if dup_file is not None:
-        dups = (
-            pd.read_parquet(dup_file)
-            if dup_file.suffix == ".parquet"
-            else pd.read_csv(
-                dup_file, dtype={"group": str, "image": str, "post_id": str}, keep_default_na=False
-            )
-        )
         from curation.export import canonical_sha256
+        from curation.rules.duplicates import read_duplicate_table
+
+        try:
+            dups = read_duplicate_table(dup_file)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
 
         extra["duplicates"] = {"file": str(dup_file), "sha256": canonical_sha256(dups)}
     try:
@@ -137,7 +137,7 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
         )  # fmt: skip
     except (ValueError, ExportError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _report(result, len(ds.table))
+    _report(result, len(ds.table), linked=layout != "copy")
 
 
 def _progress():
@@ -194,7 +194,7 @@ def _heatmap_of(name: str, stem: str) -> bool:
     return rest.endswith(".png") and not rest[0].isalnum()
 
 
-def _report(result, total: int) -> None:
+def _report(result, total: int, *, linked: bool) -> None:
     click.echo(f"removed {result.removed_images} of {total} images:")
     if result.summary.empty:
         click.echo("  (no rule removed anything)")
@@ -212,8 +212,9 @@ def _report(result, total: int) -> None:
     if result.kept_aside is not None:
         click.echo(f"  the previous export gained files while this one ran; kept it at "
                    f"{result.kept_aside}")  # fmt: skip
+    links = " --allow-external-links" if linked else ""  # its files link to the source
     click.echo(f"  {result.manifest_csv.name}, {result.manifest_parquet.name}  "
-               f"(train on it: workbench train --data {out} --out ...)")  # fmt: skip
+               f"(train on it: workbench train --data {out}{links} --out ...)")  # fmt: skip
     click.echo(f"  {result.removals_csv.name}  every removed image with its reason")
     click.echo(f"  {result.provenance.name}  input hashes, rules, counts, version, time")
     if result.buckets_csv is not None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from workbench.commands.datasets import dataset_kwargs, dataset_options
+
 
 def _epochs(value: str) -> tuple[int, ...]:
     try:
@@ -17,6 +19,7 @@ def _epochs(value: str) -> tuple[int, ...]:
 
 
 @click.command("train")
+@dataset_options
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
@@ -122,7 +125,7 @@ def command(
         }
     )
     try:
-        ds = load_dataset(data or manifest, root=root)
+        ds = load_dataset(data or manifest, root=root, **dataset_kwargs())
     except DatasetError as exc:
         raise click.ClickException(str(exc)) from exc
     for f in ds.warnings:
