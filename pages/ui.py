@@ -333,8 +333,9 @@ def store(ds: Dataset | None = None) -> TagStore | None:
 def store_problem(raw: str, exc: BaseException) -> str:
     """What a tag-store error means for the user, and what to do (no driver traceback)."""
     shown = access.public_store(raw)
-    if isinstance(exc, StoreError | StoreBusyError):
-        return f"The tag store `{shown}`: {exc}"
+    if isinstance(exc, StoreError | StoreBusyError):  # the store's own message names the file
+        text = str(exc)
+        return text[:1].upper() + text[1:]
     if isinstance(exc, ImportError):
         return (
             f"The tag store `{shown}` needs a database driver that is not installed ({exc.name}); "

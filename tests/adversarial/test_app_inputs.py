@@ -753,9 +753,9 @@ SIDEBAR = [
         lambda w: str(w.allowed / "notdb.sqlite"),
         "home",
         lambda w: (
-            f"The tag store `{w.allowed / 'notdb.sqlite'}` is not a SQLite "
-            "database (the file holds something else). Give a new file name to start a "
-            "store, or the path of an existing tag store."
+            f"{w.allowed / 'notdb.sqlite'} is not a tag store (the file is not an SQLite "
+            "database); give the path of a tags.sqlite file, or a new file name to start an "
+            "empty store"
         ),
         id="store-not-sqlite",
     ),
@@ -938,9 +938,9 @@ def test_a_read_only_store_says_not_saved_instead_of_a_traceback(world, read_onl
     at.button(key="triage.b.worked").click().run()
     assert_no_failure(at)
     assert (
-        f"Not saved: The tag store `{read_only_store}` is read-only for the app (attempt to "
-        "write a readonly database). Make the file and its folder writable for the user "
-        "running the app, or choose another store file."
+        f"Not saved: The tag store {read_only_store} is read-only (attempt to write a readonly "
+        f"database); nothing was saved; make it (and {read_only_store.parent}) writable, or copy "
+        "it to a writable folder and pass that copy as --store"
     ) in [w.value for w in at.warning], shown(at)
     assert TagStore(read_only_store).count() == 0
 

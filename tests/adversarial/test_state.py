@@ -585,12 +585,18 @@ def _wait_for_log(job, text: str, timeout: float = 20.0) -> str:
     return log
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """True once ``pid`` has exited (or is a zombie) -- a killed process takes a moment to finish
+    exiting on a loaded machine, after it stopped counting as the job's (its memory is gone)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X") or time.monotonic() > deadline:
+            return state in ("Z", "X")
+        time.sleep(0.05)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
