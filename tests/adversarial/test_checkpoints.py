@@ -34,7 +34,7 @@ from explain.limits import LimitError, max_side
 from tests.adversarial.conftest import assert_clean_error, workbench
 from tests.conftest import write_image
 from workbench.cli import main
-from workbench.train import TrainingError, read_recipe
+from workbench.recipe import TrainingError, read_recipe
 
 SD = {"w": torch.arange(4, dtype=torch.float32)}
 HINT = " (input sides are capped by WORKBENCH_MAX_SIDE, default 1024 pixels)"

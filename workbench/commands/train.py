@@ -102,7 +102,8 @@ def command(
 
     from curation.dataset import load_dataset
     from curation.findings import DatasetError
-    from workbench.train import Recipe, TrainingError, read_recipe, train
+    from workbench.recipe import Recipe, TrainingError, read_recipe
+    from workbench.train import train
 
     if (data is None) == (manifest is None):
         raise click.UsageError("give exactly one of --data DIR or --manifest FILE")
