@@ -63,11 +63,14 @@ def epoch_from_name(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def discover(folder: str | Path) -> list[CheckpointFile]:
+def discover(folder: str | Path, *, unusable: bool = False) -> list[CheckpointFile]:
     """Checkpoint files in ``folder`` (or ``folder/model`` / ``folder/*/model`` as torchreid's
-    ``log/<run>/model/`` layout), ordered by epoch, then name. Every entry whose name matches is
-    listed (hidden ones aside), also folders, pipes and broken links: reading it says what it
-    is rather than leaving it out unseen."""
+    ``log/<run>/model/`` layout), ordered by epoch, then name; hidden names are left out.
+
+    By default only regular files (or links to them) are listed. ``unusable=True`` lists every
+    entry whose name matches -- folders, named pipes, dangling or looping links too -- so that
+    reading it says what it is rather than leaving it out unseen (:func:`load_series` and
+    ``workbench checkpoints`` do)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -79,7 +82,8 @@ def discover(folder: str | Path) -> list[CheckpointFile]:
         files: dict[Path, None] = {}
         for pattern in CHECKPOINT_PATTERNS:
             for p in sorted(cand.glob(pattern)):
-                if not p.name.startswith(".") and (p.is_symlink() or p.exists()):
+                listed = (p.is_symlink() or p.exists()) if unusable else p.is_file()
+                if listed and not p.name.startswith("."):
                     files[p] = None
         if files:
             found = [CheckpointFile(p, epoch_from_name(p.name)) for p in files]
@@ -410,7 +414,7 @@ def load_series(
     without an epoch last, by name), as a :class:`Series` with its ``warnings``. Copies of one
     file are loaded once. Raises CheckpointError when there is none, when a file cannot be used
     or when two different files claim one epoch (:func:`epoch_conflicts`)."""
-    files = discover(folder)
+    files = discover(folder, unusable=True)
     if not files:
         raise CheckpointError(
             f"{folder}: no checkpoint files (model.pth.tar-N, *.pth, *.pt) here, in "

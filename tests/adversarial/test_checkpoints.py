@@ -473,6 +473,24 @@ def real(path: Path, state: dict, **entries) -> Path:
     return path
 
 
+@pytest.mark.parametrize("case", ["directory", "dangling-symlink", "empty"])
+def test_series_with_an_unusable_entry_is_refused_naming_it(case, tmp_path, osnet_state):
+    """load_series sees every matching entry; plain discover() (the app's listing, batch
+    precompute) keeps listing regular files only, so nothing there opens a pipe or a folder."""
+    from explain.checkpoints import discover
+
+    folder = tmp_path / "series"
+    real(folder / "model.pth.tar-1", osnet_state, epoch=1)
+    path, message = FILES[case](folder)
+    with pytest.raises(CheckpointError) as info:
+        load_series(folder, device="cpu")
+    assert str(info.value) == message
+    assert [f.path.name for f in discover(folder)] == (
+        ["model.pth.tar-1", path.name] if case == "empty" else ["model.pth.tar-1"]
+    )
+    assert path in [f.path for f in discover(folder, unusable=True)]
+
+
 def test_two_different_files_claiming_one_epoch_are_refused(tmp_path, osnet_state):
     folder = tmp_path / "series"
     real(folder / "model.pth.tar-60", osnet_state, epoch=60)
@@ -756,7 +774,7 @@ def test_60000_pixel_checkpoint_is_refused_under_a_3gb_cap(tmp_path, tiny_data, 
     torch.save({"state_dict": osnet_state, "epoch": 3, "height": 60000, "width": 60000}, path)
     assert path.stat().st_size < 2_000_000  # a small file: the size is what it claims
     proc = workbench("evaluate", "--data", str(tiny_data), "--checkpoints", str(path.parent),
-                     "--no-cache", memory_mb=3000, timeout=300)  # fmt: skip
+                     "--no-cache", memory_mb=3000, timeout=600)  # fmt: skip
     assert_clean_error(proc, f"{path}: {refused('height', '60000', 16, 1024)}")
 
 
@@ -766,7 +784,7 @@ def test_100000_pixel_recipe_is_refused_under_a_3gb_cap(tmp_path, tiny_data):
     recipe = write_recipe(tmp_path / "recipe.json", {"height": 100000, "width": 100000, **fits})
     out = tmp_path / "out"
     proc = workbench("train", "--data", str(tiny_data), "--out", str(out), "--recipe",
-                     str(recipe), memory_mb=3000, timeout=300)  # fmt: skip
+                     str(recipe), memory_mb=3000, timeout=600)  # fmt: skip
     assert_clean_error(
         proc,
         f"{recipe}: field 'height' is 100000; expected a whole number in 16..1024 (capped by "
@@ -797,7 +815,7 @@ def test_absurd_storages_fifo_and_good_file_listed_under_a_3gb_cap(tmp_path, osn
     fifo = folder / "model.pth.tar-4"
     os.mkfifo(fifo)
     before = _entries(tmp_path)
-    proc = workbench("checkpoints", str(folder), memory_mb=3000, timeout=120)
+    proc = workbench("checkpoints", str(folder), memory_mb=3000, timeout=600)
     assert_clean_error(
         proc,
         f"{fifo}: a named pipe (FIFO), not a regular file; refused, since reading it could wait "
@@ -813,7 +831,7 @@ def test_recipe_that_is_a_fifo_does_not_hang(tmp_path, tiny_data):
     fifo = tmp_path / "recipe.json"
     os.mkfifo(fifo)
     proc = workbench("train", "--data", str(tiny_data), "--out", str(tmp_path / "out"),
-                     "--recipe", str(fifo), memory_mb=3000, timeout=120)  # fmt: skip
+                     "--recipe", str(fifo), memory_mb=3000, timeout=600)  # fmt: skip
     assert_clean_error(
         proc, f"{fifo}: not a regular file; give the recipe.json file of a trained series"
     )

@@ -21,7 +21,7 @@ def command(folder: Path, arch: str | None) -> None:
     from explain.limits import LimitError
 
     try:
-        files = discover(folder)
+        files = discover(folder, unusable=True)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     if not files:
