@@ -26,6 +26,7 @@ from explain.limits import (
     MAX_EPOCH,
     MAX_SIDE_ENV,
     MIN_SIDE,
+    LimitError,
     max_side,
     real_number,
     shown,
@@ -65,11 +66,17 @@ def check_numbers(path: object, entries: Mapping) -> tuple[dict, list[str]]:
     ``values`` holds ``epoch``, ``height``, ``width``, ``num_classes`` as ints and ``rank1``,
     ``mAP`` as floats in [0, 1] or NaN, each only when the file has it (an entry that is None
     counts as absent). Raises CheckpointValueError naming the file, the entry, its value and the
-    allowed range for a structural number of the wrong type or out of range.
+    allowed range for a structural number of the wrong type or out of range (and when
+    ``WORKBENCH_MAX_SIDE`` is malformed, so that every caller of the checkpoint readers, the
+    app's pages included, shows it as a message).
     """
     values: dict = {}
     warnings: list[str] = []
-    for key, (lo, hi) in structural_bounds().items():
+    try:
+        bounds = structural_bounds()
+    except LimitError as exc:  # a malformed WORKBENCH_MAX_SIDE: callers catch CheckpointError
+        raise CheckpointValueError(f"{path}: cannot be checked: {exc}") from None
+    for key, (lo, hi) in bounds.items():
         value = _scalar(entries.get(key))
         if value is None:
             continue

@@ -399,11 +399,11 @@ def test_input_size_cap_is_one_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_MAX_SIDE", "2048")
     assert max_side() == 2048 and read_checkpoint(path)["height"] == 1500
     monkeypatch.setenv("WORKBENCH_MAX_SIDE", "abc")
-    with pytest.raises(LimitError) as info:
+    with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     assert str(info.value) == (
-        "WORKBENCH_MAX_SIDE='abc' is not a whole number; set it to the largest input side in "
-        "pixels (16..16384) or unset it for 1024"
+        f"{path}: cannot be checked: WORKBENCH_MAX_SIDE='abc' is not a whole number; set it to "
+        "the largest input side in pixels (16..16384) or unset it for 1024"
     )
     monkeypatch.setenv("WORKBENCH_MAX_SIDE", "100000")
     with pytest.raises(LimitError, match=r"WORKBENCH_MAX_SIDE=100000 lies outside 16\.\.16384"):
