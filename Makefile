@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 # make TORCH="torch==2.9.1 torchvision==0.24.1")
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 PORT ?= 8501
+# this machine only; serving a team needs sign-in first (README, "Security model")
+ADDRESS ?= 127.0.0.1
 
 .PHONY: install run test lint format sample-data sample-series curated-series compare benchmark clean
 
@@ -22,8 +24,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py --server.headless true --server.port $(PORT) \
-		--browser.gatherUsageStats false
+	$(BIN)/streamlit run app.py --server.headless true --server.address $(ADDRESS) \
+		--server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

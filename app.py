@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import ui
+from pages import safety, ui
 
 ui.through_app()
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
+if not safety.gate():  # sign-in required, or exposed to the network without it
+    # one hidden page, so that no page of the folder is listed or reachable before sign-in
+    st.navigation([st.Page(safety.closed, title="Re-ID workbench")], position="hidden").run()
+    st.stop()
+safety.show_callback_failure()
 
 defaults = ui.workspace_defaults()
 with st.sidebar:
@@ -29,12 +34,14 @@ with st.sidebar:
         "Tag store (SQLite file or database URL)",
         value=defaults.store,
         key=ui.K_STORE,
-        help="A SQLite file is created on first use; postgresql+psycopg://user@host/db shares "
-        "one store across a team.",
+        help="A SQLite file inside the workspace is created on first use; a database server "
+        "(postgresql+psycopg://user@host/db, shared by a team) only when configured at start.",
     )
-    st.text_input("Annotator", key=ui.K_ANNOTATOR, placeholder="your name (for tags)")
-    if st.button("Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models."):
-        ui.clear_caches()
+    safety.account_box(ui.K_ANNOTATOR)
+    st.button(
+        "Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models.",
+        on_click=ui.clear_caches,
+    )  # fmt: skip
 
 pages = [
     st.Page(
@@ -65,4 +72,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+if safety.served():  # a spawned child re-running this file as its __main__ runs no page
+    with safety.guarded(lambda: f"page {page.title}"):
+        page.run()

@@ -4,13 +4,12 @@ the same queries' heatmaps side by side; and the HTML report."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from explain.compare import write_report
 from explain.compare_report import figures
-from pages import ui
+from pages import safety, ui
+from workbench.access import AccessError
 
 K_RUN = "compare.requested"
 K_REPORT = "compare.report"
@@ -20,10 +19,19 @@ st.title("Compare")
 ds = ui.dataset()
 if ds is None:
     st.stop()
-default_curated = ui.DEFAULT_COMPARE if ui.DEFAULT_COMPARE.is_dir() else ""
+
+
+def default_curated() -> str:
+    """The sample's curated series when it exists and may be used, else ""."""
+    try:
+        return str(ui.check(ui.DEFAULT_COMPARE, "", expect="dir"))
+    except AccessError:  # absent, or outside the allowed folders: no default
+        return ""
+
+
 c1, c2 = st.columns(2)
 base_dir = c1.text_input("Baseline series", value=ui.workspace().checkpoints, key="compare.base")
-cur_dir = c2.text_input("Curated series", value=str(default_curated), key="compare.curated",
+cur_dir = c2.text_input("Curated series", value=default_curated(), key="compare.curated",
                         placeholder="checkpoint folder of the retrained model")  # fmt: skip
 c1, c2, c3 = st.columns(3)
 methods = c1.multiselect(
@@ -111,10 +119,12 @@ out = st.text_input("Report folder", value=str(ui.workspace_dir() / "reports" / 
                     key="compare.out")  # fmt: skip
 
 
+@safety.callback
 def write() -> None:
     try:
-        st.session_state[K_REPORT] = str(write_report(comp, Path(out)))
-    except (OSError, ValueError) as exc:
+        folder = ui.check(out, "The report folder", expect="dir", exists=False)
+        st.session_state[K_REPORT] = str(write_report(comp, folder))
+    except (AccessError, OSError, ValueError) as exc:
         st.session_state[K_REPORT] = f"error: {exc}"
 
 

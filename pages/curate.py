@@ -13,7 +13,8 @@ from curation.dataset import SPLITS
 from curation.export import ExportError, export, tags_provenance
 from curation.rules import RULES, describe, parameters, summarise
 from curation.store import BUCKETS, FLAGS
-from pages import ui
+from pages import safety, ui
+from workbench.access import AccessError
 
 DESCRIPTIONS = {
     "homogeneous_artifact": "Drop a train post when the same artifact is in at least `threshold` "
@@ -152,9 +153,17 @@ layout = c2.selectbox(
 c3.toggle("worked / missed / spurious folders", value=True, key="curate.buckets")
 
 
+@safety.callback
 def do_export(removals, specs, state) -> None:
-    out = st.session_state["curate.out"]
     layout = st.session_state["curate.layout"]
+    try:
+        out = ui.check(
+            st.session_state["curate.out"], "The output folder", expect="dir", exists=False,
+            fix="Give a new folder, or an earlier export to replace.",
+        )  # fmt: skip
+    except AccessError as exc:
+        st.session_state[K_RESULT] = f"The export was not written: {exc}"
+        return
     extra = {"rules": describe(ui.rule_specs(specs)), "tags": tags_provenance(tags)}
     try:
         result = export(

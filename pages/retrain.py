@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import ui
-from workbench import jobs
+from pages import safety, ui
+from workbench import access, jobs
+from workbench.access import AccessError
 
 K_MESSAGE = "retrain.message"
 
@@ -27,9 +28,18 @@ manifest = c1.text_input(
     "Cleaned manifest", value=str(exports[-1]) if exports else "", key="retrain.manifest",
     placeholder="…/manifest.csv written by Curate & export",
 )  # fmt: skip
-recipe = Path(ui.workspace().checkpoints) / "recipe.json"
+
+
+def default_recipe() -> str:
+    """The checkpoint folder's recipe.json when it exists and may be used, else ""."""
+    try:
+        return str(ui.check(Path(ui.workspace().checkpoints) / "recipe.json", "", expect="file"))
+    except AccessError:  # outside the allowed folders or absent: no default (nothing to show)
+        return ""
+
+
 recipe_in = c2.text_input(
-    "Recipe", value=str(recipe) if recipe.exists() else "", key="retrain.recipe",
+    "Recipe", value=default_recipe(), key="retrain.recipe",
     placeholder="…/recipe.json of the baseline",
 )  # fmt: skip
 c1, c2, c3 = st.columns([2, 1, 1])
@@ -40,13 +50,25 @@ overwrite = c3.toggle("Replace checkpoints there", value=False, key="retrain.ove
 
 def arguments() -> list[str] | str:
     """The `workbench train` arguments, or the reason they cannot be built."""
-    if not manifest.strip() or not Path(manifest).is_file():
-        return f"No manifest at `{manifest}`: export one on Curate & export first."
-    if recipe_in.strip() and not Path(recipe_in).is_file():
-        return f"No recipe at `{recipe_in}`: give the baseline's recipe.json or leave it empty."
-    args = ["--manifest", manifest.strip(), "--out", out.strip()]
-    if recipe_in.strip():
-        args += ["--recipe", recipe_in.strip()]
+    if not manifest.strip():
+        return "No manifest given: export one on Curate & export first."
+    try:
+        manifest_file = ui.check(
+            manifest, "The cleaned manifest", expect="file",
+            fix="Export one on Curate & export first.",
+        )  # fmt: skip
+        recipe_file = None
+        if recipe_in.strip():
+            recipe_file = ui.check(
+                recipe_in, "The recipe", expect="file",
+                fix="Give the baseline's recipe.json or leave the field empty.",
+            )  # fmt: skip
+        out_dir = ui.check(out, "The new series folder", expect="dir", exists=False)
+    except AccessError as exc:
+        return str(exc)
+    args = ["--manifest", str(manifest_file), "--out", str(out_dir)]
+    if recipe_file is not None:
+        args += ["--recipe", str(recipe_file)]
     if epochs.strip():
         if not epochs.strip().isdigit() or int(epochs) < 1:
             return f"Epochs must be a whole number ≥ 1, not `{epochs}`."
@@ -56,10 +78,11 @@ def arguments() -> list[str] | str:
     return args
 
 
+@safety.callback
 def launch(args: list[str]) -> None:
     try:
         job = jobs.start_training(home, args, cwd=ui.ROOT)
-    except jobs.JobError as exc:
+    except (jobs.JobError, OSError) as exc:
         st.session_state[K_MESSAGE] = f"Not started: {exc}"
     else:
         st.session_state[K_MESSAGE] = f"Started job {job.job_id}"
@@ -82,6 +105,11 @@ if message:
 
 @st.fragment(run_every=2.0)
 def status() -> None:
+    with safety.guarded("the job status"):
+        job_status()
+
+
+def job_status() -> None:
     job = jobs.current_job(home)
     if job is None:
         st.caption(f"No job has run in {home} yet.")
@@ -92,12 +120,16 @@ def status() -> None:
     if total:
         st.progress(done / total, text=f"epoch {done} of {total}")
     if info["state"] in jobs.ACTIVE:
-        st.button("Cancel", key="retrain.cancel", on_click=jobs.cancel, args=(job,))
+        st.button(
+            "Cancel", key="retrain.cancel", on_click=safety.callback(jobs.cancel), args=(job,)
+        )
     elif info["state"] == "succeeded":
         st.success("Finished: open Compare with the new series as the curated one.")
     elif info["state"] in ("failed", "cancelled"):
         st.error(f"The job {info['state']} (return code {info['returncode']}); see its log.")
-    st.code(jobs.read_log(job, tail_lines=25) or "(no output yet)", language="text")
+    log = access.without_tracebacks(jobs.read_log(job, tail_lines=400))
+    log = "\n".join(log.split("\n")[-25:])
+    st.code(log or "(no output yet)", language="text")
 
 
 st.subheader("Current job")

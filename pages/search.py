@@ -3,18 +3,20 @@ confidence and what each side of the best match contributed (Grad-CAM, both dire
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
+import numpy as np
 import streamlit as st
 
-from curation.images import IMAGE_EXTENSIONS, ImageReadError
-from explain.explorer import photo_file
+from curation.images import ImageReadError
+from explain.checkpoints import LoadedModel
+from explain.explorer import Photo, photo_file
 from explain.lookup import embed_photos, nearest_posts
 from explain.render import framed, overlay
 from pages import ui
+from workbench import access
 
 UPLOADS = ui.workspace_dir() / "uploads"
+# what the uploader offers; the content is checked too (access.check_upload)
+UPLOAD_TYPES = sorted({s.lstrip(".") for s in access.UPLOAD_FORMATS.values()} | {"jpeg", "tiff"})
 
 ui.through_app()
 st.title("Search")
@@ -26,9 +28,11 @@ st.caption(
 ds, models, ev = ui.evaluated()
 labels = ui.epoch_labels(models)
 c1, c2, c3 = st.columns([2, 1, 1])
+limits = access.UploadLimits.from_env()
 upload = c1.file_uploader(
-    "Photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="search.upload"
-)
+    "Photo", type=UPLOAD_TYPES, key="search.upload",
+    help=f"Up to {limits.max_bytes / 1e6:g} MB and {limits.max_pixels / 1e6:g} megapixels.",
+)  # fmt: skip
 label = c2.selectbox("Checkpoint", labels, index=len(labels) - 1, key="search.epoch")
 n_posts = int(c3.number_input("Posts shown", 1, 20, 5, key="search.posts"))
 queries = ds.split("query")["image"].tolist()
@@ -38,27 +42,30 @@ example = st.selectbox(
     "protocol, so a photo that is itself in the gallery finds itself.",
 )  # fmt: skip
 
-path: Path | None = None
-if upload is not None:
-    data = upload.getvalue()
-    suffix = Path(upload.name).suffix.lower() or ".jpg"
-    UPLOADS.mkdir(parents=True, exist_ok=True)
-    path = UPLOADS / f"{hashlib.sha1(data).hexdigest()}{suffix}"
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-elif example != "(none)":
-    path = ds.path(example)
-if path is None:
+
+def uploaded_query(member: LoadedModel, checked: access.CheckedUpload) -> tuple[Photo, np.ndarray]:
+    """The checked upload prepared and embedded through a temporary file, removed afterwards
+    (also when this fails)."""
+    with access.temporary_upload(checked, UPLOADS) as path:
+        query = photo_file(path, member.input_size, name=checked.name)
+        return query, embed_photos(member, [path])
+
+
+if upload is None and example == "(none)":
     st.info("Upload a photo or pick one of the dataset's query photos.")
     st.stop()
-
 member = models[labels.index(label)]
 try:
-    query = photo_file(path, member.input_size, name=upload.name if upload else example)
-    feats = embed_photos(member, [path])
-except ImageReadError as exc:
+    if upload is not None:
+        # size, then pixels from the header, then one bounded decode: before any disk write
+        query, feats = uploaded_query(
+            member, access.check_upload(upload.getvalue(), upload.name, limits)
+        )
+    else:
+        path = ds.path(example)
+        query = photo_file(path, member.input_size, name=example)
+        feats = embed_photos(member, [path])
+except (access.AccessError, ImageReadError) as exc:
     st.error(f"This file cannot be searched: {exc}")
     st.stop()
 gallery = ds.split("gallery")

@@ -14,11 +14,11 @@ import streamlit as st
 
 from curation.images import load_rgb
 from curation.regions import RegionError
-from curation.store import BUCKETS, StoreError
+from curation.store import BUCKETS
 from curation.suggest import review, suggest
 from explain.explorer import regions_for
 from explain.render import boxes, overlay
-from pages import ui
+from pages import safety, ui
 from pages.widgets import query_table, shortcut_letters, top_k_strip
 
 K_POS = "triage.position"
@@ -99,15 +99,24 @@ def next_unreviewed() -> None:
 
 def need_name() -> bool:
     if not who:
-        st.session_state[K_FLASH] = "Enter your name as Annotator in the sidebar first."
+        st.session_state[K_FLASH] = (
+            "Enter your name as Annotator in the sidebar first."
+            if safety.signed_in_user() is None
+            else "Not saved: the identity provider sent no email or name to record tags under."
+        )
         return True
     return False
+
+
+def not_saved(exc: BaseException) -> None:
+    st.session_state[K_FLASH] = f"Not saved: {ui.store_problem(ui.workspace().store, exc)}"
 
 
 def saved(what: str) -> None:
     st.session_state[K_FLASH] = f"Saved: {what}"
 
 
+@safety.callback
 def decide(bucket: str, image: str, sugg: str | None) -> None:
     if need_name():
         return
@@ -115,46 +124,57 @@ def decide(bucket: str, image: str, sugg: str | None) -> None:
         tags.set_bucket(
             image, bucket, who, suggested=sugg, model=model_id, epoch=member.epoch,
         )  # fmt: skip
-    except StoreError as exc:
-        st.session_state[K_FLASH] = f"Not saved: {exc}"
+    except ui.STORE_ERRORS as exc:
+        not_saved(exc)
         return
     saved(f"{image} → {bucket}")
     if advance:
         go(pos + 1)
 
 
+@safety.callback
 def set_artifacts(image: str, names: list[str], regions: list[dict]) -> None:
     if need_name():
         return
     keep = [r for r in regions if r["artifact"] in names]
     try:
         tags.set_artifacts(image, sorted(names), who, keep, model=model_id, epoch=member.epoch)
-    except (StoreError, RegionError) as exc:
+    except RegionError as exc:
         st.session_state[K_FLASH] = f"Not saved: {exc}"
+        return
+    except ui.STORE_ERRORS as exc:
+        not_saved(exc)
         return
     saved(f"{image} artifacts: {', '.join(sorted(names)) or 'none'}")
 
 
+@safety.callback
 def save_note(image: str) -> None:
     if need_name():
         return
     try:
         tags.set_note(image, st.session_state.get(f"{K_NOTE}.{image}", ""), who)
-    except StoreError as exc:
-        st.session_state[K_FLASH] = f"Not saved: {exc}"
+    except ui.STORE_ERRORS as exc:
+        not_saved(exc)
         return
     saved(f"note on {image}")
 
 
+@safety.callback
 def add_region(image: str, have: list[str], regions: list[dict], region: dict) -> None:
     tag = st.session_state["triage.region_tag"]
     set_artifacts(image, sorted({*have, tag}), [*regions, {"artifact": tag, **region}])
 
 
+@safety.callback
 def undo() -> None:
     if need_name():
         return
-    ev_ = tags.undo(who)
+    try:
+        ev_ = tags.undo(who)
+    except ui.STORE_ERRORS as exc:
+        not_saved(exc)
+        return
     st.session_state[K_FLASH] = (
         f"Undid your {ev_['action']} on {ev_['target']}" if ev_ else "Nothing of yours to undo."
     )

@@ -3,6 +3,9 @@
 Caches live here and only here: ``st.cache_resource`` for models and the tag store,
 ``st.cache_data`` for data. Every loader shows the library's error with its fix (``st.error``)
 and returns None, so a page can stop cleanly instead of showing a traceback.
+
+Every path and store URL from the sidebar goes through :mod:`workbench.access` first (allowed
+folders, configured database URLs) and is refused with a message outside them.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
 from curation.images import ImageReadError
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
-from curation.store import StoreError, TagStore
+from curation.store import StoreBusyError, StoreError, TagStore
 from explain.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover, load_series
 from explain.confidence import CalibrationError, Confidence, fit_confidence
 from explain.duplicates import find_duplicates
@@ -41,6 +45,8 @@ from explain.explorer import (
 from explain.heatmap_cache import HeatmapCache
 from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.metrics import SeriesEvaluation, evaluate_series
+from pages.safety import signed_in_user
+from workbench import access
 
 if TYPE_CHECKING:
     from explain.compare import Comparison
@@ -50,8 +56,9 @@ DEFAULT_DATA = ROOT / "sample_data" / "pets"
 DEFAULT_CHECKPOINTS = ROOT / "sample_data" / "series" / "baseline"
 DEFAULT_COMPARE = ROOT / "sample_data" / "series" / "curated"
 DEFAULT_STORE = ROOT / "workspace" / "tags.sqlite"
-DEFAULT_CACHE = ROOT / ".workbench" / "cache"
 TOP_K = 10
+FIX_DATA = "Enter a dataset folder (train/ query/ gallery/) or a manifest .csv/.parquet."
+FIX_CHECKPOINTS = "Enter a folder with model.pth.tar-N files in the sidebar."
 
 # session-state keys (widgets and page state)
 K_DATA = "workspace.data"
@@ -60,6 +67,8 @@ K_STORE = "workspace.store"
 K_ANNOTATOR = "workspace.annotator"
 K_RELOAD = "workspace.reload"
 K_QUERY = "explore.query"  # the query a page is looking at (shared by Heatmaps and Triage)
+# what writing to or opening a tag store raises besides the library's own errors
+STORE_ERRORS = (StoreError, StoreBusyError, SQLAlchemyError, OSError)
 
 
 def through_app() -> None:
@@ -85,11 +94,12 @@ class Workspace:
 
 
 def workspace_defaults() -> Workspace:
-    """Defaults from WORKBENCH_DATA / WORKBENCH_CHECKPOINTS / WORKBENCH_STORE, else the sample."""
+    """Defaults from WORKBENCH_DATA / WORKBENCH_CHECKPOINTS / WORKBENCH_STORE, else the sample
+    (a store URL with its password hidden: the browser sees this value)."""
     return Workspace(
         data=os.environ.get("WORKBENCH_DATA", str(DEFAULT_DATA)),
         checkpoints=os.environ.get("WORKBENCH_CHECKPOINTS", str(DEFAULT_CHECKPOINTS)),
-        store=os.environ.get("WORKBENCH_STORE", str(DEFAULT_STORE)),
+        store=access.public_store(os.environ.get("WORKBENCH_STORE", str(DEFAULT_STORE))),
     )
 
 
@@ -104,21 +114,47 @@ def workspace() -> Workspace:
 
 def workspace_dir() -> Path:
     """Where jobs, exports, uploads and reports go (WORKBENCH_WORKSPACE, else ./workspace)."""
-    return Path(os.environ.get("WORKBENCH_WORKSPACE", str(ROOT / "workspace")))
+    return access.workspace_dir()
 
 
 def cache_dir() -> Path:
     """Disk cache of embeddings and heatmaps (the CLI's default when run from the project)."""
-    return Path(os.environ.get("WORKBENCH_CACHE", str(DEFAULT_CACHE)))
+    return access.cache_dir()
 
 
 def annotator() -> str:
+    """Who tags: the signed-in user when login is configured, else the sidebar's name."""
+    who = signed_in_user()
+    if who is not None:
+        return who
     return str(st.session_state.get(K_ANNOTATOR, "")).strip()
 
 
 def clear_caches() -> None:
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+# -- what a visitor may name -----------------------------------------------------------------
+
+
+def policy() -> access.Policy:
+    """The folders and store URLs this app may use, from the environment it was started in."""
+    return access.Policy.from_env()
+
+
+def check(raw: str | Path, what: str, **kw) -> Path:
+    """:func:`workbench.access.check_path` under the app's policy; raises AccessError."""
+    return access.check_path(policy(), raw, what=what, **kw)
+
+
+def allowed(raw: str | Path, what: str, **kw) -> Path | None:
+    """The resolved path when the policy allows it, else None after showing why."""
+    try:
+        return check(raw, what, **kw)
+    except access.AccessError as exc:
+        st.error(str(exc))
+        return None
 
 
 # -- dataset ---------------------------------------------------------------------------------
@@ -131,14 +167,23 @@ def _load(path: str) -> Dataset:
 
 def dataset() -> Dataset | None:
     """The workspace's dataset, or None after showing the loader's error with its fix."""
-    path = workspace().data
-    if not path:
+    raw = workspace().data
+    if not raw:
         st.error("No dataset given: enter a dataset folder or manifest in the sidebar.")
         return None
+    path = allowed(raw, "The dataset", fix=FIX_DATA)
+    if path is None:
+        return None
+    if path.is_file() and path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        st.error(f"The dataset `{raw}` is a file but not a manifest (.csv or .parquet). {FIX_DATA}")
+        return None
     try:
-        return _load(path)
+        return _load(str(path))
     except DatasetError as exc:
-        st.error(f"The dataset at `{path}` cannot be used.\n\n```\n{exc}\n```")
+        st.error(f"The dataset at `{raw}` cannot be used.\n\n```\n{exc}\n```")
+        return None
+    except OSError as exc:  # e.g. a folder the server may not read
+        st.error(f"The dataset at `{raw}` cannot be read: {exc.strerror or exc}. {FIX_DATA}")
         return None
 
 
@@ -159,21 +204,30 @@ def _discover(path: str) -> list[CheckpointFile]:
     return discover(path)
 
 
-def checkpoint_files(path: str | None = None) -> list[CheckpointFile] | None:
-    """The checkpoint files of ``path`` (default: the workspace's), or None after an error."""
-    path = path or workspace().checkpoints
+def _checkpoint_folder(raw: str) -> Path | None:
+    return allowed(raw, "The checkpoint folder", expect="dir", fix=FIX_CHECKPOINTS)
+
+
+def _listed(folder: Path, raw: str) -> list[CheckpointFile] | None:
     try:
-        files = _discover(path)
-    except (FileNotFoundError, NotADirectoryError, CheckpointError) as exc:
-        st.error(f"{exc}\n\nEnter a folder with model.pth.tar-N files in the sidebar.")
+        files = _discover(str(folder))
+    except (OSError, CheckpointError) as exc:
+        st.error(f"{exc}\n\n{FIX_CHECKPOINTS}")
         return None
     if not files:
         st.warning(
-            f"No checkpoints in `{path}`: expected model.pth.tar-N, *.pth or *.pt files. "
+            f"No checkpoints in `{raw}`: expected model.pth.tar-N, *.pth or *.pt files. "
             "Train a series with `workbench train --data DIR --out DIR`."
         )
         return None
     return files
+
+
+def checkpoint_files(path: str | None = None) -> list[CheckpointFile] | None:
+    """The checkpoint files of ``path`` (default: the workspace's), or None after an error."""
+    raw = path or workspace().checkpoints
+    folder = _checkpoint_folder(raw)
+    return None if folder is None else _listed(folder, raw)
 
 
 @st.cache_resource(show_spinner="Loading the checkpoints…", max_entries=4)
@@ -183,14 +237,15 @@ def _series(path: str, stamp: tuple) -> list[LoadedModel]:
 
 def series(path: str | None = None) -> list[LoadedModel] | None:
     """Every checkpoint of ``path`` (default: the workspace's) loaded, or None after an error."""
-    path = path or workspace().checkpoints
-    files = checkpoint_files(path)
+    raw = path or workspace().checkpoints
+    folder = _checkpoint_folder(raw)
+    files = None if folder is None else _listed(folder, raw)
     if not files:
         return None
     try:
-        return _series(path, _stamp(files))
-    except CheckpointError as exc:
-        st.error(f"The checkpoints in `{path}` cannot be loaded.\n\n```\n{exc}\n```")
+        return _series(str(folder), _stamp(files))
+    except (CheckpointError, OSError) as exc:
+        st.error(f"The checkpoints in `{raw}` cannot be loaded.\n\n```\n{exc}\n```")
         return None
 
 
@@ -254,28 +309,56 @@ def evaluated() -> tuple[Dataset, list[LoadedModel], SeriesEvaluation]:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _store(url: str, data: str, _ds: Dataset | None) -> TagStore:
-    if "://" not in url:
-        Path(url).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return TagStore(url, dataset=_ds)
 
 
 def store(ds: Dataset | None = None) -> TagStore | None:
-    """The workspace's tag store (created when it is a new SQLite file), or None after an error."""
-    url = workspace().store
-    if not url:
-        st.error("No tag store given: enter a SQLite file or a database URL in the sidebar.")
+    """The workspace's tag store (created when it is a new SQLite file inside the allowed
+    folders), or None after an error. Database URLs other than the configured ones are refused
+    before any connection is tried."""
+    raw = workspace().store
+    try:
+        target = access.check_store(policy(), raw)
+    except access.AccessError as exc:
+        st.error(str(exc))
         return None
     try:
-        return _store(url, data_key(ds) if ds is not None else "", ds)
-    except (StoreError, OSError, ValueError) as exc:
-        st.error(
-            f"The tag store `{url}` cannot be opened.\n\n```\n{exc}\n```\n\nGive a writable "
-            "SQLite file path or a URL such as postgresql+psycopg://user@host/db."
+        return _store(str(target), data_key(ds) if ds is not None else "", ds)
+    except (*STORE_ERRORS, ImportError) as exc:
+        st.error(store_problem(raw, exc))
+        return None
+
+
+def store_problem(raw: str, exc: BaseException) -> str:
+    """What a tag-store error means for the user, and what to do (no driver traceback)."""
+    shown = access.public_store(raw)
+    if isinstance(exc, StoreError | StoreBusyError):
+        return f"The tag store `{shown}`: {exc}"
+    if isinstance(exc, ImportError):
+        return (
+            f"The tag store `{shown}` needs a database driver that is not installed ({exc.name}); "
+            "install the project's postgres extra: pip install -e '.[postgres]'."
         )
-        return None
-    except Exception as exc:  # SQLAlchemy raises driver errors of many kinds
-        st.error(f"The tag store `{url}` cannot be opened: {type(exc).__name__}: {exc}")
-        return None
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    low = text.lower()
+    if "file is not a database" in low or "not a database" in low:
+        return (
+            f"The tag store `{shown}` is not a SQLite database (the file holds something else). "
+            "Give a new file name to start a store, or the path of an existing tag store."
+        )
+    if "readonly" in low or "read-only" in low:
+        return (
+            f"The tag store `{shown}` is read-only for the app ({text}). Make the file and its "
+            "folder writable for the user running the app, or choose another store file."
+        )
+    if "unable to open database file" in low:
+        return (
+            f"The tag store `{shown}` cannot be opened ({text}): its folder is missing or not "
+            "accessible. Choose a store file in a folder the app can write to."
+        )
+    if isinstance(exc, OSError):
+        return f"The tag store `{shown}` cannot be used: {exc.strerror or exc}."
+    return f"The tag store `{shown}` failed: {text}"
 
 
 @st.cache_resource(show_spinner=False)

@@ -48,13 +48,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a free loopback port; yields its base URL."""
-    port = free_port()
+def streamlit_server(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    address: str | None = "127.0.0.1",
+    port: int | None = None,
+    args: tuple[str, ...] = (),
+) -> Iterator[str]:
+    """Run ``streamlit run app.py`` on a free port; yields its base URL (on 127.0.0.1).
+
+    ``address``: passed as ``--server.address``; None leaves it to .streamlit/config.toml.
+    ``args``: more command-line options (e.g. ``--secrets.files PATH``)."""
+    port = port or free_port()
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.headless", "true", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        *(["--server.address", address] if address is not None else []), *args,
     ]  # fmt: skip
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)

@@ -1,7 +1,8 @@
 """Every page through app.py with Streamlit's AppTest, on a small generated dataset and series.
 
 Each test clears Streamlit's caches, points the workspace at its own files through the
-WORKBENCH_* variables and asserts what the page rendered (numbers, tables, store contents).
+WORKBENCH_* variables (the test's tmp_path is the workspace; the shared generated data is an
+allowed root) and asserts what the page rendered (numbers, tables, store contents).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def app(app_world, tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
     monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
     monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=180)
@@ -78,6 +81,13 @@ def test_overview_shows_counts_checkpoints_and_store(app, app_world):
 def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
     app.text_input(key="workspace.data").input(str(tmp_path / "nowhere")).run()
     assert not app.exception
+    assert any(
+        e.value == f"The dataset `{tmp_path / 'nowhere'}` does not exist. Enter a dataset "
+        "folder (train/ query/ gallery/) or a manifest .csv/.parquet."
+        for e in app.error
+    ), [e.value for e in app.error]
+    (tmp_path / "empty").mkdir()
+    app.text_input(key="workspace.data").input(str(tmp_path / "empty")).run()
     assert any("cannot be used" in e.value for e in app.error)
     app.text_input(key="workspace.data").input(str(app_world["data"])).run()
     broken = tmp_path / "broken"
@@ -87,7 +97,25 @@ def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
     assert not app.exception
     assert any("cannot be loaded" in e.value for e in app.error)
     app.text_input(key="workspace.checkpoints").input(str(tmp_path / "none")).run()
-    assert not app.exception and app.error
+    assert not app.exception
+    assert f"The checkpoint folder `{tmp_path / 'none'}` does not exist." in app.error[0].value
+
+
+def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
+    from pages import ui
+
+    calls = []
+
+    def counted(path, **kw):
+        calls.append(path)
+        return load_dataset(path, **kw)
+
+    monkeypatch.setattr(ui, "load_dataset", counted)
+    app.run()
+    assert calls == []  # cached
+    app.button(key="workspace.reload").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert len(calls) == 1
 
 
 def test_checkpoints_page_metrics_equal_the_library(app, app_world):
@@ -212,19 +240,19 @@ def test_retrain_page_runs_a_background_training_job(app, app_world, tmp_path, m
     at = open_page(app, "curate")
     at.text_input(key="curate.out").input(str(tmp_path / "ws" / "exports" / "cleaned")).run()
     at.button(key="curate.export").click().run()
-    recipe = tmp_path / "recipe.json"
+    recipe = tmp_path / "ws" / "recipe.json"
     tiny = Recipe(height=64, width=32, epochs=1, save_at=(1,), batch_size=8, num_instances=2)
     recipe.write_text(json.dumps({"recipe": dataclasses.asdict(tiny)}))
     at = open_page(at, "retrain")
     assert at.text_input(key="retrain.manifest").value.endswith("cleaned/manifest.csv")
     at.text_input(key="retrain.recipe").input(str(recipe)).run()
-    at.text_input(key="retrain.out").input(str(tmp_path / "new")).run()
+    at.text_input(key="retrain.out").input(str(tmp_path / "ws" / "new")).run()
     assert any(f"--recipe {recipe}" in c.value for c in at.code)
     at.button(key="retrain.start").click().run()
     assert any(s.value.startswith("Started job") for s in at.success)
     job = jobs.current_job(tmp_path / "ws")
     assert job.wait(timeout=240) == "succeeded", jobs.read_log(job)
-    assert (tmp_path / "new" / "model.pth.tar-1").exists()
+    assert (tmp_path / "ws" / "new" / "model.pth.tar-1").exists()
     at.run()
     assert any("Finished" in s.value for s in at.success)
 

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tags": ("tags", "Tag store: add, list, undo, export annotators' tags."),
     "export": ("export", "Apply curation rules and write a cleaned training manifest."),
     "compare": ("compare", "Compare two checkpoint series (metrics, artifact mass, heatmaps)."),
+    "detect": ("detect", "Artifact detectors (hands, tongue, grass, glare, collar, text ...)."),
 }
 
 

@@ -1,0 +1,131 @@
+"""`workbench detect`: the artifact detectors over a dataset's photos, with a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_data, progress_bar
+
+
+def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(number)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r}: write NAME=VALUE, e.g. --threshold hands=0.6", param_hint="--threshold"
+            ) from None
+    return out
+
+
+@click.command("detect")
+@data_options
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the detections (one row per image and artifact) to this CSV.",
+)
+@click.option(
+    "--artifacts",
+    default="all",
+    show_default=True,
+    help="Comma-separated detectors (hands,tongue,grass,glare,collar,collage,text), "
+    "'pixel' for all but OCR, or 'all'.",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a detector's default threshold (repeatable).",
+)
+@click.option(
+    "--mask",
+    "mask_method",
+    type=click.Choice(["auto", "silhouette", "alpha", "grabcut", "threshold"]),
+    default="auto",
+    show_default=True,
+    help="Animal mask: auto = the file's alpha, else the silhouette of a segmented photo, "
+    "else GrabCut.",
+)
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CACHE,
+    show_default=True,
+    help="Cache folder (an interrupted run resumes from it).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--catalog", "show_catalog", is_flag=True, help="List the detectors and exit.")
+def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache_dir, no_cache,
+            show_catalog) -> None:  # fmt: skip
+    """See what is in the photos: human hands, tongues, grass, glare, collars, collages and
+    text overlays, from the pixels alone. Prints photos and posts per artifact, the share of
+    posts with text (phone numbers, places) and of collages, and which animal mask was used."""
+    from curation.perception.catalog import select, table
+    from curation.perception.runner import detect_dataset
+    from curation.perception.summary import summarise
+    from curation.perception.text import OcrUnavailableError
+
+    if show_catalog:
+        for row in table():
+            click.echo(
+                f"{row['name']:<8} v{row['version']}  threshold {row['threshold']:.2f}  "
+                f"{row['kind']:<5} {row['description']}"
+            )
+        return
+    try:
+        entries = select(artifacts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--artifacts") from exc
+    ds = load_data(data, manifest, root)
+    cache = None
+    if not no_cache:
+        from explain.cache import DiskCache
+
+        cache = DiskCache(cache_dir, "perception")
+    bar, progress = progress_bar("detecting", unit="photo")
+    try:
+        found, computed = detect_dataset(
+            ds, [e.name for e in entries], thresholds=_thresholds(thresholds), cache=cache,
+            progress=progress, mask_method=mask_method,
+        )  # fmt: skip
+    except OcrUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        bar.close()
+    s = summarise(found)
+    n_results = s.photos * len(entries)
+    click.echo(f"{s.photos} photos, {s.posts} posts; computed {computed} result(s), "
+               f"{n_results + s.photos - computed} read from the cache")  # fmt: skip
+    click.echo(f"{'artifact':<9} {'photos':>7} {'share':>6} {'posts':>6} {'share':>6}  threshold")
+    for r in s.per_artifact.itertuples(index=False):
+        click.echo(f"{r.artifact:<9} {r.photos:>7} {r.photo_share:>6.1%} {r.posts:>6} "
+                   f"{r.post_share:>6.1%}  {r.threshold:.2f}")  # fmt: skip
+    labels = {
+        "text_posts": "posts with a text overlay",
+        "phone_posts": "posts with a phone number in a photo",
+        "place_posts": "posts with a city or district in a photo",
+        "collage_photos": "photos that are collages",
+    }
+    for key, label in labels.items():
+        if key in s.shares:
+            click.echo(f"{label}: {s.shares[key]:.1%}")
+    masks = ", ".join(f"{k} {v}" for k, v in s.masks.items())
+    click.echo(f"animal mask: {masks}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        found.to_csv(tmp, index=False)
+        tmp.replace(out)
+        click.echo(f"detections written to {out}")
