@@ -6,8 +6,19 @@ globals a pickled numpy number needs (torchreid's engine stores ``rank1`` as one
 asks for anything else (a pickle that would run code) is refused with
 :class:`UnsafeCheckpointError` before any of it is executed.
 
+Before ``torch.load`` sees a file, :func:`explain.checkpoint_files.precheck` makes sure it is a
+regular, non-empty file in one of torch's formats whose tensors fit in it; after, the numbers it
+stores and its weights are checked (:mod:`explain.checkpoint_values`): an out-of-range ``epoch``,
+``height``/``width`` (capped by ``WORKBENCH_MAX_SIDE``, default 1024) or ``num_classes``, and
+NaN/Inf weights, refuse the file with its name.
+
 Accepted layouts: torchreid's ``{'state_dict', 'epoch', 'rank1', 'optimizer', ...}`` dicts (also
 in ``log/<run>/model/model.pth.tar-N``), bare state_dicts, DataParallel's ``module.`` prefix.
+
+A series has one checkpoint per epoch: files that are byte-for-byte copies (torchreid's
+``model-best.pth.tar`` beside ``model.pth.tar-N``) are listed once, with a warning; two different
+files claiming the same epoch are refused, since every view of a series (labels, ``--epoch``,
+the per-epoch comparison of two series) would show one of them in place of the other.
 """
 
 from __future__ import annotations
@@ -25,7 +36,10 @@ import torch
 from curation.images import file_sha1
 from explain import zoo
 from explain.adapter import available_models, build_model
+from explain.checkpoint_files import CheckpointError, precheck
+from explain.checkpoint_values import check_numbers, check_weights
 from explain.device import default_device
+from explain.limits import MAX_EPOCH
 
 CHECKPOINT_PATTERNS = ("model.pth.tar-*", "*.pth.tar", "*.pth", "*.pt")
 _EPOCH_RE = re.compile(r"(?:tar-|epoch[_-]?|ep[_-]?|[_-])(\d+)(?:\.pth|\.pt|\.tar)*$", re.I)
@@ -49,9 +63,14 @@ def epoch_from_name(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def discover(folder: str | Path) -> list[CheckpointFile]:
+def discover(folder: str | Path, *, unusable: bool = False) -> list[CheckpointFile]:
     """Checkpoint files in ``folder`` (or ``folder/model`` / ``folder/*/model`` as torchreid's
-    ``log/<run>/model/`` layout), ordered by epoch, then name."""
+    ``log/<run>/model/`` layout), ordered by epoch, then name; hidden names are left out.
+
+    By default only regular files (or links to them) are listed. ``unusable=True`` lists every
+    entry whose name matches -- folders, named pipes, dangling or looping links too -- so that
+    reading it says what it is rather than leaving it out unseen (:func:`load_series` and
+    ``workbench checkpoints`` do)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -63,16 +82,13 @@ def discover(folder: str | Path) -> list[CheckpointFile]:
         files: dict[Path, None] = {}
         for pattern in CHECKPOINT_PATTERNS:
             for p in sorted(cand.glob(pattern)):
-                if p.is_file() and not p.name.startswith("."):
+                listed = (p.is_symlink() or p.exists()) if unusable else p.is_file()
+                if listed and not p.name.startswith("."):
                     files[p] = None
         if files:
             found = [CheckpointFile(p, epoch_from_name(p.name)) for p in files]
             return sorted(found, key=lambda c: (c.epoch is None, c.epoch or 0, c.path.name))
     return []
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used; the message names the file, what is wrong and what to do."""
 
 
 class UnsafeCheckpointError(CheckpointError):
@@ -162,14 +178,16 @@ def read_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint safely and normalise it.
 
     Returns a dict with ``state_dict`` (``module.`` stripped), ``epoch`` (the dict's, else the
-    file name's, else None), ``epoch_in_name``, ``has_optimizer``, and every scalar entry of the
-    file (``rank1``, ``mAP``, ``arch``, ``num_classes``, ``height``, ``width`` ...) as a plain
-    Python value. Accepts torchreid's dict and a bare state_dict. Raises CheckpointError
-    (:class:`UnsafeCheckpointError` for files that would run code; nothing is executed).
+    file name's, else None), ``epoch_in_name``, ``has_optimizer``, ``warnings`` (messages naming
+    the file: a file-name epoch that differs from the stored one, a dropped informational
+    number), and every scalar entry of the file (``rank1``, ``mAP``, ``arch``, ``num_classes``,
+    ``height``, ``width`` ...) as a plain Python value, the numeric ones validated
+    (:func:`explain.checkpoint_values.check_numbers`). Accepts torchreid's dict and a bare
+    state_dict. Raises CheckpointError (:class:`UnsafeCheckpointError` for files that would run
+    code; nothing is executed).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file; check the path")
+    size = precheck(path).st_size
     obj = _torch_load(path)
     meta: dict = {}
     if _is_state_dict(obj):
@@ -191,17 +209,40 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(
             f"{path}: holds a {type(obj).__name__}, not a state_dict or a checkpoint dict"
         )
-    name_epoch = epoch_from_name(path.name)
-    epoch = meta.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool):
-        epoch = name_epoch
+    entries = obj if not _is_state_dict(obj) else {}
+    numbers, warnings = check_numbers(path, entries)
+    for key in ("rank1", "mAP", "epoch", "height", "width", "num_classes"):
+        meta.pop(key, None)
+    if "arch" in meta and not isinstance(meta["arch"], str):
+        del meta["arch"]
+    meta.update(numbers)
+    check_weights(path, state_dict, size)
+    epoch, name_epoch = _epochs(path, numbers.get("epoch"), warnings)
     meta.setdefault("has_optimizer", False)
     return {
         **meta,
         "state_dict": strip_prefix(state_dict),
         "epoch": epoch,
         "epoch_in_name": name_epoch,
+        "warnings": warnings,
     }
+
+
+def _epochs(path: Path, stored: int | None, warnings: list[str]) -> tuple[int | None, int | None]:
+    """``(epoch, epoch in the file name)``: the stored epoch wins; a name that says another one
+    adds a warning; a name epoch out of range is refused when nothing else gives the epoch."""
+    name_epoch = epoch_from_name(path.name)
+    if name_epoch is not None and stored is not None and name_epoch != stored:
+        warnings.append(
+            f"{path}: the file name says epoch {name_epoch} but the file stores epoch {stored}; "
+            f"shown as epoch {stored} (rename the file if the stored epoch is right)"
+        )
+    if stored is None and name_epoch is not None and name_epoch > MAX_EPOCH:
+        raise CheckpointError(
+            f"{path}: the file name gives epoch {name_epoch}, outside 0..{MAX_EPOCH}, and the "
+            "file stores no epoch; rename the file (e.g. model.pth.tar-60)"
+        )
+    return (stored if stored is not None else name_epoch), name_epoch
 
 
 @dataclass
@@ -210,7 +251,8 @@ class LoadedModel:
 
     ``sha1``: hex SHA-1 of the file's bytes (the cache key); ``meta``: the file's scalar entries
     plus ``num_classes`` (None when the file has no classifier) and ``height``/``width`` (the
-    input size the model was trained at; 256×128 when the file does not say).
+    input size the model was trained at; 256×128 when the file does not say); ``warnings``:
+    messages about the file worth showing (see :func:`read_checkpoint`).
     """
 
     model: torch.nn.Module
@@ -219,6 +261,7 @@ class LoadedModel:
     path: Path
     sha1: str
     meta: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -304,31 +347,93 @@ def load_model(
         )
     target = torch.device(device) if device is not None else default_device()
     model = model.to(target).eval()
-    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict",)}
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "warnings")}
+    warnings = list(ckpt["warnings"])
+    stored = meta.get("num_classes")
+    if stored is not None and fit.num_classes is not None and stored != fit.num_classes:
+        warnings.append(
+            f"{path}: 'num_classes' says {stored} but the classifier has {fit.num_classes} "
+            f"rows; shown as {fit.num_classes}"
+        )
     meta["num_classes"] = fit.num_classes
     meta["arch"] = fit.arch
-    return LoadedModel(model, fit.arch, ckpt["epoch"], path, file_sha1(path), meta)
+    sha1 = file_sha1(path)
+    return LoadedModel(model, fit.arch, ckpt["epoch"], path, sha1, meta, warnings)
+
+
+class Series(list):
+    """A loaded checkpoint series: the :class:`LoadedModel` s in epoch order (a list), plus
+    ``warnings``, the messages to show wherever the series is listed (each names its file)."""
+
+    def __init__(self, models: list[LoadedModel] = (), warnings: list[str] = ()):
+        super().__init__(models)
+        self.warnings = list(warnings)
+
+
+def epoch_conflicts(
+    items: list[tuple[Path, int | None, str]],
+) -> tuple[dict[Path, Path], list[str], list[str]]:
+    """Files of one series that claim the same epoch, from ``(path, epoch, sha1)`` triples.
+
+    Returns ``(copies, warnings, errors)``: ``copies`` maps each byte-for-byte copy to the file
+    kept in its place (the one whose name gives the epoch, else the first by name), with one
+    warning each; ``errors`` has one message per epoch claimed by different files."""
+    by_epoch: dict[int, list[tuple[Path, str]]] = {}
+    for path, epoch, sha1 in items:
+        if epoch is not None:
+            by_epoch.setdefault(epoch, []).append((Path(path), sha1))
+    copies: dict[Path, Path] = {}
+    warnings: list[str] = []
+    errors: list[str] = []
+    for epoch, group in sorted(by_epoch.items()):
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda g: (epoch_from_name(g[0].name) != epoch, g[0].name))
+        if len({sha for _, sha in group}) > 1:
+            names = ", ".join(p.name for p, _ in group)
+            errors.append(
+                f"{group[0][0].parent}: {len(group)} different files claim epoch {epoch} "
+                f"({names}); a series has one checkpoint per epoch: move all but one out of "
+                "the folder, or re-save them with their true epochs"
+            )
+            continue
+        kept = group[0][0]
+        for path, _ in group[1:]:
+            copies[path] = kept
+            warnings.append(
+                f"{path}: a copy of {kept.name} (same content, epoch {epoch}); listed once, "
+                f"as {kept.name}"
+            )
+    return copies, warnings, errors
 
 
 def load_series(
     folder: str | Path, arch: str | None = None, device: str | torch.device | None = None
-) -> list[LoadedModel]:
+) -> Series:
     """Every checkpoint :func:`discover` finds in ``folder``, loaded, ordered by epoch (files
-    without an epoch last, by name). Raises CheckpointError when there is none."""
-    files = discover(folder)
+    without an epoch last, by name), as a :class:`Series` with its ``warnings``. Copies of one
+    file are loaded once. Raises CheckpointError when there is none, when a file cannot be used
+    or when two different files claim one epoch (:func:`epoch_conflicts`)."""
+    files = discover(folder, unusable=True)
     if not files:
         raise CheckpointError(
             f"{folder}: no checkpoint files (model.pth.tar-N, *.pth, *.pt) here, in "
             f"{Path(folder) / 'model'} or in {Path(folder) / '*' / 'model'}"
         )
     loaded = [load_model(f.path, arch=arch, device=device) for f in files]
-    return sorted(loaded, key=lambda m: (m.epoch is None, m.epoch or 0, m.path.name))
+    copies, warnings, errors = epoch_conflicts([(m.path, m.epoch, m.sha1) for m in loaded])
+    if errors:
+        raise CheckpointError("; ".join(errors))
+    kept = [m for m in loaded if m.path not in copies]
+    kept.sort(key=lambda m: (m.epoch is None, m.epoch or 0, m.path.name))
+    return Series(kept, [w for m in kept for w in m.warnings] + warnings)
 
 
 def describe(path: str | Path, arch: str | None = None) -> dict:
     """What a checkpoint holds, without building its model: ``file``, ``epoch``, ``arch``,
     ``num_classes``, ``rank1``, ``mAP`` (from the file, NaN when absent), ``size_mb``, ``sha1``,
-    ``optimizer`` (bool). Raises CheckpointError like :func:`load_model`."""
+    ``optimizer`` (bool), ``warnings`` (see :func:`read_checkpoint`). Raises CheckpointError
+    like :func:`load_model`."""
     path = Path(path)
     ckpt = read_checkpoint(path)
     fit = _resolve_arch(path, ckpt, arch)
@@ -348,4 +453,5 @@ def describe(path: str | Path, arch: str | None = None) -> dict:
         "size_mb": path.stat().st_size / 1e6,
         "sha1": file_sha1(path),
         "optimizer": bool(ckpt["has_optimizer"]),
+        "warnings": list(ckpt["warnings"]),
     }

@@ -210,16 +210,34 @@ def _folder(models: Sequence[object]) -> Path | None:
     return Path(path).parent if path is not None else None
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a recipe.json is about 2 KB
+
+
 def _recipe(folder: Path | None) -> dict | None:
+    """The series' ``recipe.json`` (None when there is none); ValueError naming the file when
+    it is not a JSON object of at most 1 MB."""
     path = folder / "recipe.json" if folder is not None else None
-    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise ValueError(f"larger than {MAX_RECIPE_BYTES:,} bytes")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(
+            f"{path}: not a readable recipe.json ({exc}); move it aside or restore the one "
+            "written by workbench train"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a workbench recipe.json (not a JSON object)")
+    return data
 
 
 def recipe_differences(a: dict | None, b: dict | None) -> dict[str, list]:
     """Recipe fields whose values differ: ``{field: [baseline, curated]}`` (empty: same recipe)."""
     if a is None or b is None:
         return {}
-    ra, rb = a.get("recipe", {}), b.get("recipe", {})
+    ra, rb = (r.get("recipe") if isinstance(r.get("recipe"), dict) else {} for r in (a, b))
     return {k: [ra.get(k), rb.get(k)] for k in sorted(set(ra) | set(rb)) if ra.get(k) != rb.get(k)}
 
 

@@ -211,3 +211,99 @@ def test_map_helpers():
     assert positive_map(np.array([[-1.0, -2.0]]), (1, 2)).tolist() == [[0.0, 0.0]]
     up = resize(np.array([[0.0, 1.0]], dtype=np.float32), (1, 4))
     np.testing.assert_allclose(up, [[0.0, 0.25, 0.75, 1.0]])
+
+
+# --------------------------------------------------------------------------- the contract guard
+
+
+def _fake(map_, raw=None, score=0.5):
+    """A 'method' returning ``map_`` (and ``raw``) whatever the input."""
+
+    def method(model, x, target, **_):
+        m = np.asarray(map_)
+        r = np.zeros((2, 2), np.float32) if raw is None else np.asarray(raw)
+        return Heatmap(map=m, raw=r, method="fake", score=score)
+
+    return method
+
+
+@pytest.fixture
+def fake_method():
+    """``fake_method(fn)`` registers ``fn`` as ``fake`` for one test, returns its guarded form."""
+    made = []
+
+    def make(fn):
+        made.append(register("fake")(fn))
+        return made[-1]
+
+    yield make
+    METHODS.pop("fake", None)
+
+
+def ones(value: float, shape=(8, 8), dtype=np.float32) -> np.ndarray:
+    return np.full(shape, value, dtype=dtype)
+
+
+def with_nan() -> np.ndarray:
+    m = ones(0.5)
+    m[3, 4] = np.nan
+    m[0, 0] = np.inf
+    return m
+
+
+@pytest.mark.parametrize(
+    "map_, raw, score, message",
+    [
+        (with_nan(), None, 0.5,
+         "heatmap method 'fake' returned a map with 2 NaN or infinite value(s) of 64; the "
+         "model's weights or its input are broken (check the checkpoint with `workbench "
+         "checkpoints`)"),
+        (ones(0.5), np.full((2, 2), np.nan, np.float32), 0.5,
+         "heatmap method 'fake' returned a raw with 4 NaN or infinite value(s) of 4"),
+        (ones(1.5), None, 0.5,
+         "heatmap method 'fake' returned map values in [1.5, 1.5], outside [0, 1]"),
+        (np.linspace(-0.25, 1, 64, dtype=np.float32).reshape(8, 8), None, 0.5,
+         "heatmap method 'fake' returned map values in [-0.25, 1], outside [0, 1]"),
+        (ones(0.5, (4, 4)), None, 0.5,
+         "heatmap method 'fake' returned a map of shape (4, 4), not the input's (H, W) (8, 8)"),
+        (ones(0.5, (8, 8, 1)), None, 0.5,
+         "heatmap method 'fake' returned a map of (8, 8, 1), not a non-empty 2-D array"),
+        (ones(0.5, dtype=np.float64), None, 0.5,
+         "heatmap method 'fake' returned a map of dtype float64, not float32"),
+        (ones(0.5), None, float("nan"),
+         "heatmap method 'fake': the target's value on the image is nan: the model's output is "
+         "not finite"),
+    ],
+    ids=["nan-map", "nan-raw", "above-one", "below-zero", "wrong-shape", "3-d", "float64",
+         "nan-score"],
+)  # fmt: skip
+def test_contract_guard_refuses_a_broken_map(fake_method, map_, raw, score, message):
+    fake_method(_fake(map_, raw, score))
+    with pytest.raises(ValueError) as info:
+        compute("fake", Planted(), planted_input(), SelfSimilarity())
+    assert str(info.value).startswith(message), str(info.value)
+    with pytest.raises(ValueError):  # the method called through the registry by name is guarded
+        get_method("fake")(Planted(), planted_input(), SelfSimilarity())
+
+
+def test_contract_guard_turns_a_constant_map_into_the_empty_map(fake_method):
+    guarded = fake_method(_fake(ones(0.7)))
+    hm = compute("fake", Planted(), planted_input(), SelfSimilarity())
+    assert hm.map.dtype == np.float32 and hm.map.shape == (8, 8)
+    assert float(hm.map.max()) == 0.0  # what the CLI and the pages report as an empty map
+    assert hm.info["constant_map"] == pytest.approx(0.7)
+    assert guarded(Planted(), planted_input(), SelfSimilarity()).map.max() == 0.0
+    fine = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    METHODS.pop("fake")
+    fake_method(_fake(fine))
+    out = compute("fake", Planted(), planted_input(), SelfSimilarity())
+    assert out.map is not None and np.array_equal(out.map, fine) and "constant_map" not in out.info
+
+
+def test_registered_methods_are_guarded_and_keep_their_signature():
+    import inspect
+
+    fn = get_method("occlusion")
+    assert fn.__wrapped__.__name__ == "occlusion"
+    assert "window" in inspect.signature(fn).parameters
+    assert register("gradcam")(get_method("gradcam").__wrapped__) is get_method("gradcam")

@@ -75,7 +75,7 @@ def intensity_method():
     """A 'method' that only looks at the input (an edge-detector-like map): must fail."""
 
     def intensity(model, x, target, **_):
-        raw = x.detach().reshape(-1, *x.shape[-2:])[0].abs().sum(0).numpy().astype(np.float32)
+        raw = x.detach().reshape(-1, *x.shape[-2:]).abs().sum(0).numpy().astype(np.float32)
         return Heatmap(map=raw / raw.max(), raw=raw, method="intensity")
 
     register("intensity")(intensity)

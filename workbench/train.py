@@ -1,7 +1,8 @@
 """Train a torchreid model on a dataset's train split and save a checkpoint series.
 
 The recipe (architecture, input size, losses, schedule, seed) is written to ``recipe.json`` beside
-the checkpoints so that a retrain on a curated manifest is comparable with the baseline.
+the checkpoints so that a retrain on a curated manifest is comparable with the baseline (the
+recipe and its checks: :mod:`workbench.recipe`).
 Checkpoints use torchreid's own format: ``model.pth.tar-N`` holding a dict with ``state_dict``,
 ``epoch``, ``rank1`` (plus ``mAP``, ``arch``, ``num_classes``; ``optimizer`` only on request).
 
@@ -20,7 +21,7 @@ import platform
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,102 +35,11 @@ from curation.images import load_rgb
 from curation.owned import RECORD, Ledger, entries_phrase, foreign_entries, read_record
 from explain.device import default_device, set_threads
 from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from workbench.recipe import Recipe, TrainingError
 
-AUGMENTATIONS = ("random_flip", "random_crop", "color_jitter")
 CHECKPOINT_PREFIX = "model.pth.tar-"
 TOOL = "workbench train"
-
-
-class TrainingError(ValueError):
-    """Training cannot start with these inputs; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that decides what a training run learns (recorded in ``recipe.json``)."""
-
-    arch: str = "osnet_x0_25"
-    height: int = 256
-    width: int = 128
-    epochs: int = 60
-    save_at: tuple[int, ...] = (3, 12, 30, 60)
-    batch_size: int = 32
-    num_instances: int = 4
-    optimizer: str = "amsgrad"
-    lr: float = 0.003
-    weight_decay: float = 5e-4
-    scheduler: str = "cosine"
-    label_smooth: bool = True
-    triplet_margin: float = 0.3
-    # Hard-mined triplets on raw ReLU features can shrink every feature to zero (loss = margin)
-    # when a model trains from scratch; on L2-normalised features (the cosine space retrieval
-    # uses) the margin is relative and that collapse cannot happen.
-    triplet_normalize: bool = True
-    weight_softmax: float = 1.0
-    weight_triplet: float = 1.0
-    augment: tuple[str, ...] = AUGMENTATIONS
-    seed: int = 0
-
-    def validate(self) -> None:
-        from explain.adapter import available_models
-
-        if self.arch not in available_models():
-            raise TrainingError(
-                f"unknown architecture {self.arch!r}; choose one of torchreid's models, "
-                "e.g. osnet_x0_25, osnet_x1_0, resnet50"
-            )
-        if self.epochs < 1:
-            raise TrainingError(f"epochs must be at least 1, not {self.epochs}")
-        bad = [e for e in self.save_at if not 1 <= e <= self.epochs]
-        if bad:
-            raise TrainingError(
-                f"--save-at {bad} lies outside 1..{self.epochs}; save only epochs that are trained"
-            )
-        if self.num_instances < 1 or self.batch_size % self.num_instances:
-            raise TrainingError(
-                f"batch size {self.batch_size} must be a multiple of the photos per identity "
-                f"in a batch ({self.num_instances})"
-            )
-        if self.weight_triplet > 0 and self.batch_size // self.num_instances < 2:
-            raise TrainingError(
-                f"a batch of {self.batch_size} with {self.num_instances} photos per post holds "
-                "one post: the triplet loss needs another post in the batch for negatives; "
-                "raise --batch-size to at least twice the photos per post"
-            )
-        if self.optimizer not in ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"):
-            raise TrainingError(f"unknown optimizer {self.optimizer!r}; use adam, sgd or amsgrad")
-        if self.scheduler not in ("cosine", "single_step", "none"):
-            raise TrainingError(
-                f"unknown scheduler {self.scheduler!r}; use cosine, single_step or none"
-            )
-        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
-        if unknown:
-            raise TrainingError(
-                f"unknown augmentation(s) {unknown}; use {', '.join(AUGMENTATIONS)}"
-            )
-
-    @property
-    def checkpoints(self) -> tuple[int, ...]:
-        """Epochs that get a checkpoint (the last one always does)."""
-        return tuple(sorted(set(self.save_at) | {self.epochs}))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["save_at"] = list(self.save_at)
-        d["augment"] = list(self.augment)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Recipe:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise TrainingError(f"recipe has unknown field(s) {unknown}")
-        d = dict(d)
-        for key in ("save_at", "augment"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
+DEFAULT_RECIPE = Recipe()  # frozen, so safe as a default argument
 
 
 @dataclass
@@ -319,7 +229,7 @@ def existing_checkpoints(out_dir: Path) -> list[Path]:
 def train(
     dataset: Dataset,
     out_dir: str | Path,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe = DEFAULT_RECIPE,
     *,
     threads: int | None = None,
     device: str | torch.device | None = None,

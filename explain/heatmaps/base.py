@@ -7,6 +7,11 @@ A method is a function ``(model, x, target, **params) -> Heatmap``:
 - ``target`` an explicit embedding target (:mod:`explain.targets`), never None.
 
 It returns a :class:`Heatmap` whose ``map`` is ``(H, W)`` float32 in [0, 1] at input resolution.
+The registry enforces this: :func:`register` wraps every method in :func:`check_heatmap`, so a
+method called by name (:func:`compute`, :func:`get_method`) or directly that returns a map with
+NaN/Inf, values outside [0, 1], another shape or dtype, or a non-finite ``raw``, raises
+:class:`HeatmapContractError` naming the method. A constant map carries no location: it becomes
+all zeros, the "empty map" (no positive attribution) that callers already report.
 Methods do no I/O and no printing, and leave the caller's model and tensor as they found them:
 :func:`explaining` switches the model to eval mode, freezes its parameters and restores modes,
 ``requires_grad`` flags and ``.grad`` tensors afterwards (also on error); methods remove every hook
@@ -15,7 +20,10 @@ they register in ``finally`` blocks and work on a detached copy of ``x``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
+import math
 import os
 import threading
 import weakref
@@ -79,14 +87,84 @@ BUILTIN_MODULES = (
 )
 
 
+class HeatmapContractError(ValueError):
+    """A method returned something other than an ``(H, W)`` float32 map in [0, 1]."""
+
+
+def _input_shape(x: object) -> tuple[int, int] | None:
+    shape = getattr(x, "shape", None)
+    return (int(shape[-2]), int(shape[-1])) if shape is not None and len(shape) >= 2 else None
+
+
+def check_heatmap(name: str, hm: object, shape: tuple[int, int] | None) -> Heatmap:
+    """``hm`` when it keeps the contract for an input of ``shape`` ``(H, W)`` (None: not
+    checked): a :class:`Heatmap` whose ``map`` is a finite float32 ``(H, W)`` array in [0, 1]
+    and whose ``raw`` is a finite float32 2-D array, with a finite ``score`` (the target's value
+    on the image; None allowed). A constant map is returned as all zeros
+    (``info["constant_map"]`` keeps its value). Raises HeatmapContractError naming ``name``."""
+    what = f"heatmap method {name!r}"
+    if not isinstance(hm, Heatmap):
+        raise HeatmapContractError(f"{what} returned {type(hm).__name__}, not a Heatmap")
+    score = hm.score
+    if score is not None and not (isinstance(score, int | float) and math.isfinite(score)):
+        raise HeatmapContractError(
+            f"{what}: the target's value on the image is {score!r}: the model's output is not "
+            "finite, so no map can mean anything (NaN/Inf weights? check the checkpoint with "
+            "`workbench checkpoints`)"
+        )
+    for field_name, value in (("map", hm.map), ("raw", hm.raw)):
+        if not isinstance(value, np.ndarray) or value.ndim != 2 or value.size == 0:
+            got = value.shape if isinstance(value, np.ndarray) else type(value).__name__
+            raise HeatmapContractError(
+                f"{what} returned a {field_name} of {got}, not a non-empty 2-D array"
+            )
+        if value.dtype != np.float32:
+            raise HeatmapContractError(
+                f"{what} returned a {field_name} of dtype {value.dtype}, not float32"
+            )
+        bad = int(value.size - np.isfinite(value).sum())
+        if bad:
+            raise HeatmapContractError(
+                f"{what} returned a {field_name} with {bad} NaN or infinite value(s) of "
+                f"{value.size}; the model's weights or its input are broken (check the "
+                "checkpoint with `workbench checkpoints`)"
+            )
+    m = hm.map
+    if shape is not None and m.shape != tuple(shape):
+        raise HeatmapContractError(
+            f"{what} returned a map of shape {m.shape}, not the input's (H, W) {tuple(shape)}"
+        )
+    lo, hi = float(m.min()), float(m.max())
+    if lo < 0.0 or hi > 1.0:
+        raise HeatmapContractError(
+            f"{what} returned map values in [{lo:.4g}, {hi:.4g}], outside [0, 1]"
+        )
+    if hi == lo and hi > 0.0:
+        info = {**hm.info, "constant_map": hi}
+        return dataclasses.replace(hm, map=np.zeros_like(m), info=info)
+    return hm
+
+
+def _guarded(name: str, fn: Method) -> Method:
+    @functools.wraps(fn)
+    def method(model: nn.Module, x: torch.Tensor, target: object, **params) -> Heatmap:
+        return check_heatmap(name, fn(model, x, target, **params), _input_shape(x))
+
+    return method
+
+
 def register(name: str) -> Callable[[Method], Method]:
-    """Decorator adding a method to :data:`METHODS` under ``name``."""
+    """Decorator adding a method to :data:`METHODS` under ``name``; it returns the method
+    wrapped in :func:`check_heatmap` (``__wrapped__`` is the undecorated function)."""
 
     def deco(fn: Method) -> Method:
-        if name in METHODS and METHODS[name] is not fn:
-            raise ValueError(f"heatmap method {name!r} is registered twice")
-        METHODS[name] = fn
-        return fn
+        existing = METHODS.get(name)
+        if existing is not None:
+            if getattr(existing, "__wrapped__", None) is not fn:
+                raise ValueError(f"heatmap method {name!r} is registered twice")
+            return existing
+        METHODS[name] = _guarded(name, fn)
+        return METHODS[name]
 
     return deco
 

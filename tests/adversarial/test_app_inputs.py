@@ -734,9 +734,9 @@ SIDEBAR = [
         "checkpoints",
         lambda w: (
             f"The checkpoints in `{w.allowed / 'textck'}` cannot be loaded.\n\n"
-            f"```\n{w.allowed / 'textck' / 'model.pth.tar-5'}: refused to load: not a "
-            "PyTorch checkpoint but a raw pickle, which could run code when loaded. Save "
-            "models with torch.save(model.state_dict(), ...)\n```"
+            f"```\n{w.allowed / 'textck' / 'model.pth.tar-5'}: a text file, not a PyTorch "
+            "checkpoint (it begins with 'not a checkpoint'); point at a model.pth.tar-N / "
+            ".pth file\n```"
         ),
         id="ckpt-text-file-checkpoint",
     ),

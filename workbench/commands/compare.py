@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_checkpoints, load_data
+from workbench.commands.numbers import THREADS
 
 
 @click.command("compare")
@@ -34,14 +35,14 @@ from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_checkp
 @click.option(
     "--queries",
     "n_queries",
-    type=int,
+    type=click.IntRange(1, 1000),
     default=8,
     show_default=True,
     help="Queries in the heatmap grids (half with artifacts, half without).",
 )
 @click.option(
     "--limit",
-    type=int,
+    type=click.IntRange(0, 100_000),
     default=120,
     show_default=True,
     help="At most this many images with artifacts for the attribution tables (0: all).",
@@ -54,7 +55,7 @@ from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_checkp
     show_default=True,
     help="Heatmap and embedding cache folder.",
 )
-@click.option("--threads", type=int, default=None, help="CPU threads [default: 2].")
+@click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2].")
 @click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any].")
 def command(
     baseline_dir,

@@ -14,6 +14,7 @@ from workbench.commands.evaluate import (
     load_data,
     model_options,
 )
+from workbench.commands.numbers import EPOCH, FiniteFloat
 
 
 def pick_checkpoint(models: list, epoch: int | None):
@@ -39,7 +40,7 @@ def _gallery_against_itself(ds, model, cache_dir, flip):
 @click.command("confidence")
 @data_options
 @model_options
-@click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
+@click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
 @click.option(
     "--method",
     type=click.Choice(["logistic", "isotonic"]),
@@ -49,12 +50,14 @@ def _gallery_against_itself(ds, model, cache_dir, flip):
 )
 @click.option(
     "--target-precision",
-    type=float,
+    type=FiniteFloat(0.0, 1.0, min_open=True),
     default=0.9,
     show_default=True,
     help="Precision the accepted matches must reach.",
 )
-@click.option("--bins", type=int, default=10, show_default=True, help="Reliability bins.")
+@click.option(
+    "--bins", type=click.IntRange(1, 1000), default=10, show_default=True, help="Reliability bins."
+)
 @click.option(
     "--gallery-queries",
     is_flag=True,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from workbench.commands.numbers import THREADS, TOP_K
+
 DEFAULT_CACHE = Path(".workbench") / "cache"
 
 
@@ -62,7 +64,7 @@ def model_options(fn: Callable) -> Callable:
             ),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option("--flip", is_flag=True, help="Average features with the mirror image."),
-            click.option("--threads", type=int, default=None, help="CPU threads [default: 2]."),
+            click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2]."),
             click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any]."),
         ]
     ):
@@ -88,13 +90,18 @@ def load_data(data: Path | None, manifest: Path | None, root: Path | None):
 
 
 def load_checkpoints(folder: Path, arch: str | None, device: str | None):
-    """Every checkpoint of the series, loaded (errors become a clean CLI message)."""
+    """Every checkpoint of the series, loaded; its warnings go to stderr (errors become a clean
+    CLI message)."""
     from explain.checkpoints import CheckpointError, load_series
+    from explain.limits import LimitError
 
     try:
-        return load_series(folder, arch=arch, device=device)
-    except (CheckpointError, FileNotFoundError) as exc:
+        series = load_series(folder, arch=arch, device=device)
+    except (CheckpointError, LimitError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from exc
+    for message in series.warnings:
+        click.echo(f"warning: {message}", err=True)
+    return series
 
 
 def progress_bar(desc: str, unit: str = "img"):
@@ -152,7 +159,7 @@ def format_table(metrics) -> str:
     "-k",
     "--top-k",
     "k",
-    type=int,
+    type=TOP_K,
     default=10,
     show_default=True,
     help="Gallery items kept per query (found-within-k).",

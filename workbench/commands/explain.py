@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from explain.limits import MAX_SEED, MAX_THREADS
 from workbench.commands.evaluate import (
     DEFAULT_CACHE,
     data_options,
@@ -25,6 +26,7 @@ from workbench.commands.evaluate import (
     load_data,
     progress_bar,
 )
+from workbench.commands.numbers import COUNT, EPOCH, PIXELS, THREADS
 
 METHOD_NAMES = (
     "gradcam",
@@ -72,7 +74,7 @@ def series_options(fn: Callable) -> Callable:
                 help="Heatmap cache folder.",
             ),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
-            click.option("--threads", type=int, default=None, help="CPU threads [default: 2]."),
+            click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2]."),
             click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any]."),
         ]
     ):
@@ -85,14 +87,14 @@ def occlusion_options(fn: Callable) -> Callable:
         [
             click.option(
                 "--window",
-                type=int,
+                type=PIXELS,
                 default=16,
                 show_default=True,
                 help="Occlusion window (pixels).",
             ),
             click.option(
                 "--stride",
-                type=int,
+                type=PIXELS,
                 default=8,
                 show_default=True,
                 help="Occlusion stride (pixels).",
@@ -320,19 +322,19 @@ def maps(
 )
 @click.option(
     "--limit",
-    type=int,
+    type=COUNT,
     default=120,
     show_default=True,
     help="At most this many images with artifacts (half polluted, half clean).",
 )
 @click.option(
     "--randomisation-images",
-    type=int,
+    type=click.IntRange(0, 1000),
     default=8,
     show_default=True,
     help="Images for the randomisation check (last checkpoint).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option(
     "--csv",
     "csv_dir",
@@ -460,18 +462,18 @@ def print_report(rep) -> None:
     show_default=True,
     help="Comma list of methods, compared with randomcam.",
 )
-@click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
+@click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
 @click.option(
     "--images",
     "n_images",
-    type=int,
+    type=click.IntRange(1, 1000),
     default=8,
     show_default=True,
     help="Query images to use (the first N of the query split).",
 )
 @click.option(
     "--steps",
-    type=int,
+    type=click.IntRange(1, 1000),
     default=16,
     show_default=True,
     help="Steps of the deletion/insertion curves.",
@@ -555,7 +557,7 @@ def faithfulness(
     help="Which photos to explain (self-similarity target); repeat for several [default: query].",
 )
 @click.option("--all", "all_splits", is_flag=True, help="Every photo of every split.")
-@click.option("--limit", type=int, default=None, help="Only the first N photos of each split.")
+@click.option("--limit", type=COUNT, default=None, help="Only the first N photos of each split.")
 @click.option(
     "--engine",
     type=click.Choice(["local", "ray"]),
@@ -569,11 +571,15 @@ def faithfulness(
     help="Ray cluster to join (e.g. ray://head:10001 or auto) [default: start Ray locally].",
 )
 @click.option(
-    "--workers", type=int, default=2, show_default=True, help="Ray actors (one CPU each)."
+    "--workers",
+    type=click.IntRange(1, MAX_THREADS),
+    default=2,
+    show_default=True,
+    help="Ray actors (one CPU each).",
 )
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(1, 1024),
     default=8,
     show_default=True,
     help="Photos per unit of work handed to a worker.",

@@ -14,6 +14,7 @@ from workbench.commands.evaluate import (
     load_data,
     progress_bar,
 )
+from workbench.commands.numbers import EPOCH, TOP_K
 
 
 @click.command("suggest")
@@ -24,8 +25,8 @@ from workbench.commands.evaluate import (
     required=True,
     help="Checkpoint folder (model.pth.tar-N files, or torchreid's log/<run>/).",
 )
-@click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
-@click.option("-k", "--top-k", "k", type=int, default=5, show_default=True,
+@click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
+@click.option("-k", "--top-k", "k", type=TOP_K, default=5, show_default=True,
               help="Results the team looks at: missed = true match not within them.")  # fmt: skip
 @click.option("--method", default="gradcam", show_default=True, help="Heatmap method.")
 @click.option("--store", default=None, help="Tag store: use annotators' regions and show "

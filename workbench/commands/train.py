@@ -6,16 +6,24 @@ from pathlib import Path
 
 import click
 
+from explain.limits import MAX_BATCH, MAX_SEED, MAX_THREADS, MAX_TRAIN_EPOCHS
 from workbench.commands.datasets import dataset_kwargs, dataset_options
+from workbench.commands.numbers import FiniteFloat
 
 
 def _epochs(value: str) -> tuple[int, ...]:
     try:
-        return tuple(sorted({int(v) for v in value.split(",") if v.strip()}))
+        epochs = tuple(sorted({int(v) for v in value.split(",") if v.strip()}))
     except ValueError as exc:
         raise click.BadParameter(
             f"{value!r}: give epochs as a comma list, e.g. 3,12,30,60"
         ) from exc
+    bad = [e for e in epochs if not 1 <= e <= MAX_TRAIN_EPOCHS]
+    if bad or not epochs:
+        raise click.BadParameter(
+            f"{value!r}: give epochs in 1..{MAX_TRAIN_EPOCHS} as a comma list, e.g. 3,12,30,60"
+        )
+    return epochs
 
 
 @click.command("train")
@@ -53,12 +61,24 @@ def _epochs(value: str) -> tuple[int, ...]:
     help="recipe.json of an earlier series: retrain with the same recipe.",
 )
 @click.option("--arch", default=None, help="torchreid model name [default: osnet_x0_25].")
-@click.option("--epochs", type=int, default=None, help="[default: 60]")
-@click.option("--save-at", default=None, help="Epochs to checkpoint, e.g. 3,12,30,60.")
-@click.option("--batch-size", type=int, default=None, help="[default: 32]")
-@click.option("--lr", type=float, default=None, help="[default: 0.003]")
-@click.option("--seed", type=int, default=None, help="[default: 0]")
-@click.option("--threads", type=int, default=None, help="CPU threads [default: min(2, cores)].")
+@click.option(
+    "--epochs", type=click.IntRange(1, MAX_TRAIN_EPOCHS), default=None, help="[default: 60]"
+)
+@click.option(
+    "--save-at",
+    default=None,
+    callback=lambda _ctx, _param, value: None if value is None else _epochs(value),
+    help="Epochs to checkpoint, e.g. 3,12,30,60.",
+)
+@click.option("--batch-size", type=click.IntRange(2, MAX_BATCH), default=None, help="[default: 32]")
+@click.option("--lr", type=FiniteFloat(1e-8, 10.0), default=None, help="[default: 0.003]")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="[default: 0]")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, MAX_THREADS),
+    default=None,
+    help="CPU threads [default: min(2, cores)].",
+)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [default: GPU when present].")
 @click.option("--keep-optimizer", is_flag=True, help="Also store optimizer state (larger files).")
 @click.option("--overwrite", is_flag=True, help="Replace checkpoints already in --out.")
@@ -80,27 +100,21 @@ def command(
     overwrite,
 ) -> None:
     """Train a torchreid model (triplet + softmax, pretrained=False) on the train split."""
-    import hashlib
-    import json
-
     from tqdm import tqdm
 
     from curation.dataset import load_dataset
     from curation.findings import DatasetError
-    from workbench.train import Recipe, TrainingError, train
+    from workbench.recipe import Recipe, TrainingError, read_recipe
+    from workbench.train import train
 
     if (data is None) == (manifest is None):
         raise click.UsageError("give exactly one of --data DIR or --manifest FILE")
     base, based_on = Recipe(), None
     if recipe_file is not None:
-        blob = Path(recipe_file).read_bytes()
         try:
-            base = Recipe.from_dict(json.loads(blob)["recipe"])
-        except (KeyError, ValueError, TypeError) as exc:
-            raise click.ClickException(
-                f"{recipe_file}: not a workbench recipe.json ({exc})"
-            ) from exc
-        based_on = {"recipe": str(recipe_file), "sha256": hashlib.sha256(blob).hexdigest()}
+            base, based_on = read_recipe(recipe_file)
+        except TrainingError as exc:
+            raise click.ClickException(str(exc)) from exc
     overrides = {
         k: v
         for k, v in {
@@ -113,7 +127,7 @@ def command(
         if v is not None
     }
     if save_at is not None:
-        overrides["save_at"] = _epochs(save_at)
+        overrides["save_at"] = save_at
     elif epochs is not None:
         overrides["save_at"] = tuple(e for e in base.save_at if e <= epochs) or (epochs,)
     recipe = Recipe(
@@ -124,6 +138,10 @@ def command(
             "augment": tuple(base.augment),
         }
     )
+    try:
+        recipe.validate()
+    except TrainingError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         ds = load_dataset(data or manifest, root=root, **dataset_kwargs())
     except DatasetError as exc:
