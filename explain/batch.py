@@ -27,9 +27,9 @@ from pathlib import Path
 
 from curation.dataset import SPLITS, Dataset
 from explain.checkpoints import discover, read_checkpoint
-from explain.hashing import content_hashes
 from explain.heatmap_cache import HeatmapCache, heatmap_key, resolved_params
 from explain.heatmaps.base import get_method
+from explain.storage.hashing import content_hashes
 
 ENGINES = ("local", "ray")
 TARGET_REF = "self"

@@ -48,8 +48,8 @@ from PIL import Image
 
 from curation.dataset import Dataset
 from curation.images import load_rgb
-from explain.cache import DiskCache, make_key
-from explain.hashing import content_hashes
+from explain.storage.cache import DiskCache, make_key
+from explain.storage.hashing import content_hashes
 
 SCOPES = ("intra-post", "inter-post", "train-test")
 GROUP_COLUMNS = (

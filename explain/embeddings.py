@@ -2,8 +2,8 @@
 
 Preprocessing is torchreid's test transform (resize to H×W, ImageNet normalisation); with
 ``flip=True`` the features of the image and of its mirror image are averaged before the
-normalisation. The disk cache (:class:`explain.cache.DiskCache`, namespace ``embeddings``) is
-keyed by the checkpoint's content hash, the content hash of every image (in order) and the
+normalisation. The disk cache (:class:`explain.storage.cache.DiskCache`, namespace ``embeddings``)
+is keyed by the checkpoint's content hash, the content hash of every image (in order) and the
 preprocessing, so a renamed checkpoint or image still hits and a changed one never does.
 """
 
@@ -18,11 +18,11 @@ import torch
 
 from curation.dataset import Dataset
 from curation.images import load_rgb
-from explain.cache import DiskCache, make_key
 from explain.checkpoints import LoadedModel
 from explain.device import set_threads
-from explain.hashing import content_hashes
 from explain.preprocess import test_transform
+from explain.storage.cache import DiskCache, make_key
+from explain.storage.hashing import content_hashes
 
 Progress = Callable[[int, int], None]  # (done, total)
 PREPROCESSING_VERSION = 1  # bump when the transform changes: old cache entries stop matching

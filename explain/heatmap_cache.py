@@ -4,9 +4,9 @@ A key (:func:`heatmap_key`) is made of the checkpoint's SHA-1, the image file's 
 (:func:`curation.images.file_sha1`), the method name, its parameters (defaults filled in from the
 method's signature, execution-only options such as ``batch_size`` left out), the target reference
 (``"self"``, ``"pair:<reference image sha1>"``) and the input size. Entries live in an
-:class:`explain.cache.DiskCache` (namespace ``heatmaps``; written to a temporary file and renamed,
-so concurrent readers and writers are safe): ``map`` as float16, ``raw`` as float16 scaled by its
-largest magnitude (``raw_scale``), and the method, parameters, score and diagnostics as JSON.
+:class:`explain.storage.cache.DiskCache` (namespace ``heatmaps``; written to a temporary file and
+renamed, so concurrent readers and writers are safe): ``map`` as float16, ``raw`` as float16 scaled
+by its largest magnitude (``raw_scale``), and the method, parameters, score and diagnostics as JSON.
 
 A batch job (e.g. Ray workers) writes the same entries with :func:`heatmap_key` and
 :meth:`HeatmapCache.put`; the app then reads them with :meth:`HeatmapCache.get_or_compute`.
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.cache import DiskCache, make_key
 from explain.heatmaps.base import Heatmap, get_method
+from explain.storage.cache import DiskCache, make_key
 from explain.targets import as_target
 
 NAMESPACE = "heatmaps"
@@ -142,7 +142,7 @@ class HeatmapCache:
 
     def get(self, key: str) -> Heatmap | None:
         """The heatmap stored under ``key``; None when absent or damaged (an entry that is no
-        readable archive is deleted and logged once, see :class:`explain.cache.DiskCache`).
+        readable archive is deleted and logged once, see :class:`explain.storage.cache.DiskCache`).
 
         An archive that reads but is no heatmap entry (other arrays, written by other code)
         raises ValueError naming the file, which is left in place.

@@ -463,9 +463,9 @@ def _cached_features(model, sha1, paths, size, extract, cache_root) -> np.ndarra
     :func:`explain.embeddings.embed_dataset`) when there is a cache and a checkpoint hash."""
     if cache_root is None or not sha1:
         return extract(model, paths, height=size[0], width=size[1])
-    from explain.cache import DiskCache
     from explain.embeddings import embedding_key
-    from explain.hashing import content_hashes
+    from explain.storage.cache import DiskCache
+    from explain.storage.hashing import content_hashes
 
     disk = DiskCache(cache_root, "embeddings")
     key = embedding_key(sha1, content_hashes(paths), size[0], size[1], False)

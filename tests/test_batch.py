@@ -12,8 +12,8 @@ import torch
 
 from curation.dataset import load_folder
 from explain.batch import checkpoints_of, images_of, precompute
-from explain.cache import DiskCache
 from explain.heatmap_cache import NAMESPACE
+from explain.storage.cache import DiskCache
 from tests.conftest import write_image
 
 HAS_RAY = importlib.util.find_spec("ray") is not None

@@ -7,9 +7,9 @@ disk (fsync) and renamed into place, so concurrent readers never see half an ent
 writers of the same key are harmless.
 
 Damage is repaired, not reported forever: an entry that does not open as an ``.npz`` archive
-(truncated by a crash or a full disk, zero bytes, a manual edit) is deleted, logged once (logger
-``explain.cache``, a warning) and counts as absent, so the caller recomputes it. Temporary files
-left by killed writers are never listed as keys and are deleted once older than
+(truncated by a crash or a full disk, zero bytes, a manual edit) is deleted, logged once
+(logger ``explain.storage.cache``, a warning) and counts as absent, so the caller recomputes it.
+Temporary files left by killed writers are never listed as keys and are deleted once older than
 :data:`STALE_TEMP_SECONDS` (when a cache is opened, or by :meth:`DiskCache.prune`). What the cache
 cannot repair (a folder where an entry belongs, a folder it may not write, a full disk) raises
 :class:`CacheError` naming the path and the fix.
