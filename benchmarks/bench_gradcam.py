@@ -43,11 +43,11 @@ def rss_mb() -> float:
 def load(series_dir: str | None):
     import torch
 
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder = Path(series_dir) if series_dir else ROOT / "sample_data" / "series" / "baseline"
     if folder.is_dir() and any(folder.glob("model.pth.tar-*")):
-        from explain.checkpoints import load_series
+        from explain.models.checkpoints import load_series
 
         return str(folder), load_series(folder, device="cpu")
     models = []
@@ -61,7 +61,7 @@ def images(arg: str | None):
     from PIL import Image
 
     from curation.images import load_rgb
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
 
     if arg:
         q = load_rgb(arg)

@@ -43,8 +43,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from explain.adapter import evaluate_rank_reference
     from explain.metrics import rank_metrics
+    from explain.models.adapter import evaluate_rank_reference
 
     case = market_like(args.queries, args.gallery)
     ours_t, ref_t = [], []

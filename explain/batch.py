@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.dataset import SPLITS, Dataset
-from explain.checkpoints import discover, read_checkpoint
 from explain.heatmap_cache import HeatmapCache, heatmap_key, resolved_params
 from explain.heatmaps.base import get_method
+from explain.models.checkpoints import discover, read_checkpoint
 from explain.storage.hashing import content_hashes
 
 ENGINES = ("local", "ray")
@@ -137,8 +137,8 @@ class BatchWorker:
         threads: int | None = 1,
         device: str | None = "cpu",
     ):
-        from explain.checkpoints import load_model
-        from explain.device import set_threads
+        from explain.models.checkpoints import load_model
+        from explain.models.device import set_threads
 
         set_threads(threads)
         self.checkpoints = list(checkpoints)
@@ -153,7 +153,7 @@ class BatchWorker:
     def run(self, tasks: Sequence[Task], on_map: Callable[[], None] | None = None) -> list[int]:
         """Compute every missing map of ``tasks``; returns ``[computed, raced]``."""
         from curation.images import load_rgb
-        from explain.preprocess import to_input
+        from explain.models.preprocess import to_input
         from explain.targets import SelfSimilarity
 
         computed = raced = 0
@@ -205,7 +205,7 @@ def precompute(
 
     ``params``: per-method parameters (``{"occlusion": {"window": 16, "stride": 8}}``), part of
     the cache key. ``threads``: torch threads per worker (default: 1 per Ray actor, which
-    holds one CPU; :func:`explain.device.default_threads` locally). ``progress(done, total)``
+    holds one CPU; :func:`explain.models.device.default_threads` locally). ``progress(done, total)``
     counts maps, cached ones included (so a resumed run starts where the last one stopped).
     """
     if engine not in ENGINES:

@@ -194,7 +194,7 @@ def pick_queries(dataset, n: int, seed: int = 0) -> list[str]:
 
 
 def _load(series: str | Path | Sequence[object], device: str | None) -> list:
-    from explain.checkpoints import load_series
+    from explain.models.checkpoints import load_series
 
     if isinstance(series, str | Path):
         return load_series(series, device=device)
@@ -256,7 +256,7 @@ def compare_series(
     progress: StageProgress | None = None,
 ) -> Comparison:
     """Compare the ``baseline`` and ``curated`` series (checkpoint folders, or lists of
-    :class:`explain.checkpoints.LoadedModel`) on ``dataset``'s query/gallery split.
+    :class:`explain.models.checkpoints.LoadedModel`) on ``dataset``'s query/gallery split.
 
     ``limit``: at most this many images with artifacts for the attribution tables (half from
     polluted posts, half clean; None: all). ``n_queries``: rows of the heatmap grids.

@@ -51,7 +51,7 @@ def heatmap_grid(
     series (``{"baseline": [LoadedModel...], "curated": [...]}``); returns its path and the
     column labels. The file name carries a hash of the checkpoints, images and method."""
     from curation.images import file_sha1, load_rgb
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
     from explain.series import series_maps
 
     if not queries:

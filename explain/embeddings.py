@@ -18,9 +18,9 @@ import torch
 
 from curation.dataset import Dataset
 from curation.images import load_rgb
-from explain.checkpoints import LoadedModel
-from explain.device import set_threads
-from explain.preprocess import test_transform
+from explain.models.checkpoints import LoadedModel
+from explain.models.device import set_threads
+from explain.models.preprocess import test_transform
 from explain.storage.cache import DiskCache, make_key
 from explain.storage.hashing import content_hashes
 
@@ -85,7 +85,7 @@ def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"shape {out.shape}"
         raise ValueError(
             f"the model returned {kind} in eval mode, not a (batch, features) tensor; "
-            "load it with explain.checkpoints.load_model (torchreid models return the "
+            "load it with explain.models.checkpoints.load_model (torchreid models return the "
             "embedding in eval mode)"
         )
     return out
@@ -144,7 +144,7 @@ def embed_dataset(
     ``splits`` when given, e.g. ``("query", "gallery")``) with ``loaded``'s model at its training
     input size; read from / written to ``cache_dir`` when given (None: no cache).
 
-    ``threads``: torch CPU threads (default :func:`explain.device.default_threads`).
+    ``threads``: torch CPU threads (default :func:`explain.models.device.default_threads`).
     """
     table = dataset.table
     if splits is not None:

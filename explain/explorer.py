@@ -27,7 +27,7 @@ from curation.dataset import Dataset
 from curation.images import file_sha1, load_rgb
 from explain.heatmap_cache import HeatmapCache, get_or_compute
 from explain.heatmaps.base import Heatmap
-from explain.preprocess import to_input
+from explain.models.preprocess import to_input
 from explain.scores import masks_for_row, rasterise_regions, score_heatmap
 from explain.series import SeriesMaps, members, pair_embeddings, series_maps, series_pair_maps
 from explain.targets import pair_targets

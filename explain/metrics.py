@@ -35,7 +35,7 @@ from curation.dataset import Dataset
 from explain.retrieval import build_index, search, set_threads, similarity_matrix
 
 if TYPE_CHECKING:
-    from explain.checkpoints import LoadedModel
+    from explain.models.checkpoints import LoadedModel
 
 RANKS = (1, 5, 10, 20)
 _SORT_ABOVE = 64  # true matches per query above which one sort beats P comparisons per item
@@ -340,12 +340,12 @@ def evaluate_series(
     """Evaluate every checkpoint of a series on ``dataset``'s query/gallery split.
 
     ``folder_or_models``: a checkpoint folder (loaded with
-    :func:`explain.checkpoints.load_series`) or a list of ``LoadedModel``. Embeddings are cached
-    in ``cache_dir`` (None: no cache). ``progress(done, total)`` counts images embedded over all
-    checkpoints.
+    :func:`explain.models.checkpoints.load_series`) or a list of ``LoadedModel``. Embeddings are
+    cached in ``cache_dir`` (None: no cache). ``progress(done, total)`` counts images embedded over
+    all checkpoints.
     """
-    from explain.checkpoints import load_series
     from explain.embeddings import embed_dataset
+    from explain.models.checkpoints import load_series
 
     query, gallery = dataset.split("query"), dataset.split("gallery")
     if query.empty or gallery.empty:

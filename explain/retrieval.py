@@ -18,14 +18,14 @@ from collections.abc import Iterator
 import faiss
 import numpy as np
 
-from explain.device import default_threads
+from explain.models.device import default_threads
 
 BLAS_MIN_QUERIES = 20  # from this many queries per batch on, search through BLAS
 _NEVER = 2**31 - 1
 
 
 def set_threads(n: int | None = None) -> int:
-    """faiss's OpenMP threads (default :func:`explain.device.default_threads`)."""
+    """faiss's OpenMP threads (default :func:`explain.models.device.default_threads`)."""
     n = default_threads() if n is None else n
     if n < 1:
         raise ValueError(f"threads must be at least 1, not {n}")

@@ -368,7 +368,7 @@ def sample_report(
     from curation.images import file_sha1, load_rgb
     from explain.embeddings import extract
     from explain.heatmap_cache import get_or_compute
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
     from explain.scores import masks_for_row, score_heatmap
     from explain.series import members
 

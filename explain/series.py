@@ -1,9 +1,9 @@
 """Heatmaps of one image (or one pair) for every checkpoint of a series, in one call.
 
-Input: a list of loaded models (:class:`explain.checkpoints.LoadedModel`, or plain ``nn.Module``
-for tests and notebooks), ordered by epoch. Output: one :class:`Heatmap` per checkpoint, so the
-app can show epochs 3/12/30/60 side by side, plus how the explanation changed from one
-checkpoint to the next:
+Input: a list of loaded models (:class:`explain.models.checkpoints.LoadedModel`, or plain
+``nn.Module`` for tests and notebooks), ordered by epoch. Output: one :class:`Heatmap` per
+checkpoint, so the app can show epochs 3/12/30/60 side by side, plus how the explanation changed
+from one checkpoint to the next:
 
 - change score: Spearman rank correlation of consecutive maps over all pixels (1 = the same
   ranking of regions, 0 = unrelated; NaN when a map is constant);
@@ -56,7 +56,7 @@ def members(models: Sequence[object]) -> list[Member]:
                 f"series entry {i} is {type(m).__name__}; pass nn.Module or LoadedModel objects"
             )
     if not out:
-        raise ValueError("the series is empty; load it with explain.checkpoints.load_series")
+        raise ValueError("the series is empty; load it with explain.models.checkpoints.load_series")
     return out
 
 

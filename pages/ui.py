@@ -28,7 +28,6 @@ from curation.images import ImageReadError
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreBusyError, StoreError, TagStore
-from explain.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover, load_series
 from explain.confidence import CalibrationError, Confidence, fit_confidence
 from explain.duplicates import find_duplicates
 from explain.embeddings import embed_dataset
@@ -45,6 +44,13 @@ from explain.explorer import (
 from explain.heatmap_cache import HeatmapCache
 from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.metrics import SeriesEvaluation, evaluate_series
+from explain.models.checkpoints import (
+    CheckpointError,
+    CheckpointFile,
+    LoadedModel,
+    discover,
+    load_series,
+)
 from pages.safety import signed_in_user
 from workbench import access
 

@@ -22,7 +22,7 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """A dataset of 6 photos and a series of two osnet_x0_25 checkpoints at 64x32."""
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     base = tmp_path_factory.mktemp("batch")
     data = base / "data"
@@ -116,9 +116,9 @@ def test_resume_recomputes_nothing_already_cached(tiny, tmp_path, monkeypatch):
 
 def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
     from curation.images import file_sha1, load_rgb
-    from explain.checkpoints import load_series
     from explain.heatmap_cache import HeatmapCache
-    from explain.preprocess import to_input
+    from explain.models.checkpoints import load_series
+    from explain.models.preprocess import to_input
     from explain.series import series_maps
 
     data, series = tiny

@@ -19,7 +19,7 @@ from explain.heatmap_cache import HeatmapCache
 
 
 def series(folder: Path, seed: int) -> Path:
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder.mkdir(parents=True)
     for epoch in (1, 2):

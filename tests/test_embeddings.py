@@ -11,11 +11,11 @@ import torch
 
 from curation.dataset import load_folder
 from curation.images import load_rgb
-from explain import preprocess
-from explain.adapter import build_model
-from explain.checkpoints import LoadedModel
-from explain.device import set_threads
 from explain.embeddings import embed_dataset, extract
+from explain.models import preprocess
+from explain.models.adapter import build_model
+from explain.models.checkpoints import LoadedModel
+from explain.models.device import set_threads
 from tests.conftest import write_image
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl

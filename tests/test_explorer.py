@@ -116,9 +116,9 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 
 
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
-    from explain.checkpoints import load_series
     from explain.heatmap_cache import HeatmapCache
     from explain.metrics import evaluate_series
+    from explain.models.checkpoints import load_series
 
     ds = load_dataset(app_world["data"])
     models = load_series(app_world["series"], device="cpu")

@@ -184,7 +184,7 @@ def test_randomcam_is_seeded():
 
 
 def test_osnet_default_layer_and_shapes():
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     model = build_model("osnet_x0_25", 5).eval()
     assert default_layer(model) == "conv5"

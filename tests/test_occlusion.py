@@ -13,7 +13,7 @@ from torch import nn
 from explain.heatmaps import compute
 from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
 from explain.heatmaps.occlusion import baseline_image, occlusion_attribution, windows
-from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from explain.targets import PairSimilarity, SelfSimilarity
 
 
@@ -175,7 +175,7 @@ def test_black_background_windows_are_skipped_and_exact():
     # a preprocessed black pixel equals the black baseline bit for bit
     from PIL import Image
 
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
 
     img = to_input(Image.new("RGB", (4, 8)), 8, 4)
     assert torch.equal(img, baseline_image(img, "black"))
@@ -233,7 +233,7 @@ def test_engine_follows_weight_changes():
 
 
 def test_osnet_small_input_equals_captum():
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     torch.manual_seed(0)
     model = build_model("osnet_x0_25", 5).eval()

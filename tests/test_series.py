@@ -186,7 +186,7 @@ def test_malformed_entry_raises(tmp_path):
 
 
 def write_series(folder, epochs=(3, 12), size=(64, 32)):
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, epoch in enumerate(epochs):

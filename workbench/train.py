@@ -33,8 +33,8 @@ from torchvision import transforms as T
 from curation.dataset import Dataset
 from curation.images import load_rgb
 from curation.owned import RECORD, Ledger, entries_phrase, foreign_entries, read_record
-from explain.device import default_device, set_threads
-from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from explain.models.device import default_device, set_threads
+from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from workbench.recipe import Recipe, TrainingError
 
 CHECKPOINT_PREFIX = "model.pth.tar-"
@@ -75,7 +75,7 @@ class _TrainImages(TorchDataset):
 
 def train_transform(recipe: Recipe) -> T.Compose:
     """torchreid's training augmentations, built without its console output."""
-    from explain.adapter import training_parts
+    from explain.models.adapter import training_parts
 
     Random2DTranslation = training_parts().data.transforms.Random2DTranslation
     ops: list = []
@@ -245,7 +245,7 @@ def train(
     ``based_on``: where the recipe came from (e.g. ``{"recipe": path, "sha256": ...}`` of the
     baseline's ``recipe.json``), recorded in this run's ``recipe.json``.
     """
-    from explain.adapter import build_model, training_parts
+    from explain.models.adapter import build_model, training_parts
 
     reid = training_parts()
     recipe.validate()

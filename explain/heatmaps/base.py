@@ -3,7 +3,8 @@
 A method is a function ``(model, x, target, **params) -> Heatmap``:
 
 - ``model`` an ``nn.Module`` whose eval-mode output is the embedding ``(N, D)``;
-- ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)`` (see :mod:`explain.preprocess`);
+- ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)`` (see
+:mod:`explain.models.preprocess`);
 - ``target`` an explicit embedding target (:mod:`explain.targets`), never None.
 
 It returns a :class:`Heatmap` whose ``map`` is ``(H, W)`` float32 in [0, 1] at input resolution.
@@ -204,12 +205,12 @@ _THREADS_SET = False
 
 
 def _threads_once() -> None:
-    """When ``WORKBENCH_THREADS`` is set, apply it (:func:`explain.device.set_threads`) before
-    the first heatmap; otherwise the caller's torch thread setting stays as it is."""
+    """When ``WORKBENCH_THREADS`` is set, apply it (:func:`explain.models.device.set_threads`)
+    before the first heatmap; otherwise the caller's torch thread setting stays as it is."""
     global _THREADS_SET
     if not _THREADS_SET:
         if os.environ.get("WORKBENCH_THREADS"):
-            from explain.device import set_threads
+            from explain.models.device import set_threads
 
             set_threads()
         _THREADS_SET = True
@@ -229,7 +230,7 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
 
     Restores each submodule's training flag, each parameter's ``requires_grad`` and ``.grad``,
     also when the body raises. The first call applies ``WORKBENCH_THREADS`` when it is set
-    (:func:`explain.device.set_threads`).
+    (:func:`explain.models.device.set_threads`).
     Holds a per-model lock, so two app sessions sharing one cached model never see each other's
     hooks.
     """
@@ -270,7 +271,7 @@ def as_batch(x: torch.Tensor, device: torch.device | None = None) -> torch.Tenso
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(
             f"x must be one normalised RGB image (3, H, W) or (1, 3, H, W), got {tuple(x.shape)}; "
-            "use explain.preprocess.to_input(image)"
+            "use explain.models.preprocess.to_input(image)"
         )
     if not x.is_floating_point():
         raise ValueError(f"x must be a float tensor, got {x.dtype}; use to_input(image)")
@@ -296,7 +297,7 @@ def check_embedding_output(out: object) -> torch.Tensor:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
             f"the model returned {shape}, not an embedding (N, D); torchreid models return the "
-            "embedding in eval mode: load them with explain.checkpoints.load_model"
+            "embedding in eval mode: load them with explain.models.checkpoints.load_model"
         )
     return out
 

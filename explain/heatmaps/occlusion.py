@@ -41,7 +41,7 @@ from explain.heatmaps.base import (
     register,
 )
 from explain.heatmaps.engine import engine_for
-from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from explain.targets import EmbeddingTarget
 
 BASELINES = ("black", "mean", "blur")

@@ -22,15 +22,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from explain.adapter import build_model
-from explain.checkpoints import (
+from explain.models.adapter import build_model
+from explain.models.checkpoints import (
     CheckpointError,
     UnsafeCheckpointError,
     describe,
     load_series,
     read_checkpoint,
 )
-from explain.limits import LimitError, max_side
+from explain.models.limits import LimitError, max_side
 from tests.adversarial.conftest import assert_clean_error, workbench
 from tests.conftest import write_image
 from workbench.cli import main
@@ -477,7 +477,7 @@ def real(path: Path, state: dict, **entries) -> Path:
 def test_series_with_an_unusable_entry_is_refused_naming_it(case, tmp_path, osnet_state):
     """load_series sees every matching entry; plain discover() (the app's listing, batch
     precompute) keeps listing regular files only, so nothing there opens a pipe or a folder."""
-    from explain.checkpoints import discover
+    from explain.models.checkpoints import discover
 
     folder = tmp_path / "series"
     real(folder / "model.pth.tar-1", osnet_state, epoch=1)

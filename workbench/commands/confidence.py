@@ -93,7 +93,7 @@ def command(
     import pandas as pd
 
     from explain.confidence import CalibrationError, choose_threshold, fit_confidence
-    from explain.device import set_threads
+    from explain.models.device import set_threads
 
     set_threads(threads)
     ds = load_data(data, manifest, root)

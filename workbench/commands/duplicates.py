@@ -116,8 +116,8 @@ def command(
 ) -> None:
     """Find the same photo twice: within a post (strict thresholds, photos of one ad are alike),
     across posts (reposts) and between train and query/gallery (leakage)."""
-    from explain.device import set_threads
     from explain.duplicates import Thresholds, find_duplicates
+    from explain.models.device import set_threads
 
     set_threads(threads)
     cache = None if no_cache else cache_dir

@@ -92,8 +92,8 @@ def load_data(data: Path | None, manifest: Path | None, root: Path | None):
 def load_checkpoints(folder: Path, arch: str | None, device: str | None):
     """Every checkpoint of the series, loaded; its warnings go to stderr (errors become a clean
     CLI message)."""
-    from explain.checkpoints import CheckpointError, load_series
-    from explain.limits import LimitError
+    from explain.models.checkpoints import CheckpointError, load_series
+    from explain.models.limits import LimitError
 
     try:
         series = load_series(folder, arch=arch, device=device)
@@ -187,7 +187,7 @@ def command(
     """Rank-1/5/10/20, mAP and mINP of every checkpoint (torchreid's protocol: gallery photos with
     the query's post and camid are ignored; queries whose post has no other gallery photo are
     counted as not in gallery and left out of the averages)."""
-    from explain.device import set_threads
+    from explain.models.device import set_threads
 
     set_threads(threads)
     ds = load_data(data, manifest, root)

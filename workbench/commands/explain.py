@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from explain.limits import MAX_SEED, MAX_THREADS
+from explain.models.limits import MAX_SEED, MAX_THREADS
 from workbench.commands.evaluate import (
     DEFAULT_CACHE,
     data_options,
@@ -115,8 +115,8 @@ def occlusion_options(fn: Callable) -> Callable:
 
 
 def _setup(threads: int | None, cache_dir: Path, no_cache: bool):
-    from explain.device import set_threads
     from explain.heatmap_cache import HeatmapCache
+    from explain.models.device import set_threads
 
     set_threads(threads)
     return None if no_cache else HeatmapCache(cache_dir)
@@ -228,7 +228,7 @@ def maps(
 ) -> None:
     """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
     from curation.images import ImageReadError, file_sha1, load_rgb
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
     from explain.series import series_maps, series_pair_maps
 
     names = _methods(methods)
@@ -498,7 +498,7 @@ def faithfulness(
 ) -> None:
     """Deletion/insertion AUC (and ROAD) per method against RandomCAM."""
     from curation.images import load_rgb
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
     from explain.sanity import faithfulness_check, faithfulness_summary
 
     names = _methods(methods)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explain.adapter import available_models, build_model
+from explain.models.adapter import available_models, build_model
 
 # Tried first, in this order; any other torchreid model is tried only when none of these fits.
 DEFAULT_CANDIDATES = (

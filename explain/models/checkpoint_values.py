@@ -20,8 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from explain.checkpoint_files import CheckpointError
-from explain.limits import (
+from explain.models.checkpoint_files import CheckpointError
+from explain.models.limits import (
     MAX_CLASSES,
     MAX_EPOCH,
     MAX_SIDE_ENV,

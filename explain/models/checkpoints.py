@@ -6,11 +6,11 @@ globals a pickled numpy number needs (torchreid's engine stores ``rank1`` as one
 asks for anything else (a pickle that would run code) is refused with
 :class:`UnsafeCheckpointError` before any of it is executed.
 
-Before ``torch.load`` sees a file, :func:`explain.checkpoint_files.precheck` makes sure it is a
-regular, non-empty file in one of torch's formats whose tensors fit in it; after, the numbers it
-stores and its weights are checked (:mod:`explain.checkpoint_values`): an out-of-range ``epoch``,
-``height``/``width`` (capped by ``WORKBENCH_MAX_SIDE``, default 1024) or ``num_classes``, and
-NaN/Inf weights, refuse the file with its name.
+Before ``torch.load`` sees a file, :func:`explain.models.checkpoint_files.precheck` makes sure it is
+a regular, non-empty file in one of torch's formats whose tensors fit in it; after, the numbers it
+stores and its weights are checked (:mod:`explain.models.checkpoint_values`): an out-of-range
+``epoch``, ``height``/``width`` (capped by ``WORKBENCH_MAX_SIDE``, default 1024) or ``num_classes``,
+and NaN/Inf weights, refuse the file with its name.
 
 Accepted layouts: torchreid's ``{'state_dict', 'epoch', 'rank1', 'optimizer', ...}`` dicts (also
 in ``log/<run>/model/model.pth.tar-N``), bare state_dicts, DataParallel's ``module.`` prefix.
@@ -34,12 +34,12 @@ import numpy as np
 import torch
 
 from curation.images import file_sha1
-from explain import zoo
-from explain.adapter import available_models, build_model
-from explain.checkpoint_files import CheckpointError, precheck
-from explain.checkpoint_values import check_numbers, check_weights
-from explain.device import default_device
-from explain.limits import MAX_EPOCH
+from explain.models import zoo
+from explain.models.adapter import available_models, build_model
+from explain.models.checkpoint_files import CheckpointError, precheck
+from explain.models.checkpoint_values import check_numbers, check_weights
+from explain.models.device import default_device
+from explain.models.limits import MAX_EPOCH
 
 CHECKPOINT_PATTERNS = ("model.pth.tar-*", "*.pth.tar", "*.pth", "*.pt")
 _EPOCH_RE = re.compile(r"(?:tar-|epoch[_-]?|ep[_-]?|[_-])(\d+)(?:\.pth|\.pt|\.tar)*$", re.I)
@@ -182,7 +182,7 @@ def read_checkpoint(path: str | Path) -> dict:
     the file: a file-name epoch that differs from the stored one, a dropped informational
     number), and every scalar entry of the file (``rank1``, ``mAP``, ``arch``, ``num_classes``,
     ``height``, ``width`` ...) as a plain Python value, the numeric ones validated
-    (:func:`explain.checkpoint_values.check_numbers`). Accepts torchreid's dict and a bare
+    (:func:`explain.models.checkpoint_values.check_numbers`). Accepts torchreid's dict and a bare
     state_dict. Raises CheckpointError (:class:`UnsafeCheckpointError` for files that would run
     code; nothing is executed).
     """
@@ -327,7 +327,7 @@ def load_model(
 ) -> LoadedModel:
     """Load a checkpoint into its torchreid architecture (``arch`` given, the file's ``arch``
     entry verified against its shapes, or inferred from them), in eval mode on ``device``
-    (default: :func:`explain.device.default_device`)."""
+    (default: :func:`explain.models.device.default_device`)."""
     path = Path(path)
     ckpt = read_checkpoint(path)
     fit = _resolve_arch(path, ckpt, arch)
