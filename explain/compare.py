@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from explain.heatmap_cache import HeatmapCache
-from explain.metrics import RANKS
+from explain.retrieval.metrics import RANKS
 
 SERIES = ("baseline", "curated")
 METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
@@ -74,7 +74,7 @@ def _present(value: object) -> bool:
 
 def subset_metrics(per_query: pd.DataFrame, keep: pd.Series | None = None) -> dict:
     """mAP, rank-k and mINP over the valid queries of a per-query table (optionally only the
-    rows where ``keep``), as :func:`explain.metrics.evaluate` averages them."""
+    rows where ``keep``), as :func:`explain.retrieval.metrics.evaluate` averages them."""
     table = per_query if keep is None else per_query[keep.to_numpy()]
     valid = table[table["in_gallery"]]
     out: dict = {"num_query": len(table), "num_valid": len(valid)}
@@ -98,7 +98,7 @@ def clean_queries(dataset) -> set[str] | None:
 
 
 def _metrics(dataset, series: dict[str, list], cache_dir, note) -> pd.DataFrame:
-    from explain.metrics import evaluate_series
+    from explain.retrieval.metrics import evaluate_series
 
     clean = clean_queries(dataset)
     rows = []

@@ -214,7 +214,7 @@ def attribution_outcomes(
     """Per query: the share of the query's attribution on the animal and on artifact regions.
 
     ``member``: one checkpoint (a ``LoadedModel``); ``per_query``: its per-query table
-    (:func:`explain.metrics.evaluate`). The target is the query's similarity to its top-1
+    (:func:`explain.retrieval.metrics.evaluate`). The target is the query's similarity to its top-1
     match (what made the model pick it), or to itself when there is no top-1. Returns the
     per-query columns ``image``, ``post_id``, ``rank``, ``in_gallery`` plus ``animal_mass``,
     ``artifact_mass`` (NaN where no such region is known or the map has no positive
@@ -279,8 +279,8 @@ def gallery_self_queries(
     More top-1 matches to calibrate the match confidence on when the query split is small; the
     photo itself has its own post and camid, so the protocol leaves it out of its own search.
     """
-    from explain.embeddings import embed_dataset
-    from explain.metrics import evaluate
+    from explain.retrieval.embeddings import embed_dataset
+    from explain.retrieval.metrics import evaluate
 
     gallery = dataset.split("gallery")
     splits = ("query", "gallery")

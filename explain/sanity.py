@@ -366,9 +366,9 @@ def sample_report(
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
     """
     from curation.images import file_sha1, load_rgb
-    from explain.embeddings import extract
     from explain.heatmap_cache import get_or_compute
     from explain.models.preprocess import to_input
+    from explain.retrieval.embeddings import extract
     from explain.scores import masks_for_row, score_heatmap
     from explain.series import members
 
@@ -460,10 +460,11 @@ def _input_size(series: Sequence[object]) -> tuple[int, int]:
 
 def _cached_features(model, sha1, paths, size, extract, cache_root) -> np.ndarray:
     """``extract`` through the embedding disk cache (same keys as
-    :func:`explain.embeddings.embed_dataset`) when there is a cache and a checkpoint hash."""
+    :func:`explain.retrieval.embeddings.embed_dataset`) when there is a cache and a checkpoint
+    hash."""
     if cache_root is None or not sha1:
         return extract(model, paths, height=size[0], width=size[1])
-    from explain.embeddings import embedding_key
+    from explain.retrieval.embeddings import embedding_key
     from explain.storage.cache import DiskCache
     from explain.storage.hashing import content_hashes
 

@@ -8,9 +8,9 @@ import streamlit as st
 
 from curation.images import ImageReadError
 from explain.explorer import Photo, photo_file
-from explain.lookup import embed_photos, nearest_posts
 from explain.models.checkpoints import LoadedModel
 from explain.render import framed, overlay
+from explain.retrieval.lookup import embed_photos, nearest_posts
 from pages import ui
 from workbench import access
 

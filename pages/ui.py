@@ -28,9 +28,6 @@ from curation.images import ImageReadError
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreBusyError, StoreError, TagStore
-from explain.confidence import CalibrationError, Confidence, fit_confidence
-from explain.duplicates import find_duplicates
-from explain.embeddings import embed_dataset
 from explain.explorer import (
     Photo,
     QueryExplanation,
@@ -43,7 +40,6 @@ from explain.explorer import (
 )
 from explain.heatmap_cache import HeatmapCache
 from explain.heatmaps.layers import layer_shapes as _measure_layers
-from explain.metrics import SeriesEvaluation, evaluate_series
 from explain.models.checkpoints import (
     CheckpointError,
     CheckpointFile,
@@ -51,6 +47,10 @@ from explain.models.checkpoints import (
     discover,
     load_series,
 )
+from explain.retrieval.confidence import CalibrationError, Confidence, fit_confidence
+from explain.retrieval.duplicates import find_duplicates
+from explain.retrieval.embeddings import embed_dataset
+from explain.retrieval.metrics import SeriesEvaluation, evaluate_series
 from pages.safety import signed_in_user
 from workbench import access
 

@@ -11,11 +11,11 @@ import torch
 
 from curation.dataset import load_folder
 from curation.images import load_rgb
-from explain.embeddings import embed_dataset, extract
 from explain.models import preprocess
 from explain.models.adapter import build_model
 from explain.models.checkpoints import LoadedModel
 from explain.models.device import set_threads
+from explain.retrieval.embeddings import embed_dataset, extract
 from tests.conftest import write_image
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from curation.dataset import load_dataset
-from explain.epochs import found_but_not, rank_table, trajectory
 from explain.explorer import (
     attribution_outcomes,
     mean_colour,
@@ -22,9 +21,10 @@ from explain.explorer import (
     segmentation_mask,
 )
 from explain.heatmaps.base import Heatmap
-from explain.lookup import nearest_posts
-from explain.metrics import SeriesEvaluation
 from explain.render import difference, framed, outlined, overlay
+from explain.retrieval.epochs import found_but_not, rank_table, trajectory
+from explain.retrieval.lookup import nearest_posts
+from explain.retrieval.metrics import SeriesEvaluation
 from explain.series import SeriesMaps
 from workbench.cli import main
 
@@ -117,8 +117,8 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
     from explain.heatmap_cache import HeatmapCache
-    from explain.metrics import evaluate_series
     from explain.models.checkpoints import load_series
+    from explain.retrieval.metrics import evaluate_series
 
     ds = load_dataset(app_world["data"])
     models = load_series(app_world["series"], device="cpu")

@@ -247,7 +247,7 @@ def test_sample_report_on_a_tiny_dataset(tmp_path):
     cf = report.counterfactual.set_index(["method", "epoch"])
     assert cf.loc[("gradcam", 3), "n"] == 4
     # drop_self is 1 - cos(photo, counterfactual) under that checkpoint
-    from explain.embeddings import extract
+    from explain.retrieval.embeddings import extract
 
     e = extract(
         series[1].model,

@@ -405,8 +405,8 @@ def _evaluate(
 ) -> dict:
     """Rank-1 and mAP on query/gallery with torchreid's protocol (empty dict without them, or
     when no query has a true match: a gallery photo of its post with another camid)."""
-    from explain.embeddings import extract
-    from explain.metrics import evaluate
+    from explain.retrieval.embeddings import extract
+    from explain.retrieval.metrics import evaluate
 
     query, gallery = dataset.split("query"), dataset.split("gallery")
     pairs = query[["post_id", "camid"]].merge(gallery[["post_id", "camid"]], on="post_id")

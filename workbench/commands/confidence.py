@@ -92,8 +92,8 @@ def command(
     half, print the reliability curve and the threshold that reaches --target-precision."""
     import pandas as pd
 
-    from explain.confidence import CalibrationError, choose_threshold, fit_confidence
     from explain.models.device import set_threads
+    from explain.retrieval.confidence import CalibrationError, choose_threshold, fit_confidence
 
     set_threads(threads)
     ds = load_data(data, manifest, root)

@@ -119,8 +119,9 @@ def progress_bar(desc: str, unit: str = "img"):
 
 
 def evaluate_checkpoints(ds, models, *, cache_dir, k, flip, threads, desc="embedding"):
-    """:func:`explain.metrics.evaluate_series` behind a progress bar; ValueError -> CLI error."""
-    from explain.metrics import evaluate_series
+    """:func:`explain.retrieval.metrics.evaluate_series` behind a progress bar; ValueError -> CLI
+    error."""
+    from explain.retrieval.metrics import evaluate_series
 
     bar, progress = progress_bar(desc)
     try:

@@ -2,7 +2,7 @@
 
 The evidence is the top-1 cosine similarity and the *margin*: top-1 similarity minus the best
 similarity of any other identity (a clear winner is more trustworthy than a near tie). Both come
-from the per-query table of :func:`explain.metrics.evaluate`. A calibrator maps them to a
+from the per-query table of :func:`explain.retrieval.metrics.evaluate`. A calibrator maps them to a
 probability:
 
 - ``logistic``: logistic regression on the standardised ``(similarity, margin)``;

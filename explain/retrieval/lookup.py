@@ -2,7 +2,7 @@
 
 A post is one animal, so results are ranked by post: each post's best-matching photo, ordered by
 cosine similarity. The *margin* of the best post is its similarity minus that of the runner-up
-post, the second piece of evidence :mod:`explain.confidence` calibrates.
+post, the second piece of evidence :mod:`explain.retrieval.confidence` calibrates.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explain.embeddings import extract
-from explain.retrieval import build_index, search
+from explain.retrieval.embeddings import extract
+from explain.retrieval.index import build_index, search
 
 
 def embed_photos(loaded: object, paths: Sequence[str | Path], *, flip: bool = False) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from curation.dataset import Dataset
-from explain.retrieval import build_index, search, set_threads, similarity_matrix
+from explain.retrieval.index import build_index, search, set_threads, similarity_matrix
 
 if TYPE_CHECKING:
     from explain.models.checkpoints import LoadedModel
@@ -344,8 +344,8 @@ def evaluate_series(
     cached in ``cache_dir`` (None: no cache). ``progress(done, total)`` counts images embedded over
     all checkpoints.
     """
-    from explain.embeddings import embed_dataset
     from explain.models.checkpoints import load_series
+    from explain.retrieval.embeddings import embed_dataset
 
     query, gallery = dataset.split("query"), dataset.split("gallery")
     if query.empty or gallery.empty:
