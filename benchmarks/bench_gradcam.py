@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_gradcam.py [--series sample_data/series/baseline]
         [--image PHOTO] [--repeats 5] [--methods gradcam,gradcam++,hirescam,eigencam,...]
 
-Times :func:`explain.series.series_maps` (4 maps: one per checkpoint) and
-:func:`explain.series.series_pair_maps` (8 maps: query and match, both directions), the first
-call (cold: first backward pass of each model) and the median of ``--repeats`` further calls,
+Times :func:`explain.heatmaps.series.series_maps` (4 maps: one per checkpoint) and
+:func:`explain.heatmaps.series.series_pair_maps` (8 maps: query and match, both directions), the
+first call (cold: first backward pass of each model) and the median of ``--repeats`` further calls,
 and the peak RSS of the process during the calls. Target: < 0.5 s for Grad-CAM over 4 epochs.
 Without ``--series`` (and no sample series), 4 randomly initialised OSNet x0.25 models are used.
 """
@@ -95,7 +95,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from explain.series import series_maps, series_pair_maps
+    from explain.heatmaps.series import series_maps, series_pair_maps
 
     source, series = load(args.series)
     name, xq, xg = images(args.image)

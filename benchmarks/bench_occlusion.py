@@ -111,9 +111,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from explain.heatmaps import compute
-    from explain.heatmaps.occlusion import baseline_image
+    from explain.heatmaps.methods.occlusion import baseline_image
+    from explain.heatmaps.targets import SelfSimilarity
     from explain.models.preprocess import to_input
-    from explain.targets import SelfSimilarity
 
     weights, model = pick_model(args.checkpoint)
     source, img = pick_image(args.image)

@@ -13,7 +13,7 @@ What :func:`compare_series` measures, for both series, epochs matched by number:
   loses more;
 - one heatmap grid per method: rows = queries, columns = epochs × series.
 
-Heatmaps go through the disk cache (:class:`explain.heatmap_cache.HeatmapCache`, the keys
+Heatmaps go through the disk cache (:class:`explain.heatmaps.cache.HeatmapCache`, the keys
 ``workbench explain precompute`` fills), embeddings through the embedding cache in the same
 folder, so a second comparison is fast. :func:`write_report` turns a :class:`Comparison` into
 an HTML report with CSV tables and the grid PNGs.
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explain.heatmap_cache import HeatmapCache
+from explain.heatmaps.cache import HeatmapCache
 from explain.retrieval.metrics import RANKS
 
 SERIES = ("baseline", "curated")

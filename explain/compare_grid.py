@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from explain.heatmap_cache import HeatmapCache
+from explain.heatmaps.cache import HeatmapCache
 
 HEADER = 16  # pixels above the tiles for the column labels
 NAME_WIDTH = 120  # pixels left of the tiles for the query names
@@ -51,8 +51,8 @@ def heatmap_grid(
     series (``{"baseline": [LoadedModel...], "curated": [...]}``); returns its path and the
     column labels. The file name carries a hash of the checkpoints, images and method."""
     from curation.images import file_sha1, load_rgb
+    from explain.heatmaps.series import series_maps
     from explain.models.preprocess import to_input
-    from explain.series import series_maps
 
     if not queries:
         raise ValueError("no queries for the grid; pass at least one query image")

@@ -28,9 +28,9 @@ from torch import nn
 
 from explain.heatmaps.base import as_batch, compute, explaining, model_device
 from explain.heatmaps.engine import engine_for
-from explain.heatmaps.occlusion import baseline_image
-from explain.series import change_score
-from explain.targets import EmbeddingTarget, SelfSimilarity, as_target
+from explain.heatmaps.methods.occlusion import baseline_image
+from explain.heatmaps.series import change_score
+from explain.heatmaps.targets import EmbeddingTarget, SelfSimilarity, as_target
 
 Progress = Callable[[int, int], None]
 RANDOMISATION_THRESHOLD = 0.5
@@ -366,11 +366,11 @@ def sample_report(
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
     """
     from curation.images import file_sha1, load_rgb
-    from explain.heatmap_cache import get_or_compute
+    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.scores import masks_for_row, score_heatmap
+    from explain.heatmaps.series import members
     from explain.models.preprocess import to_input
     from explain.retrieval.embeddings import extract
-    from explain.scores import masks_for_row, score_heatmap
-    from explain.series import members
 
     ms = members(series)
     size = _input_size(series)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explain.explorer import regions_for
+from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
-from explain.render import COLORMAPS, difference, framed, outlined, overlay
-from explain.series import change_score
+from explain.heatmaps.render import COLORMAPS, difference, framed, outlined, overlay
+from explain.heatmaps.series import change_score
 from pages import ui
 from pages.widgets import query_picker, top_k_strip
 

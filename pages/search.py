@@ -7,9 +7,9 @@ import numpy as np
 import streamlit as st
 
 from curation.images import ImageReadError
-from explain.explorer import Photo, photo_file
+from explain.heatmaps.explorer import Photo, photo_file
+from explain.heatmaps.render import framed, overlay
 from explain.models.checkpoints import LoadedModel
-from explain.render import framed, overlay
 from explain.retrieval.lookup import embed_photos, nearest_posts
 from pages import ui
 from workbench import access

@@ -28,7 +28,8 @@ from curation.images import ImageReadError
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreBusyError, StoreError, TagStore
-from explain.explorer import (
+from explain.heatmaps.cache import HeatmapCache
+from explain.heatmaps.explorer import (
     Photo,
     QueryExplanation,
     Regions,
@@ -38,7 +39,6 @@ from explain.explorer import (
     mean_colour,
     photo,
 )
-from explain.heatmap_cache import HeatmapCache
 from explain.heatmaps.layers import layer_shapes as _measure_layers
 from explain.models.checkpoints import (
     CheckpointError,
@@ -497,7 +497,8 @@ def outcomes(
     method: str = "gradcam",
 ) -> pd.DataFrame:  # fmt: skip
     """Per query: retrieval rank and the share of its attribution on the animal / artifacts
-    (:func:`explain.explorer.attribution_outcomes`), recomputed when annotators' regions change."""
+    (:func:`explain.heatmaps.explorer.attribution_outcomes`), recomputed when annotators' regions
+    change."""
     drawn = {}
     if len(state):
         for img, regions in zip(state["image"], state["regions"], strict=True):

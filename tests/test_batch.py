@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from curation.dataset import load_folder
-from explain.batch import checkpoints_of, images_of, precompute
-from explain.heatmap_cache import NAMESPACE
+from explain.heatmaps.batch import checkpoints_of, images_of, precompute
+from explain.heatmaps.cache import NAMESPACE
 from explain.storage.cache import DiskCache
 from tests.conftest import write_image
 
@@ -116,10 +116,10 @@ def test_resume_recomputes_nothing_already_cached(tiny, tmp_path, monkeypatch):
 
 def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
     from curation.images import file_sha1, load_rgb
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.heatmaps.series import series_maps
     from explain.models.checkpoints import load_series
     from explain.models.preprocess import to_input
-    from explain.series import series_maps
 
     data, series = tiny
     cache = tmp_path / "cache"

@@ -15,7 +15,7 @@ from curation.dataset import load_dataset
 from explain.compare import compare_series, deltas, subset_metrics, write_report
 from explain.compare_grid import HEADER, NAME_WIDTH
 from explain.compare_report import ReportError
-from explain.heatmap_cache import HeatmapCache
+from explain.heatmaps.cache import HeatmapCache
 
 
 def series(folder: Path, seed: int) -> Path:

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from curation.dataset import load_dataset
-from explain.explorer import (
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.explorer import (
     attribution_outcomes,
     mean_colour,
     photo,
@@ -20,12 +21,11 @@ from explain.explorer import (
     scores_table,
     segmentation_mask,
 )
-from explain.heatmaps.base import Heatmap
-from explain.render import difference, framed, outlined, overlay
+from explain.heatmaps.render import difference, framed, outlined, overlay
+from explain.heatmaps.series import SeriesMaps
 from explain.retrieval.epochs import found_but_not, rank_table, trajectory
 from explain.retrieval.lookup import nearest_posts
 from explain.retrieval.metrics import SeriesEvaluation
-from explain.series import SeriesMaps
 from workbench.cli import main
 
 
@@ -116,7 +116,7 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 
 
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
     from explain.models.checkpoints import load_series
     from explain.retrieval.metrics import evaluate_series
 

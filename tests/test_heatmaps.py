@@ -11,7 +11,7 @@ from torch import nn
 from explain.heatmaps import METHODS, Heatmap, available, compute, get_method, register
 from explain.heatmaps.base import explaining, minmax, positive_map, resize
 from explain.heatmaps.layers import default_layer, layer_choices, layer_shapes, resolve_layer
-from explain.targets import PairSimilarity, SelfSimilarity
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
 
 ALL = ["gradcam", "gradcam++", "hirescam", "eigencam", "randomcam", "activation", "occlusion"]
 R = (slice(2, 5), slice(3, 6))  # planted hot region: rows 2-4, cols 3-5

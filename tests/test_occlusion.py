@@ -12,9 +12,9 @@ from torch import nn
 
 from explain.heatmaps import compute
 from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
-from explain.heatmaps.occlusion import baseline_image, occlusion_attribution, windows
+from explain.heatmaps.methods.occlusion import baseline_image, occlusion_attribution, windows
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from explain.targets import PairSimilarity, SelfSimilarity
 
 
 class RegionSum(nn.Module):

@@ -10,16 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from explain.heatmap_cache import HeatmapCache, get_or_compute, heatmap_key, resolved_params
 from explain.heatmaps import compute
-from explain.series import (
+from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key, resolved_params
+from explain.heatmaps.series import (
     change_score,
     change_scores,
     difference_maps,
     series_maps,
     series_pair_maps,
 )
-from explain.targets import PairSimilarity, SelfSimilarity
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
 
 
 def net(seed: int) -> nn.Module:

@@ -5,7 +5,7 @@ A method is a function ``(model, x, target, **params) -> Heatmap``:
 - ``model`` an ``nn.Module`` whose eval-mode output is the embedding ``(N, D)``;
 - ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)`` (see
 :mod:`explain.models.preprocess`);
-- ``target`` an explicit embedding target (:mod:`explain.targets`), never None.
+- ``target`` an explicit embedding target (:mod:`explain.heatmaps.targets`), never None.
 
 It returns a :class:`Heatmap` whose ``map`` is ``(H, W)`` float32 in [0, 1] at input resolution.
 The registry enforces this: :func:`register` wraps every method in :func:`check_heatmap`, so a
@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.targets import EmbeddingTarget, as_target
+from explain.heatmaps.targets import EmbeddingTarget, as_target
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def register(name: str) -> Callable[[Method], Method]:
 
 def _load_builtins() -> None:
     for module in BUILTIN_MODULES:
-        importlib.import_module(f"explain.heatmaps.{module}")
+        importlib.import_module(f"explain.heatmaps.methods.{module}")
 
 
 def available() -> list[str]:

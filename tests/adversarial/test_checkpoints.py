@@ -440,7 +440,7 @@ def test_nan_model_gives_no_map_from_activation_or_eigencam():
     """A model with NaN weights that never came from a file: the heatmap guard refuses it."""
     from explain.heatmaps import compute
     from explain.heatmaps.base import HeatmapContractError
-    from explain.targets import SelfSimilarity
+    from explain.heatmaps.targets import SelfSimilarity
 
     torch.manual_seed(0)
     nn = torch.nn

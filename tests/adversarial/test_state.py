@@ -260,7 +260,7 @@ def test_entries_honour_the_umask(tmp_path):
 
 
 def test_malformed_heatmap_entry_is_named_and_left(tmp_path, watch):
-    from explain.heatmap_cache import HeatmapCache, heatmap_key
+    from explain.heatmaps.cache import HeatmapCache, heatmap_key
 
     cache = HeatmapCache(tmp_path)
     key = heatmap_key("c" * 40, "d" * 40, "randomcam", {"layer": "0"}, "self", (8, 4))

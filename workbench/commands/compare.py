@@ -75,7 +75,7 @@ def command(
     counterfactual similarity drop before/after, heatmap grids of the same queries."""
     from explain.compare import compare_series, write_report
     from explain.compare_report import ReportError, check_out
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
     from explain.models.device import set_threads
     from workbench.commands.evaluate import progress_bar
     from workbench.commands.explain import _methods, print_table

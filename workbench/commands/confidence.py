@@ -29,7 +29,7 @@ def pick_checkpoint(models: list, epoch: int | None):
 
 
 def _gallery_against_itself(ds, model, cache_dir, flip):
-    from explain.explorer import gallery_self_queries
+    from explain.heatmaps.explorer import gallery_self_queries
 
     try:
         return gallery_self_queries(ds, model, cache_dir=cache_dir, flip=flip)

@@ -115,7 +115,7 @@ def occlusion_options(fn: Callable) -> Callable:
 
 
 def _setup(threads: int | None, cache_dir: Path, no_cache: bool):
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
     from explain.models.device import set_threads
 
     set_threads(threads)
@@ -228,8 +228,8 @@ def maps(
 ) -> None:
     """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
     from curation.images import ImageReadError, file_sha1, load_rgb
+    from explain.heatmaps.series import series_maps, series_pair_maps
     from explain.models.preprocess import to_input
-    from explain.series import series_maps, series_pair_maps
 
     names = _methods(methods)
     cache = _setup(threads, cache_dir, no_cache)
@@ -609,7 +609,7 @@ def precompute(
 ) -> None:
     """Fill the heatmap cache for the photos of some splits and every checkpoint (the app then
     reads the maps instead of computing them). Resumable: maps already cached are skipped."""
-    from explain.batch import precompute as run
+    from explain.heatmaps.batch import precompute as run
 
     if no_cache:
         raise click.UsageError("precompute only fills the cache; drop --no-cache")

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from explain.heatmaps.base import Heatmap, get_method
+from explain.heatmaps.targets import as_target
 from explain.storage.cache import DiskCache, make_key
-from explain.targets import as_target
 
 NAMESPACE = "heatmaps"
 DEFAULT_CACHE_DIR = Path(".workbench") / "cache"

@@ -1,8 +1,8 @@
 """Batch precompute: fill the heatmap cache for many photos × every checkpoint × some methods.
 
-The app and the CLI then read the maps (:class:`explain.heatmap_cache.HeatmapCache`) instead of
+The app and the CLI then read the maps (:class:`explain.heatmaps.cache.HeatmapCache`) instead of
 computing them. Each map explains the photo's similarity to itself (target ``"self"``), so the
-keys are exactly the ones :func:`explain.series.series_maps` looks up.
+keys are exactly the ones :func:`explain.heatmaps.series.series_maps` looks up.
 
 - Resumable: the plan lists every (photo, checkpoint, method) key and leaves out those already
   in the cache; a worker checks again right before computing (another run may have written it).
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.dataset import SPLITS, Dataset
-from explain.heatmap_cache import HeatmapCache, heatmap_key, resolved_params
 from explain.heatmaps.base import get_method
+from explain.heatmaps.cache import HeatmapCache, heatmap_key, resolved_params
 from explain.models.checkpoints import discover, read_checkpoint
 from explain.storage.hashing import content_hashes
 
@@ -153,8 +153,8 @@ class BatchWorker:
     def run(self, tasks: Sequence[Task], on_map: Callable[[], None] | None = None) -> list[int]:
         """Compute every missing map of ``tasks``; returns ``[computed, raced]``."""
         from curation.images import load_rgb
+        from explain.heatmaps.targets import SelfSimilarity
         from explain.models.preprocess import to_input
-        from explain.targets import SelfSimilarity
 
         computed = raced = 0
         for task in tasks:

@@ -9,7 +9,7 @@
 - :func:`attribution_outcomes`: per query, the share of attribution on the animal and on the
   artifact regions at one checkpoint, the numbers :func:`curation.suggest.suggest` needs.
 
-Maps go through :class:`explain.heatmap_cache.HeatmapCache` when one is given, so a page that
+Maps go through :class:`explain.heatmaps.cache.HeatmapCache` when one is given, so a page that
 has been opened once reads its maps from disk.
 """
 
@@ -25,12 +25,18 @@ from PIL import Image
 
 from curation.dataset import Dataset
 from curation.images import file_sha1, load_rgb
-from explain.heatmap_cache import HeatmapCache, get_or_compute
 from explain.heatmaps.base import Heatmap
+from explain.heatmaps.cache import HeatmapCache, get_or_compute
+from explain.heatmaps.scores import masks_for_row, rasterise_regions, score_heatmap
+from explain.heatmaps.series import (
+    SeriesMaps,
+    members,
+    pair_embeddings,
+    series_maps,
+    series_pair_maps,
+)
+from explain.heatmaps.targets import pair_targets
 from explain.models.preprocess import to_input
-from explain.scores import masks_for_row, rasterise_regions, score_heatmap
-from explain.series import SeriesMaps, members, pair_embeddings, series_maps, series_pair_maps
-from explain.targets import pair_targets
 
 Progress = Callable[[int, int], None]
 BLACK = 16  # 0..255: a segmented photo's background is darker than this in every channel

@@ -11,9 +11,9 @@ import torch
 from pytorch_grad_cam import HiResCAM
 from torch import nn
 
-from explain.heatmaps._cam import run_cam
 from explain.heatmaps.base import Heatmap, register
-from explain.targets import EmbeddingTarget
+from explain.heatmaps.methods._cam import run_cam
+from explain.heatmaps.targets import EmbeddingTarget
 
 
 @register("hirescam")

@@ -22,7 +22,7 @@ from explain.heatmaps.base import (
     register,
 )
 from explain.heatmaps.layers import resolve_layer
-from explain.targets import EmbeddingTarget
+from explain.heatmaps.targets import EmbeddingTarget
 
 
 @register("activation")

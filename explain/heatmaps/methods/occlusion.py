@@ -41,8 +41,8 @@ from explain.heatmaps.base import (
     register,
 )
 from explain.heatmaps.engine import engine_for
+from explain.heatmaps.targets import EmbeddingTarget
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from explain.targets import EmbeddingTarget
 
 BASELINES = ("black", "mean", "blur")
 Progress = Callable[[int, int], None]

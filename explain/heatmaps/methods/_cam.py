@@ -26,7 +26,7 @@ from explain.heatmaps.base import (
     model_device,
 )
 from explain.heatmaps.layers import resolve_layer
-from explain.targets import EmbeddingTarget
+from explain.heatmaps.targets import EmbeddingTarget
 
 
 def cam_map(raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -23,9 +23,9 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from explain.heatmap_cache import HeatmapCache, get_or_compute
 from explain.heatmaps.base import Heatmap, as_batch, embed, explaining, model_device
-from explain.targets import as_target, pair_targets
+from explain.heatmaps.cache import HeatmapCache, get_or_compute
+from explain.heatmaps.targets import as_target, pair_targets
 
 Progress = Callable[[int, int], None]
 
