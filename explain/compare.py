@@ -6,7 +6,8 @@ What :func:`compare_series` measures, for both series, epochs matched by number:
   when the dataset has ground truth, on the *clean* queries only (query photos without any
   artifact): a curated model should hold or gain there;
 - artifact attribution mass per artifact type, polluted vs clean posts
-  (:func:`explain.sanity.sample_report`): the share of each heatmap on the artifact regions;
+  (:func:`explain.checks.ground_truth.sample_report`): the share of each heatmap on the artifact
+  regions;
 - the counterfactual similarity drop: how much the similarity to the post's other photos
   (``drop_pair``) and to the photo itself (``drop_self``) falls when the artifact is removed
   from the photo (the sample data has such re-renders). A model that matches on the artifact
@@ -134,7 +135,7 @@ def deltas(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> p
 
 
 def _attribution(dataset, series, methods, limit, cache, note) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from explain.sanity import sample_report
+    from explain.checks.ground_truth import sample_report
 
     mass, drops = [], []
     for name, models in series.items():

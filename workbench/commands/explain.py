@@ -361,7 +361,7 @@ def report(
 ) -> None:
     """Randomisation Spearman per method, artifact mass on polluted vs clean posts per epoch,
     counterfactual correlation (needs a dataset with ground truth, e.g. the sample data)."""
-    from explain.sanity import sample_report
+    from explain.checks.ground_truth import sample_report
 
     names = _methods(methods)
     cache = _setup(threads, cache_dir, no_cache)
@@ -498,8 +498,8 @@ def faithfulness(
 ) -> None:
     """Deletion/insertion AUC (and ROAD) per method against RandomCAM."""
     from curation.images import load_rgb
+    from explain.checks.faithfulness import faithfulness_check, faithfulness_summary
     from explain.models.preprocess import to_input
-    from explain.sanity import faithfulness_check, faithfulness_summary
 
     names = _methods(methods)
     _setup(threads, cache_dir, True)

@@ -12,18 +12,20 @@ from PIL import Image
 from torch import nn
 
 from curation.dataset import Dataset
-from explain.heatmaps import METHODS, Heatmap, register
-from explain.sanity import (
+from explain.checks.faithfulness import (
     faithfulness_check,
     faithfulness_summary,
     perturbation_curves,
+    road_score,
+)
+from explain.checks.ground_truth import sample_report
+from explain.checks.randomisation import (
     randomisable_layers,
     randomisation_check,
     randomisation_summary,
     randomised_copy,
-    road_score,
-    sample_report,
 )
+from explain.heatmaps import METHODS, Heatmap, register
 
 
 class Net(nn.Module):
