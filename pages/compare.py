@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explain.compare import write_report
-from explain.compare_report import figures
+from explain.compare.report import figures, write_report
 from pages import safety, ui
 from workbench.access import AccessError
 

@@ -55,7 +55,7 @@ from pages.safety import signed_in_user
 from workbench import access
 
 if TYPE_CHECKING:
-    from explain.compare import Comparison
+    from explain.compare.comparison import Comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
@@ -602,7 +602,7 @@ def confidence(
 def _comparison(
     key: str, methods: tuple[str, ...], n_queries: int, limit: int, _ds: Dataset, _base, _cur
 ) -> Comparison:
-    from explain.compare import compare_series
+    from explain.compare.series import compare_series
 
     bar = st.empty()
 
@@ -622,7 +622,7 @@ def comparison(
     ds: Dataset, base: list[LoadedModel], cur: list[LoadedModel], methods, n_queries: int,
     limit: int,
 ) -> Comparison | None:  # fmt: skip
-    """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
+    """:func:`explain.compare.series.compare_series` of two loaded series (cached), or None."""
     key = "|".join([data_key(ds), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
     try:
         return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from curation.dataset import load_dataset
-from explain.compare import compare_series, deltas, subset_metrics, write_report
-from explain.compare_grid import HEADER, NAME_WIDTH
-from explain.compare_report import ReportError
+from explain.compare.grid import HEADER, NAME_WIDTH
+from explain.compare.report import ReportError, write_report
+from explain.compare.series import compare_series, deltas, subset_metrics
 from explain.heatmaps.cache import HeatmapCache
 
 

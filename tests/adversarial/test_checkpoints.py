@@ -838,7 +838,7 @@ def test_recipe_that_is_a_fifo_does_not_hang(tmp_path, tiny_data):
 
 
 def test_compare_names_a_broken_recipe_json(tmp_path):
-    from explain.compare import _recipe
+    from explain.compare.series import _recipe
 
     (tmp_path / "recipe.json").write_text("{truncated")
     with pytest.raises(ValueError) as info:

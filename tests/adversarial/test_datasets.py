@@ -224,7 +224,7 @@ def test_sanity_and_explorer_read_masks_through_the_dataset():
     for name in (
         "explain/checks/ground_truth.py",
         "explain/heatmaps/explorer.py",
-        "explain/compare.py",
+        "explain/compare/series.py",
     ):
         text = (root / name).read_text()
         assert "dataset.root /" not in text and "masks_for_row(dataset.root" not in text, name

@@ -4,7 +4,7 @@ What a report folder holds::
 
     report.html            charts, tables and grids; open it in a browser, offline
     plotly.min.js          plotly's JavaScript, shared by the charts (no CDN: works offline)
-    metrics.csv ...        every table of the :class:`explain.compare.Comparison`
+    metrics.csv ...        every table of the :class:`explain.compare.comparison.Comparison`
     grid_<method>.png      heatmap grids (rows = queries, columns = epochs × series)
     comparison.json        what was compared (series, dataset, epochs, recipe differences)
 
@@ -30,7 +30,7 @@ from curation.replace import check_replaceable, replace_folder
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from explain.compare import Comparison
+    from explain.compare.comparison import Comparison
 
 TABLES = ("metrics", "metric_deltas", "artifact_mass", "artifact_deltas", "counterfactual",
           "counterfactual_deltas")  # fmt: skip

@@ -16,57 +16,26 @@ What :func:`compare_series` measures, for both series, epochs matched by number:
 
 Heatmaps go through the disk cache (:class:`explain.heatmaps.cache.HeatmapCache`, the keys
 ``workbench explain precompute`` fills), embeddings through the embedding cache in the same
-folder, so a second comparison is fast. :func:`write_report` turns a :class:`Comparison` into
-an HTML report with CSV tables and the grid PNGs.
+folder, so a second comparison is fast. :func:`explain.compare.report.write_report` turns the
+:class:`~explain.compare.comparison.Comparison` into an HTML report with CSV tables and grid PNGs.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from explain.compare.comparison import Comparison
 from explain.heatmaps.cache import HeatmapCache
 from explain.retrieval.metrics import RANKS
 
 SERIES = ("baseline", "curated")
 METRICS = ("mAP", "rank1", "rank5", "rank10", "mINP")
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass
-class Comparison:
-    """Everything the report (and the app's Compare page) shows. Long-format tables:
-
-    ``metrics``          series, epoch, subset (``all``/``clean``), mAP, rank1, rank5, rank10,
-                         mINP (in [0, 1]), num_query, num_valid
-    ``metric_deltas``    epoch, subset, measure (the metric), baseline, curated, delta
-                         (curated - baseline)
-    ``artifact_mass``    series, method, epoch, artifact (a type, or ``any``), group
-                         (``polluted``/``clean`` post), mass_mean (share of positive attribution
-                         on the artifact, [0, 1]), enrichment_mean (mass / area), n
-    ``artifact_deltas``  method, epoch, artifact, group, measure (mass_mean or
-                         enrichment_mean), baseline, curated, delta
-    ``counterfactual``   series, epoch, group (``polluted``/``clean``/``all``), drop_pair_mean,
-                         drop_self_mean (cosine similarity units), n
-    ``counterfactual_deltas`` epoch, group, measure, baseline, curated, delta
-    ``grids``            method -> PNG path (rows = ``queries``, columns = ``columns``)
-    """
-
-    metrics: pd.DataFrame
-    metric_deltas: pd.DataFrame
-    artifact_mass: pd.DataFrame
-    artifact_deltas: pd.DataFrame
-    counterfactual: pd.DataFrame
-    counterfactual_deltas: pd.DataFrame
-    queries: list[str]
-    columns: list[str]
-    grids: dict[str, Path] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
 
 
 def _present(value: object) -> bool:
@@ -267,7 +236,7 @@ def compare_series(
     """
     import tempfile
 
-    from explain.compare_grid import heatmap_grid
+    from explain.compare.grid import heatmap_grid
 
     def note(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -324,11 +293,3 @@ def compare_series(
             "limit": limit,
         },
     )
-
-
-def write_report(comparison: Comparison, out_dir: str | Path) -> Path:
-    """The HTML report, CSV tables and grid PNGs in ``out_dir`` (written atomically); returns
-    the path of ``report.html``. See :mod:`explain.compare_report`."""
-    from explain.compare_report import write_report as write
-
-    return write(comparison, out_dir)
