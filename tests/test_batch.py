@@ -57,7 +57,7 @@ def counting(monkeypatch) -> list[str]:
     """Count heatmap computations made in this process."""
     import functools
 
-    from explain.heatmaps.base import METHODS, get_method
+    from explain.heatmaps.catalog import METHODS, get_method
 
     calls: list[str] = []
     for name in ("gradcam", "activation"):

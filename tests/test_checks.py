@@ -25,7 +25,8 @@ from explain.checks.randomisation import (
     randomisation_summary,
     randomised_copy,
 )
-from explain.heatmaps import METHODS, Heatmap, register
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.catalog import register, unregister
 
 
 class Net(nn.Module):
@@ -82,7 +83,7 @@ def intensity_method():
 
     register("intensity")(intensity)
     yield "intensity"
-    del METHODS["intensity"]
+    unregister("intensity")
 
 
 def test_randomised_copy_is_seeded_and_leaves_the_model_alone():

@@ -122,7 +122,7 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     # the second run reads every heatmap from the cache
     import functools
 
-    from explain.heatmaps.base import METHODS, get_method
+    from explain.heatmaps.catalog import METHODS, get_method
 
     calls = []
     real = get_method("gradcam")

@@ -8,8 +8,8 @@ import torch
 from pytorch_grad_cam import GradCAM, HiResCAM
 from torch import nn
 
-from explain.heatmaps import METHODS, Heatmap, available, compute, get_method, register
-from explain.heatmaps.base import explaining, minmax, positive_map, resize
+from explain.heatmaps.base import Heatmap, explaining, minmax, positive_map, resize
+from explain.heatmaps.catalog import METHODS, available, compute, get_method, register, unregister
 from explain.heatmaps.layers import default_layer, layer_choices, layer_shapes, resolve_layer
 from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
 
@@ -237,7 +237,8 @@ def fake_method():
         return made[-1]
 
     yield make
-    METHODS.pop("fake", None)
+    if "fake" in METHODS:
+        unregister("fake")
 
 
 def ones(value: float, shape=(8, 8), dtype=np.float32) -> np.ndarray:
@@ -294,7 +295,7 @@ def test_contract_guard_turns_a_constant_map_into_the_empty_map(fake_method):
     assert hm.info["constant_map"] == pytest.approx(0.7)
     assert guarded(Planted(), planted_input(), SelfSimilarity()).map.max() == 0.0
     fine = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
-    METHODS.pop("fake")
+    unregister("fake")
     fake_method(_fake(fine))
     out = compute("fake", Planted(), planted_input(), SelfSimilarity())
     assert out.map is not None and np.array_equal(out.map, fine) and "constant_map" not in out.info

@@ -97,7 +97,8 @@ def test_planted_region_overlapping_windows():
     model = RegionSum(slice(2, 5), slice(3, 6))
     x = torch.zeros(1, 3, 8, 8)
     x[0, 0, 2:5, 3:6] = 1.0
-    hm = compute("occlusion", model, x, First(), window=3, stride=1, engine="eager")
+    hm = compute("occlusion", model, x, First(), window=3, stride=1, engine="eager",
+                 baseline="mean")  # fmt: skip
     want = brute_force(lambda b: model(b)[0, 0], x, torch.zeros_like(x), 3, 3, 1, 1)
     np.testing.assert_allclose(hm.raw, want, atol=1e-6)
     # centre pixel: 9 covering windows hide (2 + 3 + 2) x (2 + 3 + 2) ones in total
@@ -144,7 +145,7 @@ def test_auto_engine_says_when_it_runs_eager():
     net = small_net(5)  # adaptive pooling to 2x2 of a 5x4 map: the optimised graph rejects it
     x = torch.randn(1, 3, 10, 8)
     with pytest.warns(RuntimeWarning, match="ran eager"):
-        hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2)
+        hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2, baseline="mean")
     assert hm.info["engine"] == "eager" and "jit tracing failed" in hm.info["engine_note"]
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda b: target(net(b)), x, torch.zeros_like(x), 2, 2, 2, 2)
@@ -211,7 +212,7 @@ def test_bad_parameters_raise():
     with pytest.raises(ValueError, match="baseline must be one of"):
         compute("occlusion", net, x, SelfSimilarity(), baseline="grey")
     with pytest.raises(ValueError, match="colour"):
-        compute("occlusion", net, x, SelfSimilarity(), colour=(2, 0, 0))
+        compute("occlusion", net, x, SelfSimilarity(), baseline="mean", colour=(2, 0, 0))
     with pytest.raises(ValueError, match="engine must be"):
         InferenceEngine(net, "fast")
 
@@ -221,11 +222,11 @@ def test_engine_follows_weight_changes():
     x = torch.randn(1, 3, 12, 12)
     first = engine_for(net)
     assert engine_for(net) is first
-    a = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4)
+    a = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4, baseline="mean")
     with torch.no_grad():
         net[0].weight.mul_(-1.0)
     assert engine_for(net) is not first
-    b = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4)
+    b = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4, baseline="mean")
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda t: target(net(t)), x, torch.zeros_like(x), 4, 4, 4, 4)
     np.testing.assert_allclose(b.raw, want, atol=1e-5)
@@ -258,7 +259,8 @@ def test_jit_trace_is_shared_by_models_of_one_architecture(monkeypatch):
     key = eng._trace_key(nets[0], x)
     eng._TRACES.pop(key, None)
     for net in nets:
-        hm = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=2, engine="jit")
+        hm = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=2, engine="jit",
+                     baseline="mean")  # fmt: skip
         target = SelfSimilarity().bind(net(x)[0].detach())
         want = captum(lambda b, n=net, t=target: t(n(b)), x, torch.zeros_like(x), 4, 4, 2, 2)
         np.testing.assert_allclose(hm.raw, want, atol=1e-5)

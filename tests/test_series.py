@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from explain.heatmaps import compute
-from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key, resolved_params
+from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key
 from explain.heatmaps.series import (
     change_score,
     change_scores,
@@ -98,24 +98,38 @@ def test_change_score_and_difference_edge_cases():
 # --------------------------------------------------------------------------- cache
 
 
-def test_keys_fill_defaults_and_ignore_execution_options():
-    base = heatmap_key("c" * 40, "i" * 40, "occlusion", {}, "self", (256, 128))
-    same = heatmap_key("c" * 40, "i" * 40, "occlusion",
-                       {"window": 16, "stride": 8, "batch_size": 7, "engine": "eager"},
-                       "self", (256, 128))  # fmt: skip
-    assert base == same
+def test_keys_are_made_of_canonical_parameters():
+    def key(method="occlusion", params=None, **kw):
+        args = {"checkpoint": "c" * 40, "image": "i" * 40, "target": "self", "size": (256, 128)}
+        args.update(kw)
+        layer = args.pop("default_layer", "conv5")
+        return heatmap_key(args["checkpoint"], args["image"], method, params or {},
+                           args["target"], args["size"], default_layer=layer)  # fmt: skip
+
+    base = key()
+    # defaults filled in (blur: sigma window / 2), execution-only options and a colour the blur
+    # baseline never uses left out, a window given as (h, w)
+    assert base == key(params={"window": (16, 16), "stride": 8, "baseline": "blur",
+                               "blur_sigma": 8.0, "colour": (1, 0, 0), "batch_size": 7,
+                               "engine": "eager"})  # fmt: skip
+    assert key(params={"baseline": "mean"}) == key(
+        params={"baseline": "mean", "colour": [0.485, 0.456, 0.406]}
+    )
     for change in [
-        dict(params={"window": 8}), dict(target="pair:abc"), dict(size=(128, 64)),
-        dict(checkpoint="d" * 40), dict(image="j" * 40), dict(method="gradcam"),
+        dict(params={"window": 8}), dict(params={"baseline": "mean"}), dict(target="pair:abc"),
+        dict(size=(128, 64)), dict(checkpoint="d" * 40), dict(image="j" * 40),
+        dict(method="gradcam"),
     ]:  # fmt: skip
-        args = {"checkpoint": "c" * 40, "image": "i" * 40, "method": "occlusion", "params": {},
-                "target": "self", "size": (256, 128), **change}  # fmt: skip
-        other = heatmap_key(args["checkpoint"], args["image"], args["method"], args["params"],
-                            args["target"], args["size"])  # fmt: skip
-        assert other != base, change
-    assert resolved_params("gradcam", {}) == {"layer": None}
-    with pytest.raises(ValueError, match="bad parameters for gradcam"):
-        resolved_params("gradcam", {"window": 3})
+        assert key(**change) != base, change
+    # layer=None, no layer and the architecture's default layer are one key
+    cam = key("gradcam")
+    assert cam == key("gradcam", {"layer": None}) == key("gradcam", {"layer": "conv5"})
+    assert cam != key("gradcam", {"layer": "conv4"})
+    assert cam != key("gradcam", default_layer="layer4")
+    with pytest.raises(ValueError, match="takes layer; not window"):
+        key("gradcam", {"window": 3})
+    with pytest.raises(ValueError, match="need the target layer"):
+        heatmap_key("c" * 40, "i" * 40, "gradcam", {}, "self", (8, 8))
     with pytest.raises(ValueError, match="cannot be part of a cache key"):
         heatmap_key("c", "i", "gradcam", {"layer": object()}, "self", (8, 8))
 

@@ -20,7 +20,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "perturbation_curves",
             "road_score",
         ),
-        "ground_truth": ("REPORT_METHODS", "SampleReport", "report_images", "sample_report"),
+        "ground_truth": ("SampleReport", "report_images", "sample_report"),
         "randomisation": (
             "randomisation_check",
             "randomisation_summary",

@@ -15,7 +15,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from explain.heatmaps.base import as_batch, compute, explaining, model_device
+from explain.heatmaps.base import as_batch, explaining, model_device
+from explain.heatmaps.catalog import compute, reference_method
 from explain.heatmaps.engine import engine_for
 from explain.heatmaps.methods.occlusion import baseline_image
 from explain.heatmaps.targets import EmbeddingTarget, SelfSimilarity, as_target
@@ -113,15 +114,18 @@ def faithfulness_check(
     images: Sequence[torch.Tensor],
     methods: Sequence[str],
     *,
-    reference: str = "randomcam",
+    reference: str | None = None,
     road: bool = False,
     steps: int = 16,
     params: dict[str, dict] | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Deletion/insertion AUC (and ROAD when ``road``) per method and image, for ``methods``
-    plus the ``reference`` method. Each image explains its own embedding."""
+    plus the ``reference`` method (None: the catalog's, RandomCAM). Each image explains its own
+    embedding. ``params[method]``: its parameters (:func:`explain.heatmaps.catalog.method_params`).
+    """
     params = params or {}
+    reference = reference_method() if reference is None else reference
     names = list(dict.fromkeys([*methods, reference]))
     rows = []
     for i, x in enumerate(images):
@@ -143,9 +147,10 @@ def faithfulness_check(
     return pd.DataFrame(rows)
 
 
-def faithfulness_summary(rows: pd.DataFrame, reference: str = "randomcam") -> pd.DataFrame:
-    """Means per method and whether each beats the reference (lower deletion AUC, higher
-    insertion AUC, higher ROAD when present)."""
+def faithfulness_summary(rows: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
+    """Means per method and whether each beats the reference (None: the catalog's reference
+    method; lower deletion AUC, higher insertion AUC, higher ROAD when present)."""
+    reference = reference_method() if reference is None else reference
     metrics = [c for c in ("deletion_auc", "insertion_auc", "road") if c in rows.columns]
     means = rows.groupby("method", sort=False)[metrics].mean()
     if reference not in means.index:

@@ -17,9 +17,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from explain.checks.randomisation import randomisation_check, randomisation_summary
+from explain.heatmaps.catalog import method_params, names
 from explain.heatmaps.targets import SelfSimilarity
-
-REPORT_METHODS = ("gradcam", "gradcam++", "hirescam", "eigencam", "activation", "randomcam")
 
 
 @dataclass
@@ -88,7 +87,7 @@ def _post_mates(table: pd.DataFrame, row: pd.Series) -> list[str]:
 def sample_report(
     dataset,
     series: Sequence[object],
-    methods: Sequence[str] = REPORT_METHODS,
+    methods: Sequence[str] | None = None,
     *,
     limit: int | None = 120,
     randomisation_images: int = 8,
@@ -108,6 +107,8 @@ def sample_report(
       (``drop_self = 1 - cos(photo, counterfactual)``) when the artifact is removed, and their
       Spearman correlation with the artifact mass across images.
 
+    ``methods``: None for every method of the catalog that is not slow (occlusion is);
+    ``layer``: the CAM layer (None: the architecture's default).
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
     """
     from curation.images import file_sha1, load_rgb
@@ -123,7 +124,8 @@ def sample_report(
     chosen = report_images(table, limit, seed)
     if chosen.empty:
         raise ValueError("no image of the dataset has an artifact mask; nothing to report")
-    method_params = {m: ({"layer": layer} if layer and m != "occlusion" else {}) for m in methods}
+    methods = names(slow=False) if methods is None else list(methods)
+    params = {m: method_params(m, layer=layer) for m in methods}
 
     def note(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -140,7 +142,7 @@ def sample_report(
     picks = list(chosen["image"])[: max(0, randomisation_images)]
     if picks:
         rnd = randomisation_check(
-            ms[-1].model, [inputs[i] for i in picks], methods, seed=seed, params=method_params,
+            ms[-1].model, [inputs[i] for i in picks], methods, seed=seed, params=params,
             progress=lambda d, t: note("randomisation", d, t),
         )  # fmt: skip
         randomisation = randomisation_summary(rnd)
@@ -158,7 +160,7 @@ def sample_report(
                 hm = get_or_compute(
                     cache if m.sha1 else None, m.model, inputs[row["image"]], SelfSimilarity(),
                     method, checkpoint_sha1=m.sha1, image_sha1=sha[row["image"]],
-                    **method_params[method],
+                    **params[method],
                 )  # fmt: skip
                 by_region = {s.region: s for s in score_heatmap(hm, animal, arts)}
                 records.append(

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from explain.heatmaps.base import compute
+from explain.heatmaps.catalog import compute
 from explain.heatmaps.series import change_score
 from explain.heatmaps.targets import SelfSimilarity
 

@@ -27,16 +27,21 @@ from explain._exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "base": (
-            "METHODS",
-            "Heatmap",
-            "HeatmapContractError",
+        "base": ("Heatmap", "HeatmapContractError"),
+        "cache": ("HeatmapCache", "get_or_compute", "heatmap_key"),
+        "catalog": (
+            "MethodSpec",
             "available",
+            "canonical_params",
             "compute",
             "get_method",
+            "method_params",
+            "names",
+            "reference_method",
             "register",
+            "spec",
+            "specs",
         ),
-        "cache": ("HeatmapCache", "get_or_compute", "heatmap_key"),
         "series": ("SeriesMaps", "change_score", "series_maps", "series_pair_maps"),
         "targets": ("PairSimilarity", "SelfSimilarity", "as_target"),
     },

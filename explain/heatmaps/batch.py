@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curation.dataset import SPLITS, Dataset
-from explain.heatmaps.base import get_method
-from explain.heatmaps.cache import HeatmapCache, heatmap_key, resolved_params
-from explain.models.checkpoints import discover, read_checkpoint
+from explain.heatmaps.cache import HeatmapCache, heatmap_key
+from explain.heatmaps.catalog import canonical_params, check_params, get_method, split_params
+from explain.heatmaps.layers import DEFAULT_LAYERS
+from explain.models.checkpoints import discover, load_model
 from explain.storage.hashing import content_hashes
 
 ENGINES = ("local", "ray")
@@ -43,6 +44,7 @@ class Checkpoint:
     path: str
     sha1: str
     size: tuple[int, int]  # input (height, width)
+    layer: str | None = None  # the architecture's default target layer (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -71,15 +73,16 @@ class PrecomputeResult:
 
 
 def checkpoints_of(checkpoint_dir: str | Path) -> list[Checkpoint]:
-    """Every checkpoint of a series folder with its SHA-1 and input size, ordered by epoch."""
+    """Every checkpoint of a series folder with its SHA-1, input size and default target layer,
+    ordered by epoch."""
     files = discover(checkpoint_dir)
     if not files:
         raise ValueError(f"{checkpoint_dir}: no checkpoint files (model.pth.tar-N) to explain")
     out = []
     for f, sha in zip(files, content_hashes([f.path for f in files]), strict=True):
-        meta = read_checkpoint(f.path)
-        size = (int(meta.get("height") or 256), int(meta.get("width") or 128))
-        out.append(Checkpoint(str(f.path.resolve()), sha, size))
+        loaded = load_model(f.path, device="cpu")
+        layer = DEFAULT_LAYERS.get(type(loaded.model).__name__)
+        out.append(Checkpoint(str(f.path.resolve()), sha, loaded.input_size, layer))
     return out
 
 
@@ -99,6 +102,12 @@ def images_of(
     return out
 
 
+def _key(ck: Checkpoint, image_sha1: str, method: str, params: dict) -> str:
+    return heatmap_key(
+        ck.sha1, image_sha1, method, params, TARGET_REF, ck.size, default_layer=ck.layer
+    )
+
+
 def plan(
     image_paths: Sequence[str | Path],
     checkpoints: Sequence[Checkpoint],
@@ -112,7 +121,7 @@ def plan(
         todo = []
         for k, ck in enumerate(checkpoints):
             for method in methods:
-                key = heatmap_key(ck.sha1, sha, method, params.get(method, {}), TARGET_REF, ck.size)
+                key = _key(ck, sha, method, params.get(method, {}))
                 if key in cache:
                     cached += 1
                 else:
@@ -162,16 +171,18 @@ class BatchWorker:
             for k, method in task.todo:
                 ck = self.checkpoints[k]
                 p = self.params.get(method, {})
-                key = heatmap_key(ck.sha1, task.sha1, method, p, TARGET_REF, ck.size)
+                key = _key(ck, task.sha1, method, p)
                 if key in self.cache:
                     raced += 1
                 else:
                     if ck.size not in inputs:
                         inputs[ck.size] = to_input(img, *ck.size)
-                    x = inputs[ck.size]
-                    self.cache.put(
-                        key, get_method(method)(self.models[k], x, SelfSimilarity(), **p)
-                    )
+                    decisive, execution = split_params(method, p)
+                    canonical = canonical_params(method, decisive, default_layer=ck.layer)
+                    fn = get_method(method)
+                    hm = fn(self.models[k], inputs[ck.size], SelfSimilarity(), **canonical,
+                            **execution)  # fmt: skip
+                    self.cache.put(key, hm)
                     computed += 1
                 if on_map is not None:
                     on_map()
@@ -218,8 +229,7 @@ def precompute(
         threads = 1
     params = {m: dict((params or {}).get(m, {})) for m in methods}
     for m in methods:
-        get_method(m)
-        resolved_params(m, params[m])  # bad parameters fail here, not in a worker
+        check_params(m, params[m])  # bad parameters fail here, not in a worker
     start = time.perf_counter()
     checkpoints = checkpoints_of(checkpoint_dir)
     paths = [str(dataset.path(i)) for i in images_of(dataset, splits, limit)]

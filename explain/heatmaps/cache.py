@@ -1,8 +1,9 @@
 """Heatmaps on disk, keyed by content hashes, shared by the app, the CLI and batch jobs.
 
 A key (:func:`heatmap_key`) is made of the checkpoint's SHA-1, the image file's SHA-1
-(:func:`curation.images.file_sha1`), the method name, its parameters (defaults filled in from the
-method's signature, execution-only options such as ``batch_size`` left out), the target reference
+(:func:`curation.images.file_sha1`), the method name, its canonical parameters
+(:func:`explain.heatmaps.catalog.canonical_params`: defaults filled in, execution-only options
+such as ``batch_size`` left out, ``layer=None`` resolved to the default layer), the target reference
 (``"self"``, ``"pair:<reference image sha1>"``) and the input size. Entries live in an
 :class:`explain.storage.cache.DiskCache` (namespace ``heatmaps``; written to a temporary file and
 renamed, so concurrent readers and writers are safe): ``map`` as float16, ``raw`` as float16 scaled
@@ -14,7 +15,6 @@ A batch job (e.g. Ray workers) writes the same entries with :func:`heatmap_key` 
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -23,42 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.heatmaps.base import Heatmap, get_method
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.catalog import canonical_params, get_method, jsonable, split_params
 from explain.heatmaps.targets import as_target
 from explain.storage.cache import DiskCache, make_key
 
 NAMESPACE = "heatmaps"
 DEFAULT_CACHE_DIR = Path(".workbench") / "cache"
-FORMAT_VERSION = 1  # bump when a method's output changes: old entries stop matching
-EXECUTION_ONLY = frozenset({"progress", "batch_size", "engine", "skip_unchanged"})
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise ValueError(
-        f"parameter value {value!r} ({type(value).__name__}) cannot be part of a cache key; "
-        "use numbers, strings, lists or None"
-    )
-
-
-def resolved_params(method: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with the method's defaults filled in, execution-only options removed."""
-    fn = get_method(method)
-    sig = inspect.signature(fn)
-    try:
-        bound = sig.bind_partial(None, None, None, **params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters for {method}: {exc}") from None
-    bound.apply_defaults()
-    names = list(sig.parameters)[3:]
-    return {n: _jsonable(bound.arguments[n]) for n in names if n not in EXECUTION_ONLY}
+FORMAT_VERSION = 2  # bump when a method's output or the key's parameters change
 
 
 def heatmap_key(
@@ -68,8 +40,13 @@ def heatmap_key(
     params: dict[str, Any],
     target_ref: str,
     size: tuple[int, int],
+    *,
+    model: nn.Module | None = None,
+    default_layer: str | None = None,
 ) -> str:
-    """The cache key of one heatmap (hex SHA-1). ``size`` is the input ``(H, W)``."""
+    """The cache key of one heatmap (hex SHA-1). ``size`` is the input ``(H, W)``; ``params``
+    are made canonical first (:func:`explain.heatmaps.catalog.canonical_params`, which resolves
+    ``layer=None`` with ``model`` or ``default_layer``), so equal maps share one key."""
     for name, value in (("checkpoint_sha1", checkpoint_sha1), ("image_sha1", image_sha1)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty hex string, not {value!r}")
@@ -79,7 +56,7 @@ def heatmap_key(
         checkpoint=checkpoint_sha1,
         image=image_sha1,
         method=method,
-        params=resolved_params(method, params),
+        params=canonical_params(method, params, model=model, default_layer=default_layer),
         target=str(target_ref),
         size=[int(size[0]), int(size[1])],
     )
@@ -91,7 +68,7 @@ def encode(heatmap: Heatmap) -> dict[str, np.ndarray]:
     scale = float(np.abs(raw).max()) if raw.size else 0.0
     meta = {
         "method": heatmap.method,
-        "params": _jsonable(heatmap.params),
+        "params": jsonable(heatmap.params),
         "score": heatmap.score,
         "info": {k: v for k, v in heatmap.info.items() if _is_plain(v)},
     }
@@ -105,7 +82,7 @@ def encode(heatmap: Heatmap) -> dict[str, np.ndarray]:
 
 def _is_plain(value: Any) -> bool:
     try:
-        _jsonable(value)
+        jsonable(value)
     except ValueError:
         return False
     return True
@@ -182,13 +159,15 @@ class HeatmapCache:
         """
         target = as_target(target)
         size = (int(x.shape[-2]), int(x.shape[-1]))
+        decisive, execution = split_params(method, params)
+        canonical = canonical_params(method, decisive, model=model)
         key = heatmap_key(
-            checkpoint_sha1, image_sha1, method, params, target_ref or target.key(), size
+            checkpoint_sha1, image_sha1, method, canonical, target_ref or target.key(), size
         )
         hit = self.get(key)
         if hit is not None:
             return hit
-        heatmap = get_method(method)(model, x, target, **params)
+        heatmap = get_method(method)(model, x, target, **canonical, **execution)
         self.put(key, heatmap)
         return heatmap
 

@@ -28,24 +28,48 @@ from workbench.commands.evaluate import (
 )
 from workbench.commands.numbers import COUNT, EPOCH, PIXELS, THREADS
 
-METHOD_NAMES = (
-    "gradcam",
-    "gradcam++",
-    "hirescam",
-    "eigencam",
-    "randomcam",
-    "activation",
-    "occlusion",
-)
-
 
 def _methods(value: str) -> list[str]:
+    """A comma list of heatmap methods, checked against the catalog."""
+    from explain.heatmaps.catalog import names as catalog
+
+    known = catalog()
     names = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in METHOD_NAMES]
+    bad = [n for n in names if n not in known]
     if bad or not names:
         what = ", ".join(bad) if bad else repr(value)
-        raise click.BadParameter(f"unknown method(s) {what}; choose from {', '.join(METHOD_NAMES)}")
+        raise click.BadParameter(f"unknown method(s) {what}; choose from {', '.join(known)}")
     return names
+
+
+def _default_methods(**which: bool) -> str:
+    from explain.heatmaps.catalog import names
+
+    return ", ".join(names(**which))
+
+
+class MethodsOption(click.Option):
+    """``--method(s)``: its help lists the catalog's methods, and ``default_of`` (catalog filters
+    such as ``slow=False``) gives the default list, both read from the catalog only when shown
+    or used (the catalog imports torch; ``--help`` of another command does not pay for it)."""
+
+    def __init__(self, *args, default_of: dict[str, bool] | None = None, **kwargs):
+        self.default_of = default_of
+        self.base_help = kwargs.get("help") or ""
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx: click.Context):
+        from explain.heatmaps.catalog import names
+
+        self.help = f"{self.base_help} Methods: {', '.join(names())}."
+        if self.default_of is not None:
+            self.help += f"  [default: {_default_methods(**self.default_of)}]"
+        return super().get_help_record(ctx)
+
+    def get_default(self, ctx: click.Context, call: bool = True):
+        if self.default_of is not None and call:
+            return _default_methods(**self.default_of)
+        return super().get_default(ctx, call)
 
 
 def series_options(fn: Callable) -> Callable:
@@ -122,10 +146,10 @@ def _setup(threads: int | None, cache_dir: Path, no_cache: bool):
     return None if no_cache else HeatmapCache(cache_dir)
 
 
-def _params(method: str, layer, window, stride, baseline) -> dict:
-    if method == "occlusion":
-        return {"window": window, "stride": stride, "baseline": baseline}
-    return {"layer": layer} if layer else {}
+def _params(method: str, layer, window=None, stride=None, baseline=None) -> dict:
+    from explain.heatmaps.catalog import method_params
+
+    return method_params(method, layer=layer, window=window, stride=stride, baseline=baseline)
 
 
 def _fmt(value) -> str:
@@ -199,9 +223,10 @@ def _write_strip(path: Path, tiles, labels) -> None:
 @click.option(
     "--method",
     "methods",
+    cls=MethodsOption,
     default="gradcam",
     show_default=True,
-    help="Comma list of methods: " + ", ".join(METHOD_NAMES) + ".",
+    help="Comma list of methods.",
 )
 @click.option(
     "--out",
@@ -316,9 +341,9 @@ def maps(
 @series_options
 @click.option(
     "--methods",
-    default=",".join(m for m in METHOD_NAMES if m != "occlusion"),
-    show_default=True,
-    help="Comma list of methods (occlusion is slow).",
+    cls=MethodsOption,
+    default_of={"slow": False},
+    help="Comma list of methods (slow ones are left out by default).",
 )
 @click.option(
     "--limit",
@@ -458,9 +483,9 @@ def print_report(rep) -> None:
 @series_options
 @click.option(
     "--methods",
-    default="gradcam,gradcam++,hirescam,eigencam,activation",
-    show_default=True,
-    help="Comma list of methods, compared with randomcam.",
+    cls=MethodsOption,
+    default_of={"slow": False, "reference": False},
+    help="Comma list of methods, each compared with the reference method.",
 )
 @click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
 @click.option(
@@ -510,7 +535,9 @@ def faithfulness(
         raise click.ClickException(f"no checkpoint of epoch {epoch} in {checkpoints}")
     rows = ds.split("query").head(n_images)
     images = [to_input(load_rgb(ds.path(i)), *chosen.input_size) for i in rows["image"]]
-    params = {m: _params(m, layer, 16, 8, "mean") for m in [*names, "randomcam"]}
+    from explain.heatmaps.catalog import reference_method
+
+    params = {m: _params(m, layer) for m in [*names, reference_method()]}
     bar, progress = progress_bar("faithfulness")
     try:
         df = faithfulness_check(
@@ -547,7 +574,11 @@ def faithfulness(
 @series_options
 @occlusion_options
 @click.option(
-    "--methods", default="gradcam", show_default=True, help="Comma list of methods to cache."
+    "--methods",
+    cls=MethodsOption,
+    default="gradcam",
+    show_default=True,
+    help="Comma list of methods to cache.",
 )
 @click.option(
     "--split",

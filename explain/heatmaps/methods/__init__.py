@@ -1,4 +1,4 @@
-"""Heatmap methods, one per module, each registered with :func:`explain.heatmaps.base.register`.
+"""Heatmap methods, one per module, each registered with :func:`explain.heatmaps.catalog.register`.
 
 The catalog (:mod:`explain.heatmaps.catalog`) imports every module of this package
 (``pkgutil``; names starting with ``_`` are helpers, e.g. ``_cam``, the shared pytorch-grad-cam

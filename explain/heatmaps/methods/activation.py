@@ -19,8 +19,8 @@ from explain.heatmaps.base import (
     check_embedding_output,
     explaining,
     model_device,
-    register,
 )
+from explain.heatmaps.catalog import register
 from explain.heatmaps.layers import resolve_layer
 from explain.heatmaps.targets import EmbeddingTarget
 

@@ -6,7 +6,8 @@ import torch
 from pytorch_grad_cam import GradCAM
 from torch import nn
 
-from explain.heatmaps.base import Heatmap, register
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.catalog import register
 from explain.heatmaps.methods._cam import run_cam
 from explain.heatmaps.targets import EmbeddingTarget
 

@@ -15,10 +15,11 @@ What makes it fast, with the same numbers as captum (within 1e-4 in tests and th
 - forwards run in large batches through :mod:`explain.heatmaps.engine` (a frozen, optimised
   TorchScript copy of the model, or eager channels-last), under ``torch.inference_mode()``.
 
-Baselines (``baseline=``): ``"black"`` (RGB 0, which changes nothing on a segmented photo's
-background), ``"mean"`` (a flat colour, ``colour=`` RGB in [0, 1], default the ImageNet mean,
-i.e. captum's default zero baseline in normalised space; pass the dataset's mean colour), and
-``"blur"`` (the image blurred with a Gaussian of ``blur_sigma`` pixels, default ``window / 2``).
+Baselines (``baseline=``): ``"blur"`` (the default: the image blurred with a Gaussian of
+``blur_sigma`` pixels, default ``window / 2``; black stays black), ``"black"`` (RGB 0, which
+changes nothing on a segmented photo's background), and ``"mean"`` (a flat colour, ``colour=``
+RGB in [0, 1], default the ImageNet mean, i.e. captum's default zero baseline in normalised
+space; pass the dataset's mean colour).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from explain.heatmaps.base import (
     explaining,
     model_device,
     positive_map,
-    register,
 )
+from explain.heatmaps.catalog import register
 from explain.heatmaps.engine import engine_for
 from explain.heatmaps.targets import EmbeddingTarget
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -183,14 +184,36 @@ def occlusion_attribution(
     return (total / count).astype(np.float32), info
 
 
-@register("occlusion")
+def canonical(params: dict) -> dict:
+    """Occlusion's canonical parameters (defaults already filled in): ``window`` and ``stride``
+    as ``[h, w]`` pixels, ``baseline``, and ``colour`` (RGB in [0, 1]) only for the ``mean``
+    baseline, ``blur_sigma`` (pixels) only for ``blur``, with their defaults resolved."""
+    win = _pair(params["window"], "window")
+    baseline, colour, sigma = params["baseline"], params.get("colour"), params.get("blur_sigma")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, not {baseline!r}")
+    out = {"window": list(win), "stride": list(_pair(params["stride"], "stride")),
+           "baseline": baseline}  # fmt: skip
+    if baseline == "mean":
+        out["colour"] = [float(c) for c in (IMAGENET_MEAN if colour is None else colour)]
+    if baseline == "blur":
+        out["blur_sigma"] = min(win) / 2 if sigma is None else float(sigma)
+    return out
+
+
+@register(
+    "occlusion",
+    execution_only=("batch_size", "skip_unchanged", "engine", "progress"),
+    slow=True,
+    canonical=canonical,
+)
 def occlusion(
     model: nn.Module,
     x: torch.Tensor,
     target: EmbeddingTarget,
     window: int | Sequence[int] = 16,
     stride: int | Sequence[int] = 8,
-    baseline: str = "mean",
+    baseline: str = "blur",
     colour: Sequence[float] | None = None,
     blur_sigma: float | None = None,
     batch_size: int = 32,
@@ -220,11 +243,10 @@ def occlusion(
         raw, info = occlusion_attribution(
             scores, inp, base, win, stride, batch_size, skip_unchanged, progress
         )
-    params = {"window": list(win), "stride": list(_pair(stride, "stride")), "baseline": baseline}
-    if baseline == "mean":
-        params["colour"] = list(IMAGENET_MEAN if colour is None else map(float, colour))
-    if baseline == "blur":
-        params["blur_sigma"] = min(win) / 2 if blur_sigma is None else float(blur_sigma)
+    params = canonical(
+        {"window": win, "stride": stride, "baseline": baseline, "colour": colour,
+         "blur_sigma": blur_sigma}
+    )  # fmt: skip
     info.update(engine=run.kind, seconds=time.perf_counter() - t0)
     if run.note:
         info["engine_note"] = run.note

@@ -11,7 +11,8 @@ import torch
 from pytorch_grad_cam import RandomCAM
 from torch import nn
 
-from explain.heatmaps.base import Heatmap, register
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.catalog import register
 from explain.heatmaps.methods._cam import run_cam
 from explain.heatmaps.targets import EmbeddingTarget
 
@@ -27,7 +28,7 @@ class SeededRandomCAM(RandomCAM):
         return self.rng.uniform(-1, 1, size=(grads.shape[0], grads.shape[1]))
 
 
-@register("randomcam")
+@register("randomcam", reference=True)
 def randomcam(
     model: nn.Module,
     x: torch.Tensor,
@@ -35,6 +36,7 @@ def randomcam(
     layer: str | None = None,
     seed: int = 0,
 ) -> Heatmap:
-    """Random channel weights times the layer's activations (same ``seed``, same map)."""
+    """Random channel weights times the layer's activations (same ``seed``, same map): the
+    baseline a method must beat to explain anything."""
     hm = run_cam(SeededRandomCAM, "randomcam", model, x, target, layer, seed=seed)
     return Heatmap(hm.map, hm.raw, hm.method, {**hm.params, "seed": seed}, hm.score, hm.info)
