@@ -7,7 +7,6 @@ import pkgutil
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
 
 import explain.heatmaps.methods as methods_package
 from explain.heatmaps import catalog
@@ -22,20 +21,7 @@ from explain.heatmaps.catalog import (
 )
 from explain.heatmaps.layers import DEFAULT_LAYERS
 from explain.heatmaps.targets import SelfSimilarity
-
-
-class TinyNet(nn.Module):
-    """conv -> relu -> conv -> pooled embedding (8,); layer ``"2"`` is the last conv block."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, 1, 1)
-        )
-
-    def forward(self, x):
-        return self.body(x).mean(dim=(2, 3))
+from tests.models import conv_net
 
 
 def test_every_method_module_is_discovered():
@@ -85,8 +71,8 @@ def test_one_parameter_builder_for_every_caller():
 
 
 def test_canonical_parameters_equal_what_each_method_reports(monkeypatch):
-    model, x = TinyNet(), torch.rand(1, 3, 16, 8)
-    monkeypatch.setitem(DEFAULT_LAYERS, "TinyNet", "body.2")
+    model, x = conv_net(0), torch.rand(1, 3, 16, 8)
+    monkeypatch.setitem(DEFAULT_LAYERS, "Sequential", "2")
     for name in names():
         given = {"window": 4, "stride": 2} if name == "occlusion" else {}
         hm = compute(name, model, x, SelfSimilarity(), **given)
@@ -101,18 +87,18 @@ def test_canonical_parameters_equal_what_each_method_reports(monkeypatch):
 
 
 def test_canonical_layer_and_bad_parameters(monkeypatch):
-    model = TinyNet()
-    monkeypatch.setitem(DEFAULT_LAYERS, "TinyNet", "body.2")
-    assert canonical_params("gradcam", {}, model=model) == {"layer": "body.2"}
-    assert canonical_params("gradcam", {"layer": None}, model=model) == {"layer": "body.2"}
-    assert canonical_params("gradcam", {"layer": "body.0"}, model=model) == {"layer": "body.0"}
+    model = conv_net(0)
+    monkeypatch.setitem(DEFAULT_LAYERS, "Sequential", "2")
+    assert canonical_params("gradcam", {}, model=model) == {"layer": "2"}
+    assert canonical_params("gradcam", {"layer": None}, model=model) == {"layer": "2"}
+    assert canonical_params("gradcam", {"layer": "0"}, model=model) == {"layer": "0"}
     assert canonical_params("eigencam", {}, default_layer="conv5") == {"layer": "conv5"}
     with pytest.raises(ValueError, match="gradcam' takes layer; not stride, window"):
         canonical_params("gradcam", {"window": 3, "stride": 1}, model=model)
     with pytest.raises(ValueError, match="baseline must be one of black, mean, blur"):
         canonical_params("occlusion", {"baseline": "grey"})
-    monkeypatch.delitem(DEFAULT_LAYERS, "TinyNet")
-    with pytest.raises(ValueError, match="no default target layer for TinyNet"):
+    monkeypatch.delitem(DEFAULT_LAYERS, "Sequential")
+    with pytest.raises(ValueError, match="no default target layer for Sequential"):
         canonical_params("gradcam", {}, model=model)
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from curation.dataset import Dataset
 from explain.checks.faithfulness import (
@@ -27,50 +26,7 @@ from explain.checks.randomisation import (
 )
 from explain.heatmaps.base import Heatmap
 from explain.heatmaps.catalog import register, unregister
-
-
-class Net(nn.Module):
-    def __init__(self, seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
-        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = nn.Linear(8, 6)
-
-    def forward(self, x):
-        h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
-        return self.fc(h.mean(dim=(2, 3)))
-
-
-class Region(nn.Module):
-    """Identity 1x1 conv, then the sum of channel 0 over rows 2-3, cols 4-5: ``(s, 1)``."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Conv2d(3, 3, 1, bias=False)
-        with torch.no_grad():
-            self.body.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
-
-    def forward(self, x):
-        s = self.body(x)[:, 0, 2:4, 4:6].sum(dim=(1, 2))
-        return torch.stack([s, torch.ones_like(s)], 1)
-
-
-class First:
-    def __call__(self, e):
-        return e[..., 0]
-
-    def bind(self, clean):
-        return self
-
-    def key(self):
-        return "first"
-
-
-def region_map() -> np.ndarray:
-    m = np.zeros((8, 8), np.float32)
-    m[2:4, 4:6] = 1.0
-    return m
+from tests.models import First, LinearHead, Pooled, Region, region_map
 
 
 @pytest.fixture
@@ -87,7 +43,7 @@ def intensity_method():
 
 
 def test_randomised_copy_is_seeded_and_leaves_the_model_alone():
-    model = Net(0)
+    model = LinearHead(0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     state = torch.random.get_rng_state()
     a, b = randomised_copy(model, seed=1), randomised_copy(model, seed=1)
@@ -102,7 +58,7 @@ def test_randomised_copy_is_seeded_and_leaves_the_model_alone():
 
 
 def test_randomisation_flags_an_input_only_method(intensity_method):
-    model = Net(0)
+    model = LinearHead(0)
     images = [torch.randn(1, 3, 12, 12) for _ in range(3)]
     rows = randomisation_check(model, images, ["hirescam", intensity_method],
                                params={"hirescam": {"layer": "conv2"}})  # fmt: skip
@@ -114,7 +70,7 @@ def test_randomisation_flags_an_input_only_method(intensity_method):
 
 
 def test_cascade_stages(intensity_method):
-    rows = randomisation_check(Net(0), [torch.randn(1, 3, 8, 8)], [intensity_method],
+    rows = randomisation_check(LinearHead(0), [torch.randn(1, 3, 8, 8)], [intensity_method],
                                cascade=True)  # fmt: skip
     assert rows["stage"].tolist() == ["fc", "fc+conv2", "fc+conv2+conv1"]
     assert rows["spearman"].tolist() == pytest.approx([1.0, 1.0, 1.0])
@@ -173,19 +129,6 @@ def test_faithfulness_against_randomcam():
 # --------------------------------------------------------------------------- sample report
 
 
-class Tail(nn.Module):
-    """Tiny embedding model: conv features, global average pooling."""
-
-    def __init__(self, seed):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
-        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
-
-    def forward(self, x):
-        return torch.relu(self.conv2(torch.relu(self.conv1(x)))).mean(dim=(2, 3))
-
-
 def tiny_dataset(root) -> Dataset:
     rng = np.random.default_rng(0)
     rows = []
@@ -222,7 +165,7 @@ def tiny_dataset(root) -> Dataset:
 def test_sample_report_on_a_tiny_dataset(tmp_path):
     ds = tiny_dataset(tmp_path)
     series = [
-        SimpleNamespace(model=Tail(s).eval(), epoch=e, sha1=None, label=f"epoch {e}",
+        SimpleNamespace(model=Pooled(s).eval(), epoch=e, sha1=None, label=f"epoch {e}",
                         input_size=(32, 16))
         for s, e in ((0, 3), (1, 60))
     ]  # fmt: skip
@@ -273,13 +216,13 @@ def test_sample_report_needs_ground_truth(tmp_path):
         ),
     )
     with pytest.raises(ValueError, match="no ground-truth masks"):
-        sample_report(ds, [Tail(0)], ["gradcam"])
+        sample_report(ds, [Pooled(0)], ["gradcam"])
 
 
 def test_sample_report_without_counterfactuals(tmp_path):
     ds = tiny_dataset(tmp_path)
     ds.table = ds.table.drop(columns="counterfactual")
-    series = [SimpleNamespace(model=Tail(0).eval(), epoch=1, sha1=None, label="epoch 1",
+    series = [SimpleNamespace(model=Pooled(0).eval(), epoch=1, sha1=None, label="epoch 1",
                               input_size=(32, 16))]  # fmt: skip
     report = sample_report(ds, series, ["gradcam"], layer="conv2", randomisation_images=1)
     assert report.counterfactual.empty and report.rows["drop_self"].isna().all()

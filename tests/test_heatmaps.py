@@ -12,39 +12,9 @@ from explain.heatmaps.base import Heatmap, explaining, minmax, positive_map, res
 from explain.heatmaps.catalog import METHODS, available, compute, get_method, register, unregister
 from explain.heatmaps.layers import default_layer, layer_choices, layer_shapes, resolve_layer
 from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
+from tests.models import Planted, one_conv, planted_input, planted_region, strided_net
 
 ALL = ["gradcam", "gradcam++", "hirescam", "eigencam", "randomcam", "activation", "occlusion"]
-R = (slice(2, 5), slice(3, 6))  # planted hot region: rows 2-4, cols 3-5
-
-
-class Planted(nn.Module):
-    """``body`` copies channels 0 and 1 (1x1 conv); the embedding sums each over the image."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Conv2d(3, 2, 1, bias=False)
-        with torch.no_grad():
-            self.body.weight.zero_()
-            self.body.weight[0, 0] = 1.0
-            self.body.weight[1, 1] = 1.0
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, x):
-        a = self.body(x)
-        return self.drop(a.sum(dim=(2, 3)) + torch.tensor([0.0, 1.0]))
-
-
-def planted_input() -> torch.Tensor:
-    x = torch.zeros(1, 3, 8, 8)
-    x[0, 0][R] = 1.0
-    x[0, 1] = 0.5
-    return x
-
-
-def expected_region() -> np.ndarray:
-    m = np.zeros((8, 8), dtype=np.float32)
-    m[R] = 1.0
-    return m
 
 
 def hooks(model: nn.Module) -> int:
@@ -63,13 +33,13 @@ def params_for(name: str) -> dict:
 @pytest.mark.parametrize("name", ["gradcam", "gradcam++", "hirescam", "activation"])
 def test_planted_region_is_recovered_exactly(name):
     hm = compute(name, Planted(), planted_input(), SelfSimilarity(), layer="body")
-    np.testing.assert_allclose(hm.map, expected_region(), atol=1e-6)
+    np.testing.assert_allclose(hm.map, planted_region(), atol=1e-6)
     assert hm.raw.shape == (8, 8) and hm.params["layer"] == "body"
 
 
 def test_eigencam_finds_the_region_up_to_the_svd_sign():
     hm = compute("eigencam", Planted(), planted_input(), SelfSimilarity(), layer="body")
-    region = expected_region()
+    region = planted_region()
     assert np.allclose(hm.map, region, atol=1e-6) or np.allclose(hm.map, 1 - region, atol=1e-6)
 
 
@@ -86,11 +56,7 @@ def test_gradcam_raw_values():
 
 @pytest.mark.parametrize("cls, name", [(GradCAM, "gradcam"), (HiResCAM, "hirescam")])
 def test_maps_equal_the_library_call(cls, name):
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2, padding=1),
-        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ).eval()  # fmt: skip
+    model = strided_net(0)
     x = torch.randn(1, 3, 16, 12)
     ref = PairSimilarity(torch.randn(5))
     with cls(model=model, target_layers=[model[3]]) as cam:
@@ -169,13 +135,11 @@ def test_bad_input_shapes_raise():
 
 def test_3d_input_is_accepted():
     hm = compute("gradcam", Planted(), planted_input()[0], SelfSimilarity(), layer="body")
-    np.testing.assert_allclose(hm.map, expected_region(), atol=1e-6)
+    np.testing.assert_allclose(hm.map, planted_region(), atol=1e-6)
 
 
 def test_randomcam_is_seeded():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten())  # fmt: skip
+    model = one_conv(0, 8)
     x = torch.randn(1, 3, 10, 10)
     a = compute("randomcam", model, x, SelfSimilarity(), layer="1", seed=3)
     b = compute("randomcam", model, x, SelfSimilarity(), layer="1", seed=3)

@@ -8,52 +8,13 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import Occlusion
-from torch import nn
 
 from explain.heatmaps import compute
 from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
 from explain.heatmaps.methods.occlusion import baseline_image, occlusion_attribution, windows
 from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
-
-
-class RegionSum(nn.Module):
-    """Embedding ``(sum of channel 0 over a region, 1)``."""
-
-    def __init__(self, rows: slice, cols: slice):
-        super().__init__()
-        self.rows, self.cols = rows, cols
-        self.scale = nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        s = x[:, 0, self.rows, self.cols].sum(dim=(1, 2)) * self.scale
-        return torch.stack([s, torch.ones_like(s)], dim=1)
-
-
-class First:
-    """Target: the first coordinate of the embedding (linear, so drops are exact sums)."""
-
-    def __call__(self, e):
-        return e[..., 0]
-
-    def bind(self, clean):
-        return self
-
-    def key(self):
-        return "first"
-
-
-def small_net(seed: int = 0, pool: int = 2) -> nn.Module:
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(8 * pool * pool, 6),
-    )  # fmt: skip
-    with torch.no_grad():
-        net[1].running_mean.uniform_(-0.2, 0.2)
-        net[1].running_var.uniform_(0.5, 2.0)
-    return net.eval()
+from tests.models import First, RegionSum, small_net
 
 
 def brute_force(f, x, base, wh, ww, sh, sw):

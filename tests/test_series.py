@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from explain.heatmaps import compute
 from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key
@@ -20,25 +19,18 @@ from explain.heatmaps.series import (
     series_pair_maps,
 )
 from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
-
-
-def net(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ).eval()  # fmt: skip
+from tests.models import conv_net
 
 
 def loaded(seed: int, epoch: int) -> SimpleNamespace:
-    return SimpleNamespace(model=net(seed), epoch=epoch, sha1=f"ckpt{seed:036d}",
+    return SimpleNamespace(model=conv_net(seed), epoch=epoch, sha1=f"ckpt{seed:036d}",
                            label=f"epoch {epoch}")  # fmt: skip
 
 
 def test_series_maps_order_labels_and_change_scores():
     x = torch.randn(1, 3, 12, 8)
-    same = net(0)
-    s = series_maps([same, same, net(1)], x, "gradcam", layer="2")
+    same = conv_net(0)
+    s = series_maps([same, same, conv_net(1)], x, "gradcam", layer="2")
     assert s.labels == ["model 0", "model 1", "model 2"]
     assert len(s.heatmaps) == 3 and all(h.map.shape == (12, 8) for h in s.heatmaps)
     scores = s.change_scores()
@@ -56,14 +48,14 @@ def test_series_of_loaded_models_with_progress():
                     progress=lambda d, t: seen.append((d, t)))  # fmt: skip
     assert s.labels == ["epoch 3", "epoch 12"] and s.epochs == [3, 12]
     assert seen == [(1, 2), (2, 2)]
-    want = compute("hirescam", net(1), x, SelfSimilarity(), layer="2")
+    want = compute("hirescam", conv_net(1), x, SelfSimilarity(), layer="2")
     np.testing.assert_allclose(s.heatmaps[1].map, want.map, atol=1e-6)
 
 
 def test_pair_maps_explain_both_directions():
     xq, xg = torch.randn(1, 3, 10, 8), torch.randn(1, 3, 10, 8)
-    q, g = series_pair_maps([net(0), net(2)], xq, xg, "gradcam", layer="2")
-    model = net(2)
+    q, g = series_pair_maps([conv_net(0), conv_net(2)], xq, xg, "gradcam", layer="2")
+    model = conv_net(2)
     with torch.no_grad():
         eq, eg = model(xq)[0], model(xg)[0]
     np.testing.assert_allclose(
@@ -136,7 +128,7 @@ def test_keys_are_made_of_canonical_parameters():
 
 def test_cache_round_trip_in_float16(tmp_path):
     cache = HeatmapCache(tmp_path)
-    model, x = net(0), torch.randn(1, 3, 12, 8)
+    model, x = conv_net(0), torch.randn(1, 3, 12, 8)
     first = cache.get_or_compute(model, x, SelfSimilarity(), "gradcam", layer="2",
                                  checkpoint_sha1="a" * 40, image_sha1="b" * 40)  # fmt: skip
     assert "cached" not in first.info
@@ -164,7 +156,7 @@ def test_series_uses_the_cache(tmp_path):
 
 def test_cache_requires_hashes_and_tolerates_concurrent_writers(tmp_path):
     cache = HeatmapCache(tmp_path)
-    model, x = net(0), torch.randn(1, 3, 8, 8)
+    model, x = conv_net(0), torch.randn(1, 3, 8, 8)
     with pytest.raises(ValueError, match="needs checkpoint_sha1 and image_sha1"):
         get_or_compute(cache, model, x, SelfSimilarity(), "gradcam", layer="2")
     hm = compute("gradcam", model, x, SelfSimilarity(), layer="2")

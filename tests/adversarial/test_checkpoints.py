@@ -441,11 +441,9 @@ def test_nan_model_gives_no_map_from_activation_or_eigencam():
     from explain.heatmaps import compute
     from explain.heatmaps.base import HeatmapContractError
     from explain.heatmaps.targets import SelfSimilarity
+    from tests.models import one_conv
 
-    torch.manual_seed(0)
-    nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten()).eval()  # fmt: skip
+    model = one_conv(0, 4)
     with torch.no_grad():
         model[0].weight[0, 0, 0, 0] = float("nan")
     for method in ("activation", "eigencam"):
