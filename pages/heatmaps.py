@@ -9,7 +9,7 @@ import streamlit as st
 from explain.heatmaps.catalog import method_params, names, reference_method
 from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
-from explain.heatmaps.render import COLORMAPS, difference, framed, outlined, overlay
+from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
 from explain.heatmaps.series import change_score
 from pages import ui
 from pages.widgets import query_picker, top_k_strip
@@ -102,6 +102,7 @@ st.caption(
     + f" · occlusion baseline: {baseline}"
     + (f" (RGB {', '.join(f'{c:.2f}' for c in colour)})" if baseline == "mean" else "")
 )
+st.image(colour_bar(240, cmap))
 outline_masks = {}
 if outline:
     if regions.animal is not None:

@@ -102,7 +102,7 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     assert set(cf["group"]) >= {"all", "polluted"} and (cf["n"] > 0).all()
 
     grid = Image.open(cmp.grids["gradcam"])
-    assert grid.size == (NAME_WIDTH + 4 * 32, HEADER + 3 * 64)
+    assert grid.size == (NAME_WIDTH + 4 * 32, HEADER + 3 * 64 + 4 + 10 + 14)  # + colour bar
     assert cmp.columns == ["baseline e1", "baseline e2", "curated e1", "curated e2"]
     assert len(cmp.queries) == 3
 

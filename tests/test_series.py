@@ -224,7 +224,7 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert "q_1_gradcam_series.png" in names and "q_1_occlusion_epoch12.png" in names
     with Image.open(out / "q_1_gradcam_series.png") as img:
-        assert img.size == (2 * 32, 64 + 14)
+        assert img.size == (2 * 32, 64 + 14 + 10 + 14)  # labels, tiles, colour bar, its labels
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
     more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
     pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])

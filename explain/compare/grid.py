@@ -1,8 +1,9 @@
 """The heatmap grid of a comparison: rows = queries, columns = epochs × series, one PNG.
 
 Each tile is the query photo at the model's input size with its self-similarity heatmap laid
-over it (pytorch-grad-cam's ``show_cam_on_image``, half image, half jet colour map). Maps come
-from (and go to) the heatmap cache, under the keys ``workbench explain precompute`` writes.
+over it by the app's renderer (:func:`explain.heatmaps.render.overlay`, half image, half jet
+colour map), with the colour bar under the grid. Maps come from (and go to) the heatmap cache,
+under the keys ``workbench explain precompute`` writes.
 """
 
 from __future__ import annotations
@@ -17,18 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from explain.heatmaps.cache import HeatmapCache
+from explain.heatmaps.render import colour_bar, overlay
 
 HEADER = 16  # pixels above the tiles for the column labels
 NAME_WIDTH = 120  # pixels left of the tiles for the query names
-
-
-def overlay(image: Image.Image, heatmap_map: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8: ``image`` (resized to the map) with the map in jet colours."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    h, w = heatmap_map.shape
-    rgb = np.asarray(image.resize((w, h)), dtype=np.float32) / 255.0
-    return show_cam_on_image(rgb, heatmap_map, use_rgb=True, image_weight=0.5)
+BAR_WIDTH = 160  # pixels of the colour bar under the grid
 
 
 def column_labels(series: Mapping[str, Sequence[object]]) -> list[str]:
@@ -68,7 +62,8 @@ def heatmap_grid(
             x = to_input(pic, *ms[0].input_size)
             maps = series_maps(ms, x, method, "self", cache=cache, image_sha1=sha, **params)
             for hm in maps.heatmaps:
-                tile = overlay(pic, hm.map)
+                h, w = hm.map.shape
+                tile = overlay(pic.resize((w, h)), hm.map)
                 if tile.shape[:2] != size:
                     tile = np.asarray(Image.fromarray(tile).resize((size[1], size[0])))
                 tiles.append(tile)
@@ -92,7 +87,10 @@ def heatmap_grid(
 
 def _compose(rows, labels: list[str], size: tuple[int, int]) -> Image.Image:
     h, w = size
-    canvas = Image.new("RGB", (NAME_WIDTH + w * len(labels), HEADER + h * len(rows)), "white")
+    bar = colour_bar(min(BAR_WIDTH, w * len(labels)))
+    width, height = NAME_WIDTH + w * len(labels), HEADER + h * len(rows)
+    canvas = Image.new("RGB", (width, height + 4 + bar.shape[0]), "white")
+    canvas.paste(Image.fromarray(bar), (NAME_WIDTH, height + 4))
     draw = ImageDraw.Draw(canvas)
     for j, label in enumerate(labels):
         draw.text((NAME_WIDTH + j * w + 3, 2), label, fill=(0, 0, 0))

@@ -1,9 +1,12 @@
-"""Pictures of heatmaps: overlays, epoch differences, match frames and region outlines.
+"""Pictures of heatmaps: overlays and their colour bar, epoch differences, match frames and
+region outlines -- the one renderer the app, the command line's PNGs and the comparison report use,
+so one map looks the same everywhere.
 
 Everything returns ``(H, W, 3)`` uint8 RGB arrays that Pillow, Streamlit or a PNG writer take as
-they are. Overlays blend an OpenCV colormap of the map with the photo, like pytorch-grad-cam's
-``show_cam_on_image`` but without its rescaling by the brightest pixel (which lightens the
-photo whenever the overlay is not saturated), so opacity 0 shows the photo as it is.
+they are. Overlays blend a named OpenCV colormap of the map with the photo, like
+pytorch-grad-cam's ``show_cam_on_image`` but without its rescaling by the brightest pixel (which
+lightens the photo whenever the overlay is not saturated), so opacity 0 shows the photo as it is.
+:func:`colour_bar` draws the colormap from 0 to 1 (a map's values are in [0, 1]) to go with them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ COLORMAPS: dict[str, int] = {
     "magma": cv2.COLORMAP_MAGMA,
     "hot": cv2.COLORMAP_HOT,
 }
+DEFAULT_COLORMAP = "jet"
+DEFAULT_OPACITY = 0.5
+LABEL_HEIGHT = 14  # pixels of a text line above a tile or below a colour bar
 MATCH_COLOURS = {True: (46, 160, 67), False: (215, 58, 73), None: (140, 140, 140)}
 REGION_COLOURS: dict[str, tuple[int, int, int]] = {
     "animal": (255, 255, 255),
@@ -51,12 +57,21 @@ def _fit(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(a, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def coloured(values: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """``(h, w)`` values in [0, 1] (clipped) as ``(h, w, 3)`` uint8 RGB in ``colormap``."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
+    v = np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * v), COLORMAPS[colormap]),
+                        cv2.COLOR_BGR2RGB)  # fmt: skip
+
+
 def overlay(
     image: Image.Image | np.ndarray,
     heat: np.ndarray,
     *,
-    opacity: float = 0.5,
-    colormap: str = "jet",
+    opacity: float = DEFAULT_OPACITY,
+    colormap: str = DEFAULT_COLORMAP,
 ) -> np.ndarray:
     """The heatmap (``(h, w)`` in [0, 1], resized bilinearly to the image) over the image.
 
@@ -64,13 +79,42 @@ def overlay(
     """
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must lie in [0, 1], got {opacity}")
-    if colormap not in COLORMAPS:
-        raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
     rgb = as_rgb(image)
-    mask = np.clip(_fit(heat, rgb.shape[:2]), 0.0, 1.0)
-    colour = cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * mask), COLORMAPS[colormap]),
-                          cv2.COLOR_BGR2RGB)  # fmt: skip
+    colour = coloured(_fit(heat, rgb.shape[:2]), colormap)
     return cv2.addWeighted(colour, opacity, rgb, 1.0 - opacity, 0.0)
+
+
+def colour_bar(
+    width: int,
+    colormap: str = DEFAULT_COLORMAP,
+    *,
+    height: int = 10,
+    labels: tuple[str, str] = ("0", "1"),
+    title: str = "attribution",
+) -> np.ndarray:
+    """The colormap from 0 (left) to 1 (right), ``width`` x ``height`` pixels, with the two end
+    ``labels`` and ``title`` (when it fits) in a text line below it, on white:
+    ``(height + LABEL_HEIGHT, width, 3)`` uint8."""
+    if width < 2 or height < 1:
+        raise ValueError(f"a colour bar needs width >= 2 and height >= 1, not {width}x{height}")
+    bar = coloured(np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1)), colormap)
+    canvas = Image.new("RGB", (width, height + LABEL_HEIGHT), (255, 255, 255))
+    canvas.paste(Image.fromarray(bar), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    lo, hi = labels
+    draw.text((1, height + 1), lo, fill=(0, 0, 0))
+    right = width - 1 - int(draw.textlength(hi))
+    draw.text((right, height + 1), hi, fill=(0, 0, 0))
+    span = int(draw.textlength(title))
+    if title and span + 2 * 8 + draw.textlength(lo) + draw.textlength(hi) < width:
+        draw.text(((width - span) // 2, height + 1), title, fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def with_colour_bar(picture: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """``picture`` ``(H, W, 3)`` with :func:`colour_bar` of its width below it."""
+    pic = as_rgb(picture)
+    return np.concatenate([pic, colour_bar(pic.shape[1], colormap)], axis=0)
 
 
 def difference(diff: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -138,11 +182,11 @@ def strip(tiles: Sequence[np.ndarray], labels: Sequence[str], pad: int = 2) -> n
         raise ValueError(f"{len(labels)} labels for {len(tiles)} tiles")
     h = max(t.shape[0] for t in tiles)
     w = sum(t.shape[1] for t in tiles) + pad * (len(tiles) - 1)
-    canvas = Image.new("RGB", (w, h + 14), (255, 255, 255))
+    canvas = Image.new("RGB", (w, h + LABEL_HEIGHT), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     x = 0
     for tile, label in zip(tiles, labels, strict=True):
-        canvas.paste(Image.fromarray(as_rgb(tile)), (x, 14))
+        canvas.paste(Image.fromarray(as_rgb(tile)), (x, LABEL_HEIGHT))
         draw.text((x + 2, 1), label, fill=(0, 0, 0))
         x += tile.shape[1] + pad
     return np.asarray(canvas)

@@ -183,26 +183,14 @@ def command() -> None:
 # --------------------------------------------------------------------------- maps
 
 
-def _overlay(image, heatmap_map):
-    import numpy as np
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    return show_cam_on_image(rgb, heatmap_map, use_rgb=True, image_weight=0.5)
-
-
 def _write_strip(path: Path, tiles, labels) -> None:
-    import numpy as np
-    from PIL import Image, ImageDraw
+    """Labelled tiles side by side over the colour bar (the app's renderer), as a PNG."""
+    from PIL import Image
 
-    h, w = tiles[0].shape[:2]
-    strip = Image.new("RGB", (w * len(tiles), h + 14), (255, 255, 255))
-    draw = ImageDraw.Draw(strip)
-    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
-        strip.paste(Image.fromarray(np.asarray(tile, dtype=np.uint8)), (i * w, 14))
-        draw.text((i * w + 2, 1), label, fill=(0, 0, 0))
+    from explain.heatmaps.render import strip, with_colour_bar
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    strip.save(path)
+    Image.fromarray(with_colour_bar(strip(tiles, labels, pad=0))).save(path)
 
 
 @command.command("maps")
@@ -253,6 +241,7 @@ def maps(
 ) -> None:
     """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
     from curation.images import ImageReadError, file_sha1, load_rgb
+    from explain.heatmaps.render import overlay
     from explain.heatmaps.series import series_maps, series_pair_maps
     from explain.models.preprocess import to_input
 
@@ -303,7 +292,7 @@ def maps(
         finally:
             bar.close()
         for photo, pic, res in zip(photos, pics, results, strict=True):
-            tiles = [_overlay(pic, hm.map) for hm in res.heatmaps]
+            tiles = [overlay(pic, hm.map) for hm in res.heatmaps]
             safe = method.replace("+", "p")
             for tile, label in zip(tiles, res.labels, strict=True):
                 _write_strip(
