@@ -47,7 +47,7 @@ def load(series_dir: str | None):
 
     folder = Path(series_dir) if series_dir else ROOT / "sample_data" / "series" / "baseline"
     if folder.is_dir() and any(folder.glob("model.pth.tar-*")):
-        from explain.models.checkpoints import load_series
+        from explain.models.series import load_series
 
         return str(folder), load_series(folder, device="cpu")
     models = []

@@ -40,13 +40,8 @@ from explain.heatmaps.explorer import (
     photo,
 )
 from explain.heatmaps.layers import layer_shapes as _measure_layers
-from explain.models.checkpoints import (
-    CheckpointError,
-    CheckpointFile,
-    LoadedModel,
-    discover,
-    load_series,
-)
+from explain.models.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover
+from explain.models.series import load_series
 from explain.retrieval.confidence import CalibrationError, Confidence, fit_confidence
 from explain.retrieval.duplicates import find_duplicates
 from explain.retrieval.embeddings import embed_dataset

@@ -118,8 +118,8 @@ def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
     from curation.images import file_sha1, load_rgb
     from explain.heatmaps.cache import HeatmapCache
     from explain.heatmaps.series import series_maps
-    from explain.models.checkpoints import load_series
     from explain.models.preprocess import to_input
+    from explain.models.series import load_series
 
     data, series = tiny
     cache = tmp_path / "cache"

@@ -16,10 +16,10 @@ from explain.models.checkpoints import (
     discover,
     infer_arch,
     load_model,
-    load_series,
     read_checkpoint,
 )
 from explain.models.device import set_threads
+from explain.models.series import load_series
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
 

@@ -117,7 +117,7 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
     from explain.heatmaps.cache import HeatmapCache
-    from explain.models.checkpoints import load_series
+    from explain.models.series import load_series
     from explain.retrieval.metrics import evaluate_series
 
     ds = load_dataset(app_world["data"])

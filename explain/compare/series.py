@@ -164,7 +164,7 @@ def pick_queries(dataset, n: int, seed: int = 0) -> list[str]:
 
 
 def _load(series: str | Path | Sequence[object], device: str | None) -> list:
-    from explain.models.checkpoints import load_series
+    from explain.models.series import load_series
 
     if isinstance(series, str | Path):
         return load_series(series, device=device)

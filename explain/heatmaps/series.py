@@ -56,7 +56,7 @@ def members(models: Sequence[object]) -> list[Member]:
                 f"series entry {i} is {type(m).__name__}; pass nn.Module or LoadedModel objects"
             )
     if not out:
-        raise ValueError("the series is empty; load it with explain.models.checkpoints.load_series")
+        raise ValueError("the series is empty; load it with explain.models.series.load_series")
     return out
 
 

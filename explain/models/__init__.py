@@ -5,7 +5,8 @@
 - :mod:`~explain.models.zoo`: which torchreid architecture a state_dict belongs to;
 - :mod:`~explain.models.checkpoints`: find checkpoint files, read them safely
   (:mod:`~explain.models.checkpoint_files` checks the file, :mod:`~explain.models.checkpoint_values`
-  its numbers and weights, against the bounds in :mod:`~explain.models.limits`), load a series;
+  its numbers and weights, against the bounds in :mod:`~explain.models.limits`), load a model;
+- :mod:`~explain.models.series`: every checkpoint of a folder, one per epoch;
 - :mod:`~explain.models.device`: CPU/GPU choice and torch threads;
 - :mod:`~explain.models.preprocess`: an image as the model's normalised input tensor.
 """
@@ -20,13 +21,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "checkpoints": (
             "CheckpointFile",
             "LoadedModel",
-            "Series",
             "describe",
             "discover",
             "load_model",
-            "load_series",
             "read_checkpoint",
         ),
+        "series": ("Series", "load_series"),
         "device": ("default_device", "default_threads", "set_threads"),
         "limits": ("LimitError",),
         "preprocess": ("IMAGENET_MEAN", "IMAGENET_STD", "to_input"),

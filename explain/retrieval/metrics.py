@@ -340,11 +340,11 @@ def evaluate_series(
     """Evaluate every checkpoint of a series on ``dataset``'s query/gallery split.
 
     ``folder_or_models``: a checkpoint folder (loaded with
-    :func:`explain.models.checkpoints.load_series`) or a list of ``LoadedModel``. Embeddings are
+    :func:`explain.models.series.load_series`) or a list of ``LoadedModel``. Embeddings are
     cached in ``cache_dir`` (None: no cache). ``progress(done, total)`` counts images embedded over
     all checkpoints.
     """
-    from explain.models.checkpoints import load_series
+    from explain.models.series import load_series
     from explain.retrieval.embeddings import embed_dataset
 
     query, gallery = dataset.split("query"), dataset.split("gallery")

@@ -27,10 +27,10 @@ from explain.models.checkpoints import (
     CheckpointError,
     UnsafeCheckpointError,
     describe,
-    load_series,
     read_checkpoint,
 )
 from explain.models.limits import LimitError, max_side
+from explain.models.series import load_series
 from tests.adversarial.conftest import assert_clean_error, workbench
 from tests.conftest import write_image
 from workbench.cli import main

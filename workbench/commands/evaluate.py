@@ -92,8 +92,9 @@ def load_data(data: Path | None, manifest: Path | None, root: Path | None):
 def load_checkpoints(folder: Path, arch: str | None, device: str | None):
     """Every checkpoint of the series, loaded; its warnings go to stderr (errors become a clean
     CLI message)."""
-    from explain.models.checkpoints import CheckpointError, load_series
+    from explain.models.checkpoints import CheckpointError
     from explain.models.limits import LimitError
+    from explain.models.series import load_series
 
     try:
         series = load_series(folder, arch=arch, device=device)
