@@ -45,7 +45,7 @@ from explain.models.series import load_series
 from explain.retrieval.confidence import CalibrationError, Confidence, fit_confidence
 from explain.retrieval.duplicates import find_duplicates
 from explain.retrieval.embeddings import embed_dataset
-from explain.retrieval.metrics import SeriesEvaluation, evaluate_series
+from explain.retrieval.series import SeriesEvaluation, evaluate_series
 from pages.safety import signed_in_user
 from workbench import access
 

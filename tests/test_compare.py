@@ -69,7 +69,7 @@ def test_deltas_match_epochs_by_number():
 
 
 def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
-    from explain.retrieval.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     ds, a, b, base = world
     cache = HeatmapCache(base / "cache")

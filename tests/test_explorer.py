@@ -25,7 +25,7 @@ from explain.heatmaps.render import difference, framed, outlined, overlay
 from explain.heatmaps.series import SeriesMaps
 from explain.retrieval.epochs import found_but_not, rank_table, trajectory
 from explain.retrieval.lookup import nearest_posts
-from explain.retrieval.metrics import SeriesEvaluation
+from explain.retrieval.series import SeriesEvaluation
 from workbench.cli import main
 
 
@@ -118,7 +118,7 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
     from explain.heatmaps.cache import HeatmapCache
     from explain.models.series import load_series
-    from explain.retrieval.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     ds = load_dataset(app_world["data"])
     models = load_series(app_world["series"], device="cpu")

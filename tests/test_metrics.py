@@ -191,7 +191,7 @@ def test_faiss_search_equals_brute_force():
 
 def test_evaluate_series_per_epoch(tree, tmp_path):
     from explain.models.series import load_series
-    from explain.retrieval.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     series = tmp_path / "series"
     series.mkdir()

@@ -68,7 +68,7 @@ def clean_queries(dataset) -> set[str] | None:
 
 
 def _metrics(dataset, series: dict[str, list], cache_dir, note) -> pd.DataFrame:
-    from explain.retrieval.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     clean = clean_queries(dataset)
     rows = []

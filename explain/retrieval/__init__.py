@@ -4,7 +4,8 @@ ranking is.
 - :mod:`~explain.retrieval.embeddings`: features of images under a checkpoint (disk-cached);
 - :mod:`~explain.retrieval.index`: faiss search over L2-normalised features (cosine similarity);
 - :mod:`~explain.retrieval.metrics`: torchreid's protocol (CMC, mAP, mINP) and the per-query
-  table, for one checkpoint or a series; :mod:`~explain.retrieval.epochs`: ranks across epochs;
+  table; :mod:`~explain.retrieval.series`: every checkpoint of a series evaluated;
+  :mod:`~explain.retrieval.epochs`: ranks across epochs;
 - :mod:`~explain.retrieval.confidence`: calibrated probability that a top-1 match is right;
 - :mod:`~explain.retrieval.lookup`: an uploaded photo against the gallery's posts;
 - :mod:`~explain.retrieval.duplicates`: near-duplicate photos and leaks between splits.
@@ -25,10 +26,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "RANKS",
             "Evaluation",
             "RankMetrics",
-            "SeriesEvaluation",
             "evaluate",
-            "evaluate_series",
             "rank_metrics",
         ),
+        "series": ("SeriesEvaluation", "evaluate_series"),
     },
 )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from explain.retrieval.metrics import SeriesEvaluation
+from explain.retrieval.series import SeriesEvaluation
 
 TRAJECTORIES = ("always found", "found later", "lost", "never found", "not in gallery")
 

@@ -120,9 +120,9 @@ def progress_bar(desc: str, unit: str = "img"):
 
 
 def evaluate_checkpoints(ds, models, *, cache_dir, k, flip, threads, desc="embedding"):
-    """:func:`explain.retrieval.metrics.evaluate_series` behind a progress bar; ValueError -> CLI
+    """:func:`explain.retrieval.series.evaluate_series` behind a progress bar; ValueError -> CLI
     error."""
-    from explain.retrieval.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     bar, progress = progress_bar(desc)
     try:
