@@ -111,17 +111,12 @@ def sample_report(
     ``layer``: the CAM layer (None: the architecture's default).
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
     """
-    from curation.images import file_sha1, load_rgb
-    from explain.heatmaps.cache import get_or_compute
-    from explain.heatmaps.scores import masks_for_row, score_heatmap
     from explain.heatmaps.series import members
-    from explain.models.preprocess import to_input
     from explain.retrieval.embeddings import extract
 
     ms = members(series)
     size = _input_size(series)
-    table = dataset.table
-    chosen = report_images(table, limit, seed)
+    chosen = report_images(dataset.table, limit, seed)
     if chosen.empty:
         raise ValueError("no image of the dataset has an artifact mask; nothing to report")
     methods = names(slow=False) if methods is None else list(methods)
@@ -131,36 +126,64 @@ def sample_report(
         if progress is not None:
             progress(stage, done, total)
 
-    inputs, masks, sha = {}, {}, {}
+    photos = _photos(dataset, chosen, size)
+    picks = list(chosen["image"])[: max(0, randomisation_images)]
+    randomisation = _randomisation(ms[-1].model, photos, picks, methods, params, seed, note)
+    rows = _mass_rows(ms, chosen, photos, methods, params, cache, note)
+    cache_root = getattr(cache, "root", None)  # embeddings cached beside the heatmaps
+    drops = _counterfactual_drops(dataset, chosen, ms, size, extract, note, cache_root)
+    rows = rows.merge(drops, on=["image", "label"], how="left")
+    return SampleReport(
+        randomisation=randomisation,
+        artifact_mass=_mass_table(rows),
+        per_artifact=_per_artifact_table(rows),
+        counterfactual=_counterfactual_table(rows),
+        rows=rows,
+        meta={"images": len(chosen), "size": list(size), "methods": list(methods),
+              "checkpoints": [m.label for m in ms], "layer": layer},
+    )  # fmt: skip
+
+
+def _photos(dataset, chosen: pd.DataFrame, size: tuple[int, int]) -> dict[str, tuple]:
+    """Per chosen image: ``(input tensor, (animal mask, artifact masks), file SHA-1)``."""
+    from curation.images import file_sha1, load_rgb
+    from explain.heatmaps.scores import masks_for_row
+    from explain.models.preprocess import to_input
+
+    out = {}
     for _, row in chosen.iterrows():
         path = dataset.path(row["image"])
-        inputs[row["image"]] = to_input(load_rgb(path), *size)
-        masks[row["image"]] = masks_for_row(dataset, row, size)
-        sha[row["image"]] = file_sha1(path)
+        out[row["image"]] = (to_input(load_rgb(path), *size), masks_for_row(dataset, row, size),
+                             file_sha1(path))  # fmt: skip
+    return out
 
-    # 1. randomisation on the last checkpoint (randomisation_images=0 skips it)
-    picks = list(chosen["image"])[: max(0, randomisation_images)]
-    if picks:
-        rnd = randomisation_check(
-            ms[-1].model, [inputs[i] for i in picks], methods, seed=seed, params=params,
-            progress=lambda d, t: note("randomisation", d, t),
-        )  # fmt: skip
-        randomisation = randomisation_summary(rnd)
-    else:
-        randomisation = pd.DataFrame(columns=["method", "stage", "spearman_median",
-                                              "spearman_mean", "n", "nan", "passes"])  # fmt: skip
 
-    # 2. heatmaps and artifact mass per epoch
+def _randomisation(model, photos, picks, methods, params, seed, note) -> pd.DataFrame:
+    """Step 1: the randomisation check on the last checkpoint (no picks: an empty table)."""
+    if not picks:
+        return pd.DataFrame(columns=["method", "stage", "spearman_median", "spearman_mean", "n",
+                                     "nan", "passes"])  # fmt: skip
+    rnd = randomisation_check(
+        model, [photos[i][0] for i in picks], methods, seed=seed, params=params,
+        progress=lambda d, t: note("randomisation", d, t),
+    )  # fmt: skip
+    return randomisation_summary(rnd)
+
+
+def _mass_rows(ms, chosen, photos, methods, params, cache, note) -> pd.DataFrame:
+    """Step 2: every chosen image's map per checkpoint and method, scored on its regions."""
+    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.scores import score_heatmap
+
     records, done = [], 0
     total = len(ms) * len(chosen) * len(methods)
     for m in ms:
         for _, row in chosen.iterrows():
-            animal, arts = masks[row["image"]]
+            x, (animal, arts), sha1 = photos[row["image"]]
             for method in methods:
                 hm = get_or_compute(
-                    cache if m.sha1 else None, m.model, inputs[row["image"]], SelfSimilarity(),
-                    method, checkpoint_sha1=m.sha1, image_sha1=sha[row["image"]],
-                    **params[method],
+                    cache if m.sha1 else None, m.model, x, SelfSimilarity(), method,
+                    checkpoint_sha1=m.sha1, image_sha1=sha1, **params[method],
                 )  # fmt: skip
                 by_region = {s.region: s for s in score_heatmap(hm, animal, arts)}
                 records.append(
@@ -180,21 +203,7 @@ def sample_report(
                 )  # fmt: skip
                 done += 1
                 note("heatmaps", done, total)
-    rows = pd.DataFrame(records)
-
-    # 3. counterfactual similarity drops per epoch
-    cache_root = getattr(cache, "root", None)  # embeddings cached beside the heatmaps
-    drops = _counterfactual_drops(dataset, chosen, ms, size, extract, note, cache_root)
-    rows = rows.merge(drops, on=["image", "label"], how="left")
-    return SampleReport(
-        randomisation=randomisation,
-        artifact_mass=_mass_table(rows),
-        per_artifact=_per_artifact_table(rows),
-        counterfactual=_counterfactual_table(rows),
-        rows=rows,
-        meta={"images": len(chosen), "size": list(size), "methods": list(methods),
-              "checkpoints": [m.label for m in ms], "layer": layer},
-    )  # fmt: skip
+    return pd.DataFrame(records)
 
 
 def _input_size(series: Sequence[object]) -> tuple[int, int]:
