@@ -234,9 +234,6 @@ def compare_series(
     without a cache). Artifact mass and counterfactual tables need ground truth (masks,
     counterfactual re-renders); without it they are empty.
     """
-    import tempfile
-
-    from explain.compare.grid import heatmap_grid
 
     def note(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -253,18 +250,7 @@ def compare_series(
         drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
                                       "drop_self_mean", "n"])  # fmt: skip
     queries = pick_queries(dataset, n_queries, seed)
-    if grid_dir is None:
-        grid_dir = (cache.root / "compare") if cache is not None else tempfile.mkdtemp()
-    grids, columns = {}, []
-    for method in methods if queries else ():
-        path, columns = heatmap_grid(
-            dataset, loaded, queries, method, Path(grid_dir), cache=cache,
-            progress=lambda d, t, method=method: note(f"grid {method}", d, t),
-        )  # fmt: skip
-        grids[method] = path
-    epochs = {k: [int(m.epoch) for m in v] for k, v in loaded.items()}
-    folders = {k: _folder(v) for k, v in loaded.items()}
-    recipes = {k: _recipe(f) for k, f in folders.items()}
+    grids, columns = _grids(dataset, loaded, queries, methods, grid_dir, cache, note)
     return Comparison(
         metrics=metrics,
         metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
@@ -279,17 +265,43 @@ def compare_series(
         queries=queries,
         columns=columns,
         grids=grids,
-        meta={
-            "baseline": str(folders["baseline"] or "models"),
-            "curated": str(folders["curated"] or "models"),
-            "dataset": dataset.source or str(dataset.root),
-            "methods": list(methods),
-            "epochs": epochs,
-            "matched_epochs": sorted(set(epochs["baseline"]) & set(epochs["curated"])),
-            "clean_queries": len(clean_queries(dataset) or ()),
-            "recipe_differences": recipe_differences(recipes["baseline"], recipes["curated"]),
-            "train_images": {k: (r or {}).get("train_images") for k, r in recipes.items()},
-            "train_posts": {k: (r or {}).get("train_posts") for k, r in recipes.items()},
-            "limit": limit,
-        },
+        meta=_meta(dataset, loaded, methods, limit),
     )
+
+
+def _grids(dataset, loaded, queries, methods, grid_dir, cache, note) -> tuple[dict, list[str]]:
+    """One heatmap grid PNG per method (none without queries): ``({method: path}, columns)``."""
+    import tempfile
+
+    from explain.compare.grid import heatmap_grid
+
+    if grid_dir is None:
+        grid_dir = (cache.root / "compare") if cache is not None else tempfile.mkdtemp()
+    grids, columns = {}, []
+    for method in methods if queries else ():
+        path, columns = heatmap_grid(
+            dataset, loaded, queries, method, Path(grid_dir), cache=cache,
+            progress=lambda d, t, method=method: note(f"grid {method}", d, t),
+        )  # fmt: skip
+        grids[method] = path
+    return grids, columns
+
+
+def _meta(dataset, loaded: dict[str, list], methods, limit) -> dict:
+    """What was compared: series folders, dataset, epochs, recipe differences, train sizes."""
+    epochs = {k: [int(m.epoch) for m in v] for k, v in loaded.items()}
+    folders = {k: _folder(v) for k, v in loaded.items()}
+    recipes = {k: _recipe(f) for k, f in folders.items()}
+    return {
+        "baseline": str(folders["baseline"] or "models"),
+        "curated": str(folders["curated"] or "models"),
+        "dataset": dataset.source or str(dataset.root),
+        "methods": list(methods),
+        "epochs": epochs,
+        "matched_epochs": sorted(set(epochs["baseline"]) & set(epochs["curated"])),
+        "clean_queries": len(clean_queries(dataset) or ()),
+        "recipe_differences": recipe_differences(recipes["baseline"], recipes["curated"]),
+        "train_images": {k: (r or {}).get("train_images") for k, r in recipes.items()},
+        "train_posts": {k: (r or {}).get("train_posts") for k, r in recipes.items()},
+        "limit": limit,
+    }
