@@ -43,7 +43,7 @@ def main() -> None:
     import ray
 
     from curation.dataset import load_dataset
-    from explain.batch import checkpoints_of, precompute, start_ray
+    from explain.heatmaps.batch import checkpoints_of, precompute, start_ray
 
     ds = load_dataset(args.data, check="none")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -4,9 +4,10 @@
 
 Saves one checkpoint of ``--arch`` (random weights) in a temporary folder and times, side by
 side in this run (medians of ``--repeats``, one torch thread): ``torch.load(weights_only=True)``
-alone; the look before it (:func:`explain.checkpoint_files.precheck`: file kind, format, the
+alone; the look before it (:func:`explain.models.checkpoint_files.precheck`: file kind, format, the
 pickle's declared storage sizes); the checks after it (numbers, and every weight finite); and
-:func:`explain.checkpoints.read_checkpoint` with all of them. Prints the ratio to the bare load.
+:func:`explain.models.checkpoints.read_checkpoint` with all of them. Prints the ratio to the bare
+load.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ def main() -> None:
 
     import torch
 
-    from explain.adapter import build_model
-    from explain.checkpoint_files import precheck
-    from explain.checkpoint_values import check_numbers, check_weights
-    from explain.checkpoints import _torch_load, read_checkpoint
+    from explain.models.adapter import build_model
+    from explain.models.checkpoint_files import precheck
+    from explain.models.checkpoint_values import check_numbers, check_weights
+    from explain.models.checkpoints import _torch_load, read_checkpoint
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

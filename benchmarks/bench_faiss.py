@@ -4,7 +4,7 @@
 
 One thread, all variants timed side by side (alternating), medians of ``--repeats``. Variants:
 faiss with its default ``distance_compute_blas_threshold`` (the SIMD loop for this batch size),
-``explain.retrieval.search`` (forces BLAS from 20 queries on), numpy (matrix product +
+``explain.retrieval.index.search`` (forces BLAS from 20 queries on), numpy (matrix product +
 argpartition + sort of the top k). Also prints which inputs the threshold is compared with.
 """
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args()
 
-    from explain.retrieval import build_index, search
+    from explain.retrieval.index import build_index, search
 
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_gradcam.py [--series sample_data/series/baseline]
         [--image PHOTO] [--repeats 5] [--methods gradcam,gradcam++,hirescam,eigencam,...]
 
-Times :func:`explain.series.series_maps` (4 maps: one per checkpoint) and
-:func:`explain.series.series_pair_maps` (8 maps: query and match, both directions), the first
-call (cold: first backward pass of each model) and the median of ``--repeats`` further calls,
+Times :func:`explain.heatmaps.series.series_maps` (4 maps: one per checkpoint) and
+:func:`explain.heatmaps.series.series_pair_maps` (8 maps: query and match, both directions), the
+first call (cold: first backward pass of each model) and the median of ``--repeats`` further calls,
 and the peak RSS of the process during the calls. Target: < 0.5 s for Grad-CAM over 4 epochs.
 Without ``--series`` (and no sample series), 4 randomly initialised OSNet x0.25 models are used.
 """
@@ -43,11 +43,11 @@ def rss_mb() -> float:
 def load(series_dir: str | None):
     import torch
 
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder = Path(series_dir) if series_dir else ROOT / "sample_data" / "series" / "baseline"
     if folder.is_dir() and any(folder.glob("model.pth.tar-*")):
-        from explain.checkpoints import load_series
+        from explain.models.series import load_series
 
         return str(folder), load_series(folder, device="cpu")
     models = []
@@ -61,7 +61,7 @@ def images(arg: str | None):
     from PIL import Image
 
     from curation.images import load_rgb
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
 
     if arg:
         q = load_rgb(arg)
@@ -95,7 +95,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from explain.series import series_maps, series_pair_maps
+    from explain.heatmaps.series import series_maps, series_pair_maps
 
     source, series = load(args.series)
     name, xq, xg = images(args.image)

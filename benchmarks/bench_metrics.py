@@ -43,8 +43,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from explain.adapter import evaluate_rank_reference
-    from explain.metrics import rank_metrics
+    from explain.models.adapter import evaluate_rank_reference
+    from explain.retrieval.metrics import rank_metrics
 
     case = market_like(args.queries, args.gallery)
     ours_t, ref_t = [], []
@@ -63,7 +63,7 @@ def main() -> None:
         f"1 thread, median of {args.repeats}"
     )
     print(f"  torchreid evaluate_rank (python): {ref_m:8.2f} s  {[round(t, 2) for t in ref_t]}")
-    print(f"  explain.metrics.rank_metrics    : {ours_m:8.2f} s  {[round(t, 2) for t in ours_t]}")
+    print(f"  explain rank_metrics (numpy)    : {ours_m:8.2f} s  {[round(t, 2) for t in ours_t]}")
     print(f"  speed-up: {ref_m / ours_m:.1f}×")
     print(
         f"  max |ΔCMC| {np.abs(ours.cmc[: len(cmc)] - cmc).max():.2e}, "

@@ -71,7 +71,7 @@ def pick_image(arg: str | None):
 def pick_model(arg: str | None):
     import torch
 
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     path = Path(arg) if arg else None
     if path is None:
@@ -79,7 +79,7 @@ def pick_model(arg: str | None):
         found = sorted(series.glob("model.pth.tar-*"), key=lambda p: int(p.name.split("-")[-1]))
         path = found[-1] if found else None
     if path is not None:
-        from explain.checkpoints import load_model
+        from explain.models.checkpoints import load_model
 
         return str(path), load_model(path, device="cpu").model
     torch.manual_seed(0)
@@ -111,9 +111,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     from explain.heatmaps import compute
-    from explain.heatmaps.occlusion import baseline_image
-    from explain.preprocess import to_input
-    from explain.targets import SelfSimilarity
+    from explain.heatmaps.methods.occlusion import baseline_image
+    from explain.heatmaps.targets import SelfSimilarity
+    from explain.models.preprocess import to_input
 
     weights, model = pick_model(args.checkpoint)
     source, img = pick_image(args.image)

@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from explain.cache import DiskCache, make_key  # noqa: E402
+from explain.storage.cache import DiskCache, make_key  # noqa: E402
 
 
 def per_call(fn, items) -> float:

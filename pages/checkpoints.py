@@ -6,8 +6,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from explain.confidence import choose_threshold
-from explain.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
+from explain.retrieval.confidence import choose_threshold
+from explain.retrieval.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
 from pages import ui
 
 ui.through_app()

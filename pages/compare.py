@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explain.compare import write_report
-from explain.compare_report import figures
+from explain.compare.report import figures, write_report
+from explain.heatmaps.catalog import names
 from pages import safety, ui
 from workbench.access import AccessError
 
@@ -35,7 +35,7 @@ cur_dir = c2.text_input("Curated series", value=default_curated(), key="compare.
                         placeholder="checkpoint folder of the retrained model")  # fmt: skip
 c1, c2, c3 = st.columns(3)
 methods = c1.multiselect(
-    "Methods", ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion"],
+    "Methods", names(reference=False),
     default=["gradcam"], key="compare.methods",
 )  # fmt: skip
 n_queries = int(c2.number_input("Queries in the heatmap grid", 1, 24, 6, key="compare.n"))

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explain.explorer import regions_for
+from explain.heatmaps.catalog import method_params, names, reference_method
+from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
-from explain.render import COLORMAPS, difference, framed, outlined, overlay
-from explain.series import change_score
+from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
+from explain.heatmaps.series import change_score
 from pages import ui
 from pages.widgets import query_picker, top_k_strip
 
-METHODS = ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion", "randomcam"]
 ui.through_app()
 st.title("Heatmaps")
 ds, models, ev = ui.evaluated()
@@ -37,8 +37,9 @@ top_k_strip(ds, row, k=st.session_state.get("hm.k", 5))
 with st.expander("Explanation settings", expanded=True):
     c1, c2, c3 = st.columns([2, 2, 1])
     methods = c1.multiselect(
-        "Methods", METHODS, default=["gradcam", "occlusion"], key="hm.methods",
-        help="randomcam is a baseline: a method that does no better than it explains nothing.",
+        "Methods", names(), default=["gradcam", "occlusion"], key="hm.methods",
+        help=f"{reference_method()} is a baseline: a method that does no better than it "
+        "explains nothing.",
     )  # fmt: skip
     matches = [m for m in row["top_images"]][:10]
     target_opts = ["itself (self-similarity)"] + [
@@ -76,14 +77,10 @@ if not methods:
     st.info("Choose at least one method.")
     st.stop()
 
-colour = ui.dataset_colour(ds) if baseline == "mean" else (0.0, 0.0, 0.0)
-cam_layer = None if layer == choices[0] else layer  # the default layer keys like the CLI's
-params = {
-    m: ui.method_params(
-        m, layer=cam_layer, window=window, stride=stride, baseline=baseline, colour=colour
-    )
-    for m in methods
-}
+colour = ui.dataset_colour(ds) if baseline == "mean" else None
+settings = {"layer": layer, "window": window, "stride": stride, "baseline": baseline,
+            "colour": None if colour is None else [round(c, 4) for c in colour]}  # fmt: skip
+params = {m: method_params(m, **settings) for m in methods}
 query = ui.load_photo(ds, row["query"], size)
 match = None
 if target_opts.index(target) > 0:
@@ -105,6 +102,7 @@ st.caption(
     + f" · occlusion baseline: {baseline}"
     + (f" (RGB {', '.join(f'{c:.2f}' for c in colour)})" if baseline == "mean" else "")
 )
+st.image(colour_bar(240, cmap))
 outline_masks = {}
 if outline:
     if regions.animal is not None:

@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 
 from curation.images import ImageReadError
-from explain.checkpoints import LoadedModel
-from explain.explorer import Photo, photo_file
-from explain.lookup import embed_photos, nearest_posts
-from explain.render import framed, overlay
+from explain.heatmaps.explorer import Photo, photo_file
+from explain.heatmaps.render import framed, overlay
+from explain.models.checkpoints import LoadedModel
+from explain.retrieval.lookup import embed_photos, nearest_posts
 from pages import ui
 from workbench import access
 

@@ -16,8 +16,8 @@ from curation.images import load_rgb
 from curation.regions import RegionError
 from curation.store import BUCKETS
 from curation.suggest import review, suggest
-from explain.explorer import regions_for
-from explain.render import boxes, overlay
+from explain.heatmaps.explorer import regions_for
+from explain.heatmaps.render import boxes, overlay
 from pages import safety, ui
 from pages.widgets import query_table, shortcut_letters, top_k_strip
 

@@ -28,11 +28,8 @@ from curation.images import ImageReadError
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreBusyError, StoreError, TagStore
-from explain.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover, load_series
-from explain.confidence import CalibrationError, Confidence, fit_confidence
-from explain.duplicates import find_duplicates
-from explain.embeddings import embed_dataset
-from explain.explorer import (
+from explain.heatmaps.cache import HeatmapCache
+from explain.heatmaps.explorer import (
     Photo,
     QueryExplanation,
     Regions,
@@ -42,14 +39,18 @@ from explain.explorer import (
     mean_colour,
     photo,
 )
-from explain.heatmap_cache import HeatmapCache
 from explain.heatmaps.layers import layer_shapes as _measure_layers
-from explain.metrics import SeriesEvaluation, evaluate_series
+from explain.models.checkpoints import CheckpointError, CheckpointFile, LoadedModel, discover
+from explain.models.series import load_series
+from explain.retrieval.confidence import CalibrationError, Confidence, fit_confidence
+from explain.retrieval.duplicates import find_duplicates
+from explain.retrieval.embeddings import embed_dataset
+from explain.retrieval.series import SeriesEvaluation, evaluate_series
 from pages.safety import signed_in_user
 from workbench import access
 
 if TYPE_CHECKING:
-    from explain.compare import Comparison
+    from explain.compare.comparison import Comparison
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / "sample_data" / "pets"
@@ -491,7 +492,8 @@ def outcomes(
     method: str = "gradcam",
 ) -> pd.DataFrame:  # fmt: skip
     """Per query: retrieval rank and the share of its attribution on the animal / artifacts
-    (:func:`explain.explorer.attribution_outcomes`), recomputed when annotators' regions change."""
+    (:func:`explain.heatmaps.explorer.attribution_outcomes`), recomputed when annotators' regions
+    change."""
     drawn = {}
     if len(state):
         for img, regions in zip(state["image"], state["regions"], strict=True):
@@ -595,7 +597,7 @@ def confidence(
 def _comparison(
     key: str, methods: tuple[str, ...], n_queries: int, limit: int, _ds: Dataset, _base, _cur
 ) -> Comparison:
-    from explain.compare import compare_series
+    from explain.compare.series import compare_series
 
     bar = st.empty()
 
@@ -615,7 +617,7 @@ def comparison(
     ds: Dataset, base: list[LoadedModel], cur: list[LoadedModel], methods, n_queries: int,
     limit: int,
 ) -> Comparison | None:  # fmt: skip
-    """:func:`explain.compare.compare_series` of two loaded series (cached), or None."""
+    """:func:`explain.compare.series.compare_series` of two loaded series (cached), or None."""
     key = "|".join([data_key(ds), *(m.sha1 for m in base), "vs", *(m.sha1 for m in cur)])
     try:
         return _comparison(key, tuple(methods), n_queries, limit, ds, base, cur)

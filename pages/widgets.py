@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from curation.dataset import Dataset
-from explain.render import framed
+from explain.heatmaps.render import framed
 from pages import ui
 
 OUTCOMES = ("found in top-k", "missed", "not in gallery")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from explain.adapter import build_model
+from explain.models.adapter import build_model
 from workbench.synth import SynthConfig, generate
 
 # Tests share a 2-core machine: keep torch from oversubscribing it.

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from curation.dataset import load_dataset
 from curation.store import TagStore
-from explain.metrics import evaluate_series
+from explain.retrieval.series import evaluate_series
 from workbench.train import Recipe
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

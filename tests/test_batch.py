@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from curation.dataset import load_folder
-from explain.batch import checkpoints_of, images_of, precompute
-from explain.cache import DiskCache
-from explain.heatmap_cache import NAMESPACE
+from explain.heatmaps.batch import checkpoints_of, images_of, precompute
+from explain.heatmaps.cache import NAMESPACE
+from explain.storage.cache import DiskCache
 from tests.conftest import write_image
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -22,7 +22,7 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """A dataset of 6 photos and a series of two osnet_x0_25 checkpoints at 64x32."""
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     base = tmp_path_factory.mktemp("batch")
     data = base / "data"
@@ -57,7 +57,7 @@ def counting(monkeypatch) -> list[str]:
     """Count heatmap computations made in this process."""
     import functools
 
-    from explain.heatmaps.base import METHODS, get_method
+    from explain.heatmaps.catalog import METHODS, get_method
 
     calls: list[str] = []
     for name in ("gradcam", "activation"):
@@ -116,10 +116,10 @@ def test_resume_recomputes_nothing_already_cached(tiny, tmp_path, monkeypatch):
 
 def test_cached_maps_are_the_ones_series_maps_reads(tiny, tmp_path):
     from curation.images import file_sha1, load_rgb
-    from explain.checkpoints import load_series
-    from explain.heatmap_cache import HeatmapCache
-    from explain.preprocess import to_input
-    from explain.series import series_maps
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.heatmaps.series import series_maps
+    from explain.models.preprocess import to_input
+    from explain.models.series import load_series
 
     data, series = tiny
     cache = tmp_path / "cache"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explain.cache import DiskCache, make_key
+from explain.storage.cache import DiskCache, make_key
 
 
 def test_key_depends_on_every_part_and_not_on_order():
@@ -36,7 +36,7 @@ def test_damaged_entry_is_deleted_logged_once_and_recomputed(tmp_path: Path, cap
     key = make_key("maps", x=2)
     cache.put(key, {"map": np.zeros(3)})
     cache.path(key).write_bytes(b"not an npz")
-    with caplog.at_level("WARNING", logger="explain.cache"):
+    with caplog.at_level("WARNING", logger="explain.storage.cache"):
         assert cache.get(key) is None  # a miss: the caller recomputes
         assert cache.get(key) is None and key not in cache
     assert not cache.path(key).exists() and cache.dropped == [cache.path(key)]

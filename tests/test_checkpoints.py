@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from explain.adapter import build_model
-from explain.checkpoints import (
+from explain.models.adapter import build_model
+from explain.models.checkpoints import (
     CheckpointError,
     UnsafeCheckpointError,
     discover,
     infer_arch,
     load_model,
-    load_series,
     read_checkpoint,
 )
-from explain.device import set_threads
+from explain.models.device import set_threads
+from explain.models.series import load_series
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
 
@@ -52,7 +52,7 @@ def test_torchreid_engine_checkpoint_with_numpy_rank1_and_optimizer(tmp_path, os
     import contextlib
     import io
 
-    from explain.adapter import evaluate_rank_reference, training_parts
+    from explain.models.adapter import evaluate_rank_reference, training_parts
 
     cmc, _ = evaluate_rank_reference(
         np.array([[0.1, 0.2], [0.3, 0.1]]),

@@ -12,14 +12,14 @@ import torch
 from PIL import Image
 
 from curation.dataset import load_dataset
-from explain.compare import compare_series, deltas, subset_metrics, write_report
-from explain.compare_grid import HEADER, NAME_WIDTH
-from explain.compare_report import ReportError
-from explain.heatmap_cache import HeatmapCache
+from explain.compare.grid import HEADER, NAME_WIDTH
+from explain.compare.report import ReportError, write_report
+from explain.compare.series import compare_series, deltas, subset_metrics
+from explain.heatmaps.cache import HeatmapCache
 
 
 def series(folder: Path, seed: int) -> Path:
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder.mkdir(parents=True)
     for epoch in (1, 2):
@@ -69,7 +69,7 @@ def test_deltas_match_epochs_by_number():
 
 
 def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
-    from explain.metrics import evaluate_series
+    from explain.retrieval.series import evaluate_series
 
     ds, a, b, base = world
     cache = HeatmapCache(base / "cache")
@@ -102,7 +102,7 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     assert set(cf["group"]) >= {"all", "polluted"} and (cf["n"] > 0).all()
 
     grid = Image.open(cmp.grids["gradcam"])
-    assert grid.size == (NAME_WIDTH + 4 * 32, HEADER + 3 * 64)
+    assert grid.size == (NAME_WIDTH + 4 * 32, HEADER + 3 * 64 + 4 + 10 + 14)  # + colour bar
     assert cmp.columns == ["baseline e1", "baseline e2", "curated e1", "curated e2"]
     assert len(cmp.queries) == 3
 
@@ -122,7 +122,7 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     # the second run reads every heatmap from the cache
     import functools
 
-    from explain.heatmaps.base import METHODS, get_method
+    from explain.heatmaps.catalog import METHODS, get_method
 
     calls = []
     real = get_method("gradcam")

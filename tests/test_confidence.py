@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explain.confidence import (
+from explain.retrieval.confidence import (
     CalibrationError,
     choose_threshold,
     fit_confidence,

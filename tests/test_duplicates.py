@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from curation.dataset import load_folder
-from explain.duplicates import Thresholds, find_duplicates, hamming, image_hashes
+from explain.retrieval.duplicates import Thresholds, find_duplicates, hamming, image_hashes
 
 
 def smooth(seed: int, size: tuple[int, int] = (64, 128)) -> Image.Image:

@@ -11,28 +11,15 @@ import torch
 
 from curation.dataset import load_folder
 from curation.images import load_rgb
-from explain import preprocess
-from explain.adapter import build_model
-from explain.checkpoints import LoadedModel
-from explain.device import set_threads
-from explain.embeddings import embed_dataset, extract
+from explain.models import preprocess
+from explain.models.adapter import build_model
+from explain.models.checkpoints import LoadedModel
+from explain.models.device import set_threads
+from explain.retrieval.embeddings import embed_dataset, extract
 from tests.conftest import write_image
+from tests.models import Counting
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
-
-
-class Counting(torch.nn.Module):
-    """A tiny deterministic embedder that counts the images it has seen."""
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = torch.nn.Conv2d(3, 6, 5, stride=4)
-        self.seen = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.seen += x.shape[0]
-        return torch.nn.functional.adaptive_avg_pool2d(self.conv(x).relu(), (2, 1)).flatten(1)
 
 
 def loaded(model: torch.nn.Module, sha1: str = "a" * 40) -> LoadedModel:

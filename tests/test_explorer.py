@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from curation.dataset import load_dataset
-from explain.epochs import found_but_not, rank_table, trajectory
-from explain.explorer import (
+from explain.heatmaps.base import Heatmap
+from explain.heatmaps.explorer import (
     attribution_outcomes,
     mean_colour,
     photo,
@@ -21,11 +21,11 @@ from explain.explorer import (
     scores_table,
     segmentation_mask,
 )
-from explain.heatmaps.base import Heatmap
-from explain.lookup import nearest_posts
-from explain.metrics import SeriesEvaluation
-from explain.render import difference, framed, outlined, overlay
-from explain.series import SeriesMaps
+from explain.heatmaps.render import difference, framed, outlined, overlay
+from explain.heatmaps.series import SeriesMaps
+from explain.retrieval.epochs import found_but_not, rank_table, trajectory
+from explain.retrieval.lookup import nearest_posts
+from explain.retrieval.series import SeriesEvaluation
 from workbench.cli import main
 
 
@@ -116,9 +116,9 @@ def test_mean_colour_ignores_the_black_background(tmp_path):
 
 
 def test_attribution_outcomes_on_a_series(app_world, tmp_path):
-    from explain.checkpoints import load_series
-    from explain.heatmap_cache import HeatmapCache
-    from explain.metrics import evaluate_series
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.models.series import load_series
+    from explain.retrieval.series import evaluate_series
 
     ds = load_dataset(app_world["data"])
     models = load_series(app_world["series"], device="cpu")

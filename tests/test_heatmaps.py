@@ -8,43 +8,14 @@ import torch
 from pytorch_grad_cam import GradCAM, HiResCAM
 from torch import nn
 
-from explain.heatmaps import METHODS, Heatmap, available, compute, get_method, register
-from explain.heatmaps.base import explaining, minmax, positive_map, resize
+from explain.heatmaps.base import Heatmap, explaining, minmax, positive_map, resize
+from explain.heatmaps.catalog import METHODS, available, compute, get_method, register, unregister
 from explain.heatmaps.layers import default_layer, layer_choices, layer_shapes, resolve_layer
-from explain.targets import PairSimilarity, SelfSimilarity
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
+from tests.models import Planted, one_conv, planted_input, planted_region, strided_net
 
-ALL = ["gradcam", "gradcam++", "hirescam", "eigencam", "randomcam", "activation", "occlusion"]
-R = (slice(2, 5), slice(3, 6))  # planted hot region: rows 2-4, cols 3-5
-
-
-class Planted(nn.Module):
-    """``body`` copies channels 0 and 1 (1x1 conv); the embedding sums each over the image."""
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Conv2d(3, 2, 1, bias=False)
-        with torch.no_grad():
-            self.body.weight.zero_()
-            self.body.weight[0, 0] = 1.0
-            self.body.weight[1, 1] = 1.0
-        self.drop = nn.Dropout(0.5)
-
-    def forward(self, x):
-        a = self.body(x)
-        return self.drop(a.sum(dim=(2, 3)) + torch.tensor([0.0, 1.0]))
-
-
-def planted_input() -> torch.Tensor:
-    x = torch.zeros(1, 3, 8, 8)
-    x[0, 0][R] = 1.0
-    x[0, 1] = 0.5
-    return x
-
-
-def expected_region() -> np.ndarray:
-    m = np.zeros((8, 8), dtype=np.float32)
-    m[R] = 1.0
-    return m
+BUILTIN = ["gradcam", "gradcam++", "hirescam", "eigencam", "randomcam", "activation", "occlusion"]
+ALL = available()  # every method of the catalog keeps the contract, new ones included
 
 
 def hooks(model: nn.Module) -> int:
@@ -63,13 +34,13 @@ def params_for(name: str) -> dict:
 @pytest.mark.parametrize("name", ["gradcam", "gradcam++", "hirescam", "activation"])
 def test_planted_region_is_recovered_exactly(name):
     hm = compute(name, Planted(), planted_input(), SelfSimilarity(), layer="body")
-    np.testing.assert_allclose(hm.map, expected_region(), atol=1e-6)
+    np.testing.assert_allclose(hm.map, planted_region(), atol=1e-6)
     assert hm.raw.shape == (8, 8) and hm.params["layer"] == "body"
 
 
 def test_eigencam_finds_the_region_up_to_the_svd_sign():
     hm = compute("eigencam", Planted(), planted_input(), SelfSimilarity(), layer="body")
-    region = expected_region()
+    region = planted_region()
     assert np.allclose(hm.map, region, atol=1e-6) or np.allclose(hm.map, 1 - region, atol=1e-6)
 
 
@@ -86,11 +57,7 @@ def test_gradcam_raw_values():
 
 @pytest.mark.parametrize("cls, name", [(GradCAM, "gradcam"), (HiResCAM, "hirescam")])
 def test_maps_equal_the_library_call(cls, name):
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2, padding=1),
-        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ).eval()  # fmt: skip
+    model = strided_net(0)
     x = torch.randn(1, 3, 16, 12)
     ref = PairSimilarity(torch.randn(5))
     with cls(model=model, target_layers=[model[3]]) as cam:
@@ -150,7 +117,7 @@ def test_no_argmax_fallback():
 
 
 def test_registry():
-    assert set(ALL) <= set(available())
+    assert set(BUILTIN) <= set(ALL)
     assert get_method("gradcam") is METHODS["gradcam"]
     with pytest.raises(ValueError, match="unknown heatmap method 'nope'"):
         get_method("nope")
@@ -169,13 +136,11 @@ def test_bad_input_shapes_raise():
 
 def test_3d_input_is_accepted():
     hm = compute("gradcam", Planted(), planted_input()[0], SelfSimilarity(), layer="body")
-    np.testing.assert_allclose(hm.map, expected_region(), atol=1e-6)
+    np.testing.assert_allclose(hm.map, planted_region(), atol=1e-6)
 
 
 def test_randomcam_is_seeded():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten())  # fmt: skip
+    model = one_conv(0, 8)
     x = torch.randn(1, 3, 10, 10)
     a = compute("randomcam", model, x, SelfSimilarity(), layer="1", seed=3)
     b = compute("randomcam", model, x, SelfSimilarity(), layer="1", seed=3)
@@ -184,7 +149,7 @@ def test_randomcam_is_seeded():
 
 
 def test_osnet_default_layer_and_shapes():
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     model = build_model("osnet_x0_25", 5).eval()
     assert default_layer(model) == "conv5"
@@ -237,7 +202,8 @@ def fake_method():
         return made[-1]
 
     yield make
-    METHODS.pop("fake", None)
+    if "fake" in METHODS:
+        unregister("fake")
 
 
 def ones(value: float, shape=(8, 8), dtype=np.float32) -> np.ndarray:
@@ -294,7 +260,7 @@ def test_contract_guard_turns_a_constant_map_into_the_empty_map(fake_method):
     assert hm.info["constant_map"] == pytest.approx(0.7)
     assert guarded(Planted(), planted_input(), SelfSimilarity()).map.max() == 0.0
     fine = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
-    METHODS.pop("fake")
+    unregister("fake")
     fake_method(_fake(fine))
     out = compute("fake", Planted(), planted_input(), SelfSimilarity())
     assert out.map is not None and np.array_equal(out.map, fine) and "constant_map" not in out.info

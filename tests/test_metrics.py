@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from curation.dataset import load_folder
-from explain.adapter import build_model, evaluate_rank_reference
-from explain.device import set_threads
-from explain.embeddings import extract
-from explain.metrics import evaluate, rank_metrics
-from explain.retrieval import build_index, search, similarity_matrix
+from explain.models.adapter import build_model, evaluate_rank_reference
+from explain.models.device import set_threads
+from explain.retrieval.embeddings import extract
+from explain.retrieval.index import build_index, search, similarity_matrix
+from explain.retrieval.metrics import evaluate, rank_metrics
 
 set_threads()  # WORKBENCH_THREADS=1 under pytest: two threads on a busy machine crawl
 
@@ -190,8 +190,8 @@ def test_faiss_search_equals_brute_force():
 
 
 def test_evaluate_series_per_epoch(tree, tmp_path):
-    from explain.checkpoints import load_series
-    from explain.metrics import evaluate_series
+    from explain.models.series import load_series
+    from explain.retrieval.series import evaluate_series
 
     series = tmp_path / "series"
     series.mkdir()

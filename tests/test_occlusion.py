@@ -8,52 +8,13 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import Occlusion
-from torch import nn
 
 from explain.heatmaps import compute
 from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
-from explain.heatmaps.occlusion import baseline_image, occlusion_attribution, windows
-from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from explain.targets import PairSimilarity, SelfSimilarity
-
-
-class RegionSum(nn.Module):
-    """Embedding ``(sum of channel 0 over a region, 1)``."""
-
-    def __init__(self, rows: slice, cols: slice):
-        super().__init__()
-        self.rows, self.cols = rows, cols
-        self.scale = nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        s = x[:, 0, self.rows, self.cols].sum(dim=(1, 2)) * self.scale
-        return torch.stack([s, torch.ones_like(s)], dim=1)
-
-
-class First:
-    """Target: the first coordinate of the embedding (linear, so drops are exact sums)."""
-
-    def __call__(self, e):
-        return e[..., 0]
-
-    def bind(self, clean):
-        return self
-
-    def key(self):
-        return "first"
-
-
-def small_net(seed: int = 0, pool: int = 2) -> nn.Module:
-    torch.manual_seed(seed)
-    net = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Linear(8 * pool * pool, 6),
-    )  # fmt: skip
-    with torch.no_grad():
-        net[1].running_mean.uniform_(-0.2, 0.2)
-        net[1].running_var.uniform_(0.5, 2.0)
-    return net.eval()
+from explain.heatmaps.methods.occlusion import baseline_image, occlusion_attribution, windows
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
+from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from tests.models import First, RegionSum, small_net
 
 
 def brute_force(f, x, base, wh, ww, sh, sw):
@@ -97,7 +58,8 @@ def test_planted_region_overlapping_windows():
     model = RegionSum(slice(2, 5), slice(3, 6))
     x = torch.zeros(1, 3, 8, 8)
     x[0, 0, 2:5, 3:6] = 1.0
-    hm = compute("occlusion", model, x, First(), window=3, stride=1, engine="eager")
+    hm = compute("occlusion", model, x, First(), window=3, stride=1, engine="eager",
+                 baseline="mean")  # fmt: skip
     want = brute_force(lambda b: model(b)[0, 0], x, torch.zeros_like(x), 3, 3, 1, 1)
     np.testing.assert_allclose(hm.raw, want, atol=1e-6)
     # centre pixel: 9 covering windows hide (2 + 3 + 2) x (2 + 3 + 2) ones in total
@@ -144,7 +106,7 @@ def test_auto_engine_says_when_it_runs_eager():
     net = small_net(5)  # adaptive pooling to 2x2 of a 5x4 map: the optimised graph rejects it
     x = torch.randn(1, 3, 10, 8)
     with pytest.warns(RuntimeWarning, match="ran eager"):
-        hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2)
+        hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2, baseline="mean")
     assert hm.info["engine"] == "eager" and "jit tracing failed" in hm.info["engine_note"]
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda b: target(net(b)), x, torch.zeros_like(x), 2, 2, 2, 2)
@@ -175,7 +137,7 @@ def test_black_background_windows_are_skipped_and_exact():
     # a preprocessed black pixel equals the black baseline bit for bit
     from PIL import Image
 
-    from explain.preprocess import to_input
+    from explain.models.preprocess import to_input
 
     img = to_input(Image.new("RGB", (4, 8)), 8, 4)
     assert torch.equal(img, baseline_image(img, "black"))
@@ -211,7 +173,7 @@ def test_bad_parameters_raise():
     with pytest.raises(ValueError, match="baseline must be one of"):
         compute("occlusion", net, x, SelfSimilarity(), baseline="grey")
     with pytest.raises(ValueError, match="colour"):
-        compute("occlusion", net, x, SelfSimilarity(), colour=(2, 0, 0))
+        compute("occlusion", net, x, SelfSimilarity(), baseline="mean", colour=(2, 0, 0))
     with pytest.raises(ValueError, match="engine must be"):
         InferenceEngine(net, "fast")
 
@@ -221,11 +183,11 @@ def test_engine_follows_weight_changes():
     x = torch.randn(1, 3, 12, 12)
     first = engine_for(net)
     assert engine_for(net) is first
-    a = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4)
+    a = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4, baseline="mean")
     with torch.no_grad():
         net[0].weight.mul_(-1.0)
     assert engine_for(net) is not first
-    b = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4)
+    b = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=4, baseline="mean")
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda t: target(net(t)), x, torch.zeros_like(x), 4, 4, 4, 4)
     np.testing.assert_allclose(b.raw, want, atol=1e-5)
@@ -233,7 +195,7 @@ def test_engine_follows_weight_changes():
 
 
 def test_osnet_small_input_equals_captum():
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     torch.manual_seed(0)
     model = build_model("osnet_x0_25", 5).eval()
@@ -258,7 +220,8 @@ def test_jit_trace_is_shared_by_models_of_one_architecture(monkeypatch):
     key = eng._trace_key(nets[0], x)
     eng._TRACES.pop(key, None)
     for net in nets:
-        hm = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=2, engine="jit")
+        hm = compute("occlusion", net, x, SelfSimilarity(), window=4, stride=2, engine="jit",
+                     baseline="mean")  # fmt: skip
         target = SelfSimilarity().bind(net(x)[0].detach())
         want = captum(lambda b, n=net, t=target: t(n(b)), x, torch.zeros_like(x), 4, 4, 2, 2)
         np.testing.assert_allclose(hm.raw, want, atol=1e-5)

@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from explain.heatmaps import Heatmap, compute
-from explain.scores import (
+from explain.heatmaps.scores import (
     aggregate,
     load_mask,
     masks_for_row,
@@ -20,7 +20,7 @@ from explain.scores import (
     score_heatmap,
     score_rows,
 )
-from explain.targets import SelfSimilarity
+from explain.heatmaps.targets import SelfSimilarity
 
 
 def heatmap(raw: np.ndarray, shape=None) -> Heatmap:

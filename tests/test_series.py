@@ -8,37 +8,29 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from explain.heatmap_cache import HeatmapCache, get_or_compute, heatmap_key, resolved_params
 from explain.heatmaps import compute
-from explain.series import (
+from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key
+from explain.heatmaps.series import (
     change_score,
     change_scores,
     difference_maps,
     series_maps,
     series_pair_maps,
 )
-from explain.targets import PairSimilarity, SelfSimilarity
-
-
-def net(seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ).eval()  # fmt: skip
+from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
+from tests.models import conv_net
 
 
 def loaded(seed: int, epoch: int) -> SimpleNamespace:
-    return SimpleNamespace(model=net(seed), epoch=epoch, sha1=f"ckpt{seed:036d}",
+    return SimpleNamespace(model=conv_net(seed), epoch=epoch, sha1=f"ckpt{seed:036d}",
                            label=f"epoch {epoch}")  # fmt: skip
 
 
 def test_series_maps_order_labels_and_change_scores():
     x = torch.randn(1, 3, 12, 8)
-    same = net(0)
-    s = series_maps([same, same, net(1)], x, "gradcam", layer="2")
+    same = conv_net(0)
+    s = series_maps([same, same, conv_net(1)], x, "gradcam", layer="2")
     assert s.labels == ["model 0", "model 1", "model 2"]
     assert len(s.heatmaps) == 3 and all(h.map.shape == (12, 8) for h in s.heatmaps)
     scores = s.change_scores()
@@ -56,14 +48,14 @@ def test_series_of_loaded_models_with_progress():
                     progress=lambda d, t: seen.append((d, t)))  # fmt: skip
     assert s.labels == ["epoch 3", "epoch 12"] and s.epochs == [3, 12]
     assert seen == [(1, 2), (2, 2)]
-    want = compute("hirescam", net(1), x, SelfSimilarity(), layer="2")
+    want = compute("hirescam", conv_net(1), x, SelfSimilarity(), layer="2")
     np.testing.assert_allclose(s.heatmaps[1].map, want.map, atol=1e-6)
 
 
 def test_pair_maps_explain_both_directions():
     xq, xg = torch.randn(1, 3, 10, 8), torch.randn(1, 3, 10, 8)
-    q, g = series_pair_maps([net(0), net(2)], xq, xg, "gradcam", layer="2")
-    model = net(2)
+    q, g = series_pair_maps([conv_net(0), conv_net(2)], xq, xg, "gradcam", layer="2")
+    model = conv_net(2)
     with torch.no_grad():
         eq, eg = model(xq)[0], model(xg)[0]
     np.testing.assert_allclose(
@@ -98,31 +90,45 @@ def test_change_score_and_difference_edge_cases():
 # --------------------------------------------------------------------------- cache
 
 
-def test_keys_fill_defaults_and_ignore_execution_options():
-    base = heatmap_key("c" * 40, "i" * 40, "occlusion", {}, "self", (256, 128))
-    same = heatmap_key("c" * 40, "i" * 40, "occlusion",
-                       {"window": 16, "stride": 8, "batch_size": 7, "engine": "eager"},
-                       "self", (256, 128))  # fmt: skip
-    assert base == same
+def test_keys_are_made_of_canonical_parameters():
+    def key(method="occlusion", params=None, **kw):
+        args = {"checkpoint": "c" * 40, "image": "i" * 40, "target": "self", "size": (256, 128)}
+        args.update(kw)
+        layer = args.pop("default_layer", "conv5")
+        return heatmap_key(args["checkpoint"], args["image"], method, params or {},
+                           args["target"], args["size"], default_layer=layer)  # fmt: skip
+
+    base = key()
+    # defaults filled in (blur: sigma window / 2), execution-only options and a colour the blur
+    # baseline never uses left out, a window given as (h, w)
+    assert base == key(params={"window": (16, 16), "stride": 8, "baseline": "blur",
+                               "blur_sigma": 8.0, "colour": (1, 0, 0), "batch_size": 7,
+                               "engine": "eager"})  # fmt: skip
+    assert key(params={"baseline": "mean"}) == key(
+        params={"baseline": "mean", "colour": [0.485, 0.456, 0.406]}
+    )
     for change in [
-        dict(params={"window": 8}), dict(target="pair:abc"), dict(size=(128, 64)),
-        dict(checkpoint="d" * 40), dict(image="j" * 40), dict(method="gradcam"),
+        dict(params={"window": 8}), dict(params={"baseline": "mean"}), dict(target="pair:abc"),
+        dict(size=(128, 64)), dict(checkpoint="d" * 40), dict(image="j" * 40),
+        dict(method="gradcam"),
     ]:  # fmt: skip
-        args = {"checkpoint": "c" * 40, "image": "i" * 40, "method": "occlusion", "params": {},
-                "target": "self", "size": (256, 128), **change}  # fmt: skip
-        other = heatmap_key(args["checkpoint"], args["image"], args["method"], args["params"],
-                            args["target"], args["size"])  # fmt: skip
-        assert other != base, change
-    assert resolved_params("gradcam", {}) == {"layer": None}
-    with pytest.raises(ValueError, match="bad parameters for gradcam"):
-        resolved_params("gradcam", {"window": 3})
+        assert key(**change) != base, change
+    # layer=None, no layer and the architecture's default layer are one key
+    cam = key("gradcam")
+    assert cam == key("gradcam", {"layer": None}) == key("gradcam", {"layer": "conv5"})
+    assert cam != key("gradcam", {"layer": "conv4"})
+    assert cam != key("gradcam", default_layer="layer4")
+    with pytest.raises(ValueError, match="takes layer; not window"):
+        key("gradcam", {"window": 3})
+    with pytest.raises(ValueError, match="need the target layer"):
+        heatmap_key("c" * 40, "i" * 40, "gradcam", {}, "self", (8, 8))
     with pytest.raises(ValueError, match="cannot be part of a cache key"):
         heatmap_key("c", "i", "gradcam", {"layer": object()}, "self", (8, 8))
 
 
 def test_cache_round_trip_in_float16(tmp_path):
     cache = HeatmapCache(tmp_path)
-    model, x = net(0), torch.randn(1, 3, 12, 8)
+    model, x = conv_net(0), torch.randn(1, 3, 12, 8)
     first = cache.get_or_compute(model, x, SelfSimilarity(), "gradcam", layer="2",
                                  checkpoint_sha1="a" * 40, image_sha1="b" * 40)  # fmt: skip
     assert "cached" not in first.info
@@ -150,7 +156,7 @@ def test_series_uses_the_cache(tmp_path):
 
 def test_cache_requires_hashes_and_tolerates_concurrent_writers(tmp_path):
     cache = HeatmapCache(tmp_path)
-    model, x = net(0), torch.randn(1, 3, 8, 8)
+    model, x = conv_net(0), torch.randn(1, 3, 8, 8)
     with pytest.raises(ValueError, match="needs checkpoint_sha1 and image_sha1"):
         get_or_compute(cache, model, x, SelfSimilarity(), "gradcam", layer="2")
     hm = compute("gradcam", model, x, SelfSimilarity(), layer="2")
@@ -186,7 +192,7 @@ def test_malformed_entry_raises(tmp_path):
 
 
 def write_series(folder, epochs=(3, 12), size=(64, 32)):
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, epoch in enumerate(epochs):
@@ -218,7 +224,7 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert "q_1_gradcam_series.png" in names and "q_1_occlusion_epoch12.png" in names
     with Image.open(out / "q_1_gradcam_series.png") as img:
-        assert img.size == (2 * 32, 64 + 14)
+        assert img.size == (2 * 32, 64 + 14 + 10 + 14)  # labels, tiles, colour bar, its labels
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
     more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
     pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])

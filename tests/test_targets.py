@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explain.targets import (
+from explain.heatmaps.targets import (
     PairSimilarity,
     SelfSimilarity,
     as_target,

@@ -30,7 +30,7 @@ def small(tmp_path: Path) -> Path:
 
 
 def test_tiny_run_writes_torchreid_checkpoints(small: Path, tmp_path: Path):
-    from explain.adapter import build_model
+    from explain.models.adapter import build_model
 
     events = []
     out = tmp_path / "series"

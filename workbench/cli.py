@@ -35,7 +35,10 @@ def _state_errors() -> tuple[type[Exception], ...]:
     """The store's and the cache's error classes, from the modules already imported (a command
     that never imported them cannot raise them; importing them here would cost every command)."""
     found = []
-    for module, name in (("curation.store_db", "StoreError"), ("explain.cache", "CacheError")):
+    for module, name in (
+        ("curation.store_db", "StoreError"),
+        ("explain.storage.cache", "CacheError"),
+    ):
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None:
             found.append(cls)

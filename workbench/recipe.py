@@ -4,7 +4,7 @@ A ``recipe.json`` is untrusted input (it is copied between machines and edited b
 read by :func:`read_recipe` (a regular file of at most 1 MB of UTF-8 JSON), and every field of a
 :class:`Recipe` is checked for type and range (:data:`RECIPE_FIELDS`) before anything is
 allocated; the input height and width are capped by ``WORKBENCH_MAX_SIDE``
-(:func:`explain.limits.max_side`, default 1024 pixels).
+(:func:`explain.models.limits.max_side`, default 1024 pixels).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from explain.limits import (
+from explain.models.limits import (
     MAX_BATCH,
     MAX_SEED,
     MAX_SIDE_ENV,
@@ -68,7 +68,7 @@ class Recipe:
         """Check the type and range of every field (:data:`RECIPE_FIELDS`) and how they fit
         together; TrainingError naming ``source`` (the recipe.json), the field, its value and
         what is allowed."""
-        from explain.adapter import available_models
+        from explain.models.adapter import available_models
 
         where = f"{source}: " if source is not None else ""
         for f in fields(self):
@@ -144,7 +144,7 @@ class Recipe:
 # "ints" / "strs" lists (low..high bounds each element of "ints"); None: no bound
 RECIPE_FIELDS: dict[str, tuple[str, float | None, float | None]] = {
     "arch": ("str", None, None),
-    "height": ("int", MIN_SIDE, None),  # high: explain.limits.max_side(), read when checked
+    "height": ("int", MIN_SIDE, None),  # high: explain.models.limits.max_side(), read when checked
     "width": ("int", MIN_SIDE, None),
     "epochs": ("int", 1, MAX_TRAIN_EPOCHS),
     "save_at": ("ints", 1, MAX_TRAIN_EPOCHS),

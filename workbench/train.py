@@ -33,8 +33,8 @@ from torchvision import transforms as T
 from curation.dataset import Dataset
 from curation.images import load_rgb
 from curation.owned import RECORD, Ledger, entries_phrase, foreign_entries, read_record
-from explain.device import default_device, set_threads
-from explain.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from explain.models.device import default_device, set_threads
+from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from workbench.recipe import Recipe, TrainingError
 
 CHECKPOINT_PREFIX = "model.pth.tar-"
@@ -75,7 +75,7 @@ class _TrainImages(TorchDataset):
 
 def train_transform(recipe: Recipe) -> T.Compose:
     """torchreid's training augmentations, built without its console output."""
-    from explain.adapter import training_parts
+    from explain.models.adapter import training_parts
 
     Random2DTranslation = training_parts().data.transforms.Random2DTranslation
     ops: list = []
@@ -245,7 +245,7 @@ def train(
     ``based_on``: where the recipe came from (e.g. ``{"recipe": path, "sha256": ...}`` of the
     baseline's ``recipe.json``), recorded in this run's ``recipe.json``.
     """
-    from explain.adapter import build_model, training_parts
+    from explain.models.adapter import build_model, training_parts
 
     reid = training_parts()
     recipe.validate()
@@ -405,8 +405,8 @@ def _evaluate(
 ) -> dict:
     """Rank-1 and mAP on query/gallery with torchreid's protocol (empty dict without them, or
     when no query has a true match: a gallery photo of its post with another camid)."""
-    from explain.embeddings import extract
-    from explain.metrics import evaluate
+    from explain.retrieval.embeddings import extract
+    from explain.retrieval.metrics import evaluate
 
     query, gallery = dataset.split("query"), dataset.split("gallery")
     pairs = query[["post_id", "camid"]].merge(gallery[["post_id", "camid"]], on="post_id")

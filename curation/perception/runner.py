@@ -19,8 +19,8 @@ from the cache it may read and fill, so a local loop or a Ray actor can run it t
 ``info``                             JSON of the detector's details (OCR words, phone, place)
 
 The cache is any object with ``get(key) -> dict[str, np.ndarray] | None`` and
-``put(key, arrays)`` (the command line passes ``explain.cache.DiskCache``); keys are SHA-1 of
-the image file's SHA-1, the detector's name and version and the animal-mask settings.
+``put(key, arrays)`` (the command line passes ``explain.storage.cache.DiskCache``); keys are
+SHA-1 of the image file's SHA-1, the detector's name and version and the animal-mask settings.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
-"""The heatmap contract, the method registry and the guards every method runs under.
+"""The heatmap contract and the guards every method runs under (the registry is the catalog).
 
 A method is a function ``(model, x, target, **params) -> Heatmap``:
 
 - ``model`` an ``nn.Module`` whose eval-mode output is the embedding ``(N, D)``;
-- ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)`` (see :mod:`explain.preprocess`);
-- ``target`` an explicit embedding target (:mod:`explain.targets`), never None.
+- ``x`` one normalised image, ``(3, H, W)`` or ``(1, 3, H, W)``
+  (see :mod:`explain.models.preprocess`);
+- ``target`` an explicit embedding target (:mod:`explain.heatmaps.targets`), never None.
 
 It returns a :class:`Heatmap` whose ``map`` is ``(H, W)`` float32 in [0, 1] at input resolution.
-The registry enforces this: :func:`register` wraps every method in :func:`check_heatmap`, so a
-method called by name (:func:`compute`, :func:`get_method`) or directly that returns a map with
-NaN/Inf, values outside [0, 1], another shape or dtype, or a non-finite ``raw``, raises
-:class:`HeatmapContractError` naming the method. A constant map carries no location: it becomes
-all zeros, the "empty map" (no positive attribution) that callers already report.
+The catalog enforces this: :func:`explain.heatmaps.catalog.register` wraps every method in
+:func:`check_heatmap`, so a method called by name (``compute``, ``get_method``) or directly that
+returns a map with NaN/Inf, values outside [0, 1], another shape or dtype, or a non-finite
+``raw``, raises :class:`HeatmapContractError` naming the method. A constant map carries no
+location: it becomes all zeros, the "empty map" (no positive attribution) that callers already
+report.
 Methods do no I/O and no printing, and leave the caller's model and tensor as they found them:
 :func:`explaining` switches the model to eval mode, freezes its parameters and restores modes,
 ``requires_grad`` flags and ``.grad`` tensors afterwards (also on error); methods remove every hook
@@ -21,13 +23,11 @@ they register in ``finally`` blocks and work on a detached copy of ``x``.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib
 import math
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.targets import EmbeddingTarget, as_target
+from explain.heatmaps.targets import EmbeddingTarget
 
 
 @dataclass(frozen=True)
@@ -74,24 +74,12 @@ class Heatmap:
         return resize(self.raw, shape or self.shape)
 
 
-Method = Callable[..., Heatmap]
-METHODS: dict[str, Method] = {}
-BUILTIN_MODULES = (
-    "gradcam",
-    "gradcampp",
-    "hirescam",
-    "eigencam",
-    "randomcam",
-    "activation",
-    "occlusion",
-)
-
-
 class HeatmapContractError(ValueError):
     """A method returned something other than an ``(H, W)`` float32 map in [0, 1]."""
 
 
-def _input_shape(x: object) -> tuple[int, int] | None:
+def input_shape(x: object) -> tuple[int, int] | None:
+    """``(H, W)`` of an image tensor (its last two dimensions); None for anything else."""
     shape = getattr(x, "shape", None)
     return (int(shape[-2]), int(shape[-1])) if shape is not None and len(shape) >= 2 else None
 
@@ -145,57 +133,6 @@ def check_heatmap(name: str, hm: object, shape: tuple[int, int] | None) -> Heatm
     return hm
 
 
-def _guarded(name: str, fn: Method) -> Method:
-    @functools.wraps(fn)
-    def method(model: nn.Module, x: torch.Tensor, target: object, **params) -> Heatmap:
-        return check_heatmap(name, fn(model, x, target, **params), _input_shape(x))
-
-    return method
-
-
-def register(name: str) -> Callable[[Method], Method]:
-    """Decorator adding a method to :data:`METHODS` under ``name``; it returns the method
-    wrapped in :func:`check_heatmap` (``__wrapped__`` is the undecorated function)."""
-
-    def deco(fn: Method) -> Method:
-        existing = METHODS.get(name)
-        if existing is not None:
-            if getattr(existing, "__wrapped__", None) is not fn:
-                raise ValueError(f"heatmap method {name!r} is registered twice")
-            return existing
-        METHODS[name] = _guarded(name, fn)
-        return METHODS[name]
-
-    return deco
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(f"explain.heatmaps.{module}")
-
-
-def available() -> list[str]:
-    """Registered method names, sorted."""
-    _load_builtins()
-    return sorted(METHODS)
-
-
-def get_method(name: str) -> Method:
-    """The method registered under ``name``; ValueError listing the names otherwise."""
-    _load_builtins()
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown heatmap method {name!r}; choose one of {', '.join(sorted(METHODS))}"
-        ) from None
-
-
-def compute(name: str, model: nn.Module, x: torch.Tensor, target: object, **params) -> Heatmap:
-    """Run method ``name`` on one image: ``(model, x, target) -> Heatmap``."""
-    return get_method(name)(model, x, as_target(target), **params)
-
-
 # --------------------------------------------------------------------------- guards
 
 _LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
@@ -204,12 +141,12 @@ _THREADS_SET = False
 
 
 def _threads_once() -> None:
-    """When ``WORKBENCH_THREADS`` is set, apply it (:func:`explain.device.set_threads`) before
-    the first heatmap; otherwise the caller's torch thread setting stays as it is."""
+    """When ``WORKBENCH_THREADS`` is set, apply it (:func:`explain.models.device.set_threads`)
+    before the first heatmap; otherwise the caller's torch thread setting stays as it is."""
     global _THREADS_SET
     if not _THREADS_SET:
         if os.environ.get("WORKBENCH_THREADS"):
-            from explain.device import set_threads
+            from explain.models.device import set_threads
 
             set_threads()
         _THREADS_SET = True
@@ -229,7 +166,7 @@ def explaining(model: nn.Module) -> Iterator[nn.Module]:
 
     Restores each submodule's training flag, each parameter's ``requires_grad`` and ``.grad``,
     also when the body raises. The first call applies ``WORKBENCH_THREADS`` when it is set
-    (:func:`explain.device.set_threads`).
+    (:func:`explain.models.device.set_threads`).
     Holds a per-model lock, so two app sessions sharing one cached model never see each other's
     hooks.
     """
@@ -270,7 +207,7 @@ def as_batch(x: torch.Tensor, device: torch.device | None = None) -> torch.Tenso
     if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         raise ValueError(
             f"x must be one normalised RGB image (3, H, W) or (1, 3, H, W), got {tuple(x.shape)}; "
-            "use explain.preprocess.to_input(image)"
+            "use explain.models.preprocess.to_input(image)"
         )
     if not x.is_floating_point():
         raise ValueError(f"x must be a float tensor, got {x.dtype}; use to_input(image)")
@@ -296,7 +233,7 @@ def check_embedding_output(out: object) -> torch.Tensor:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
             f"the model returned {shape}, not an embedding (N, D); torchreid models return the "
-            "embedding in eval mode: load them with explain.checkpoints.load_model"
+            "embedding in eval mode: load them with explain.models.checkpoints.load_model"
         )
     return out
 

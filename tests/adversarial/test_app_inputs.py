@@ -1082,7 +1082,7 @@ def test_a_good_upload_is_searched_and_its_temporary_file_removed(world):
 
 
 def test_the_temporary_upload_is_removed_when_the_page_fails(world, monkeypatch, caplog):
-    import explain.lookup
+    import explain.retrieval.lookup
 
     seen = []
 
@@ -1091,7 +1091,7 @@ def test_the_temporary_upload_is_removed_when_the_page_fails(world, monkeypatch,
         assert all(Path(p).exists() for p in paths)
         raise RuntimeError("embedding exploded at /secret/location")
 
-    monkeypatch.setattr(explain.lookup, "embed_photos", broken)
+    monkeypatch.setattr(explain.retrieval.lookup, "embed_photos", broken)
     ds = load_dataset(world.data)
     photo = ds.path(ds.split("query")["image"].iloc[0]).read_bytes()
     at = start("search")

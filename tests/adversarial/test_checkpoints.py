@@ -22,15 +22,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from explain.adapter import build_model
-from explain.checkpoints import (
+from explain.models.adapter import build_model
+from explain.models.checkpoints import (
     CheckpointError,
     UnsafeCheckpointError,
     describe,
-    load_series,
     read_checkpoint,
 )
-from explain.limits import LimitError, max_side
+from explain.models.limits import LimitError, max_side
+from explain.models.series import load_series
 from tests.adversarial.conftest import assert_clean_error, workbench
 from tests.conftest import write_image
 from workbench.cli import main
@@ -440,12 +440,10 @@ def test_nan_model_gives_no_map_from_activation_or_eigencam():
     """A model with NaN weights that never came from a file: the heatmap guard refuses it."""
     from explain.heatmaps import compute
     from explain.heatmaps.base import HeatmapContractError
-    from explain.targets import SelfSimilarity
+    from explain.heatmaps.targets import SelfSimilarity
+    from tests.models import one_conv
 
-    torch.manual_seed(0)
-    nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten()).eval()  # fmt: skip
+    model = one_conv(0, 4)
     with torch.no_grad():
         model[0].weight[0, 0, 0, 0] = float("nan")
     for method in ("activation", "eigencam"):
@@ -477,7 +475,7 @@ def real(path: Path, state: dict, **entries) -> Path:
 def test_series_with_an_unusable_entry_is_refused_naming_it(case, tmp_path, osnet_state):
     """load_series sees every matching entry; plain discover() (the app's listing, batch
     precompute) keeps listing regular files only, so nothing there opens a pipe or a folder."""
-    from explain.checkpoints import discover
+    from explain.models.checkpoints import discover
 
     folder = tmp_path / "series"
     real(folder / "model.pth.tar-1", osnet_state, epoch=1)
@@ -838,7 +836,7 @@ def test_recipe_that_is_a_fifo_does_not_hang(tmp_path, tiny_data):
 
 
 def test_compare_names_a_broken_recipe_json(tmp_path):
-    from explain.compare import _recipe
+    from explain.compare.series import _recipe
 
     (tmp_path / "recipe.json").write_text("{truncated")
     with pytest.raises(ValueError) as info:

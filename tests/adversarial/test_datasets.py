@@ -23,7 +23,7 @@ from curation.dataset import Dataset, load_dataset, load_folder, load_manifest
 from curation.findings import DatasetError
 from curation.manifest_io import Limits
 from curation.paths import PathError
-from explain.scores import masks_for_row
+from explain.heatmaps.scores import masks_for_row
 from tests.adversarial.conftest import assert_clean_error, workbench
 from tests.conftest import write_image
 from workbench.cli import main
@@ -221,7 +221,11 @@ def test_readers_refuse_an_outside_mask_before_opening_it(world, watch):
 def test_sanity_and_explorer_read_masks_through_the_dataset():
     """Every reader of a mask or counterfactual column goes through Dataset.path."""
     root = Path(__file__).resolve().parents[2]
-    for name in ("explain/sanity.py", "explain/explorer.py", "explain/compare.py"):
+    for name in (
+        "explain/checks/ground_truth.py",
+        "explain/heatmaps/explorer.py",
+        "explain/compare/series.py",
+    ):
         text = (root / name).read_text()
         assert "dataset.root /" not in text and "masks_for_row(dataset.root" not in text, name
 

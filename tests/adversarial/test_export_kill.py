@@ -30,8 +30,8 @@ from curation import replace
 from curation.dataset import load_dataset
 from curation.export import export
 from curation.rules import removal_frame
-from explain.compare import Comparison
-from explain.compare_report import write_report
+from explain.compare.comparison import Comparison
+from explain.compare.report import write_report
 
 kill_at, what, out, data, exchange = int(sys.argv[1]), *sys.argv[2:6]
 calls = 0
@@ -131,8 +131,8 @@ def test_kill_9_during_export_leaves_old_or_new(tmp_path, exchange):
 def test_kill_9_during_report_leaves_old_or_new(tmp_path):
     import pandas as pd
 
-    from explain.compare import Comparison
-    from explain.compare_report import write_report
+    from explain.compare.comparison import Comparison
+    from explain.compare.report import write_report
 
     def old_report(out: Path) -> None:
         empty = pd.DataFrame()

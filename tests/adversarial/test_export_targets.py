@@ -517,7 +517,7 @@ def test_disk_full_on_a_real_small_file_system(world):
 
 
 def _comparison(v: int):
-    from explain.compare import Comparison
+    from explain.compare.comparison import Comparison
 
     empty = pd.DataFrame()
     return Comparison(empty, empty, empty, empty, empty, empty, queries=[], columns=[],
@@ -528,7 +528,7 @@ REPORT_REFUSE = "refusing to replace it; move them out or choose another --out"
 
 
 def _report_case(base: Path, case: str) -> tuple[Path, str]:
-    from explain.compare_report import write_report
+    from explain.compare.report import write_report
 
     out = base / "report"
     if case == "report-out-holds-user-files":
@@ -571,7 +571,7 @@ REPORT_CASES = [
 
 @pytest.mark.parametrize("case", REPORT_CASES)
 def test_report_folder_with_what_it_did_not_write_is_refused(tmp_path, watch, case):
-    from explain.compare_report import ReportError, write_report
+    from explain.compare.report import ReportError, write_report
 
     out, message = _report_case(tmp_path, case)
     watched = watch(tmp_path)
@@ -582,7 +582,7 @@ def test_report_folder_with_what_it_did_not_write_is_refused(tmp_path, watch, ca
 
 
 def test_report_replaces_its_own_earlier_report(tmp_path):
-    from explain.compare_report import write_report
+    from explain.compare.report import write_report
 
     old = os.umask(0o022)
     try:

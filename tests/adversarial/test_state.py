@@ -30,7 +30,7 @@ import pytest
 
 from curation import migrations
 from curation.store import StoreError, TagStore
-from explain.cache import DiskCache, make_key
+from explain.storage.cache import DiskCache, make_key
 from tests.adversarial.conftest import ROOT, assert_clean_error, workbench
 from tests.conftest import write_image
 
@@ -122,7 +122,7 @@ def test_damaged_entry_is_deleted_logged_once_and_recomputed(tmp_path, damage, c
     path = cache.path(key)
     DAMAGED[damage](path)
     fresh = DiskCache(tmp_path / "cache", "maps")
-    with caplog.at_level(logging.WARNING, logger="explain.cache"):
+    with caplog.at_level(logging.WARNING, logger="explain.storage.cache"):
         assert key not in fresh  # detected by a membership test too, not counted as cached
         assert fresh.keys() == []
         assert fresh.get(key) is None
@@ -183,7 +183,7 @@ def test_temp_leftovers_are_never_keys_and_stale_ones_are_pruned(tmp_path):
 KILLED_WRITER = """
 import sys, time
 import numpy as np
-from explain.cache import DiskCache, make_key
+from explain.storage.cache import DiskCache, make_key
 
 def slow_savez(fh, **arrays):
     fh.write(b"PK\\x03\\x04 the first bytes of an entry")
@@ -212,7 +212,7 @@ def test_a_killed_writer_leaves_no_key_and_its_temp_file_is_pruned(tmp_path):
 
 
 def test_stale_temps_are_pruned_when_a_cache_is_opened(tmp_path):
-    import explain.cache as cache_mod
+    import explain.storage.cache as cache_mod
 
     cache, key = _entry(tmp_path)
     stale = cache.path(key).parent / ".tmp-killed.npz"
@@ -260,7 +260,7 @@ def test_entries_honour_the_umask(tmp_path):
 
 
 def test_malformed_heatmap_entry_is_named_and_left(tmp_path, watch):
-    from explain.heatmap_cache import HeatmapCache, heatmap_key
+    from explain.heatmaps.cache import HeatmapCache, heatmap_key
 
     cache = HeatmapCache(tmp_path)
     key = heatmap_key("c" * 40, "d" * 40, "randomcam", {"layer": "0"}, "self", (8, 4))

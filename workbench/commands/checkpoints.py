@@ -17,8 +17,9 @@ def command(folder: Path, arch: str | None) -> None:
     are listed with the reason, warnings (a file name that gives another epoch than the file,
     copies of one file) follow the table on stderr; the exit code is 1 when a file cannot be
     used or two different files claim one epoch."""
-    from explain.checkpoints import CheckpointError, describe, discover, epoch_conflicts
-    from explain.limits import LimitError
+    from explain.models.checkpoints import CheckpointError, describe, discover
+    from explain.models.limits import LimitError
+    from explain.models.series import epoch_conflicts
 
     try:
         files = discover(folder, unusable=True)

@@ -73,10 +73,10 @@ def command(
 ) -> None:
     """Metric deltas per epoch (all and clean queries), artifact mass per artifact type and the
     counterfactual similarity drop before/after, heatmap grids of the same queries."""
-    from explain.compare import compare_series, write_report
-    from explain.compare_report import ReportError, check_out
-    from explain.device import set_threads
-    from explain.heatmap_cache import HeatmapCache
+    from explain.compare.report import ReportError, check_out, write_report
+    from explain.compare.series import compare_series
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.models.device import set_threads
     from workbench.commands.evaluate import progress_bar
     from workbench.commands.explain import _methods, print_table
 

@@ -29,7 +29,7 @@ def pick_checkpoint(models: list, epoch: int | None):
 
 
 def _gallery_against_itself(ds, model, cache_dir, flip):
-    from explain.explorer import gallery_self_queries
+    from explain.heatmaps.explorer import gallery_self_queries
 
     try:
         return gallery_self_queries(ds, model, cache_dir=cache_dir, flip=flip)
@@ -92,8 +92,8 @@ def command(
     half, print the reliability curve and the threshold that reaches --target-precision."""
     import pandas as pd
 
-    from explain.confidence import CalibrationError, choose_threshold, fit_confidence
-    from explain.device import set_threads
+    from explain.models.device import set_threads
+    from explain.retrieval.confidence import CalibrationError, choose_threshold, fit_confidence
 
     set_threads(threads)
     ds = load_data(data, manifest, root)

@@ -89,7 +89,7 @@ def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache
     ds = load_data(data, manifest, root)
     cache = None
     if not no_cache:
-        from explain.cache import DiskCache
+        from explain.storage.cache import DiskCache
 
         cache = DiskCache(cache_dir, "perception")
     bar, progress = progress_bar("detecting", unit="photo")

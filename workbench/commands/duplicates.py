@@ -116,15 +116,15 @@ def command(
 ) -> None:
     """Find the same photo twice: within a post (strict thresholds, photos of one ad are alike),
     across posts (reposts) and between train and query/gallery (leakage)."""
-    from explain.device import set_threads
-    from explain.duplicates import Thresholds, find_duplicates
+    from explain.models.device import set_threads
+    from explain.retrieval.duplicates import Thresholds, find_duplicates
 
     set_threads(threads)
     cache = None if no_cache else cache_dir
     ds = load_data(data, manifest, root)
     features = None
     if checkpoints is not None:
-        from explain.embeddings import embed_dataset
+        from explain.retrieval.embeddings import embed_dataset
         from workbench.commands.confidence import pick_checkpoint
         from workbench.commands.evaluate import load_checkpoints
 

@@ -92,8 +92,9 @@ def load_data(data: Path | None, manifest: Path | None, root: Path | None):
 def load_checkpoints(folder: Path, arch: str | None, device: str | None):
     """Every checkpoint of the series, loaded; its warnings go to stderr (errors become a clean
     CLI message)."""
-    from explain.checkpoints import CheckpointError, load_series
-    from explain.limits import LimitError
+    from explain.models.checkpoints import CheckpointError
+    from explain.models.limits import LimitError
+    from explain.models.series import load_series
 
     try:
         series = load_series(folder, arch=arch, device=device)
@@ -119,8 +120,9 @@ def progress_bar(desc: str, unit: str = "img"):
 
 
 def evaluate_checkpoints(ds, models, *, cache_dir, k, flip, threads, desc="embedding"):
-    """:func:`explain.metrics.evaluate_series` behind a progress bar; ValueError -> CLI error."""
-    from explain.metrics import evaluate_series
+    """:func:`explain.retrieval.series.evaluate_series` behind a progress bar; ValueError -> CLI
+    error."""
+    from explain.retrieval.series import evaluate_series
 
     bar, progress = progress_bar(desc)
     try:
@@ -187,7 +189,7 @@ def command(
     """Rank-1/5/10/20, mAP and mINP of every checkpoint (torchreid's protocol: gallery photos with
     the query's post and camid are ignored; queries whose post has no other gallery photo are
     counted as not in gallery and left out of the averages)."""
-    from explain.device import set_threads
+    from explain.models.device import set_threads
 
     set_threads(threads)
     ds = load_data(data, manifest, root)

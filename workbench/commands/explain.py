@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from explain.limits import MAX_SEED, MAX_THREADS
+from explain.models.limits import MAX_SEED, MAX_THREADS
 from workbench.commands.evaluate import (
     DEFAULT_CACHE,
     data_options,
@@ -28,24 +28,48 @@ from workbench.commands.evaluate import (
 )
 from workbench.commands.numbers import COUNT, EPOCH, PIXELS, THREADS
 
-METHOD_NAMES = (
-    "gradcam",
-    "gradcam++",
-    "hirescam",
-    "eigencam",
-    "randomcam",
-    "activation",
-    "occlusion",
-)
-
 
 def _methods(value: str) -> list[str]:
+    """A comma list of heatmap methods, checked against the catalog."""
+    from explain.heatmaps.catalog import names as catalog
+
+    known = catalog()
     names = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in METHOD_NAMES]
+    bad = [n for n in names if n not in known]
     if bad or not names:
         what = ", ".join(bad) if bad else repr(value)
-        raise click.BadParameter(f"unknown method(s) {what}; choose from {', '.join(METHOD_NAMES)}")
+        raise click.BadParameter(f"unknown method(s) {what}; choose from {', '.join(known)}")
     return names
+
+
+def _default_methods(**which: bool) -> str:
+    from explain.heatmaps.catalog import names
+
+    return ", ".join(names(**which))
+
+
+class MethodsOption(click.Option):
+    """``--method(s)``: its help lists the catalog's methods, and ``default_of`` (catalog filters
+    such as ``slow=False``) gives the default list, both read from the catalog only when shown
+    or used (the catalog imports torch; ``--help`` of another command does not pay for it)."""
+
+    def __init__(self, *args, default_of: dict[str, bool] | None = None, **kwargs):
+        self.default_of = default_of
+        self.base_help = kwargs.get("help") or ""
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx: click.Context):
+        from explain.heatmaps.catalog import names
+
+        self.help = f"{self.base_help} Methods: {', '.join(names())}."
+        if self.default_of is not None:
+            self.help += f"  [default: {_default_methods(**self.default_of)}]"
+        return super().get_help_record(ctx)
+
+    def get_default(self, ctx: click.Context, call: bool = True):
+        if self.default_of is not None and call:
+            return _default_methods(**self.default_of)
+        return super().get_default(ctx, call)
 
 
 def series_options(fn: Callable) -> Callable:
@@ -115,17 +139,17 @@ def occlusion_options(fn: Callable) -> Callable:
 
 
 def _setup(threads: int | None, cache_dir: Path, no_cache: bool):
-    from explain.device import set_threads
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.models.device import set_threads
 
     set_threads(threads)
     return None if no_cache else HeatmapCache(cache_dir)
 
 
-def _params(method: str, layer, window, stride, baseline) -> dict:
-    if method == "occlusion":
-        return {"window": window, "stride": stride, "baseline": baseline}
-    return {"layer": layer} if layer else {}
+def _params(method: str, layer, window=None, stride=None, baseline=None) -> dict:
+    from explain.heatmaps.catalog import method_params
+
+    return method_params(method, layer=layer, window=window, stride=stride, baseline=baseline)
 
 
 def _fmt(value) -> str:
@@ -159,26 +183,14 @@ def command() -> None:
 # --------------------------------------------------------------------------- maps
 
 
-def _overlay(image, heatmap_map):
-    import numpy as np
-    from pytorch_grad_cam.utils.image import show_cam_on_image
-
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    return show_cam_on_image(rgb, heatmap_map, use_rgb=True, image_weight=0.5)
-
-
 def _write_strip(path: Path, tiles, labels) -> None:
-    import numpy as np
-    from PIL import Image, ImageDraw
+    """Labelled tiles side by side over the colour bar (the app's renderer), as a PNG."""
+    from PIL import Image
 
-    h, w = tiles[0].shape[:2]
-    strip = Image.new("RGB", (w * len(tiles), h + 14), (255, 255, 255))
-    draw = ImageDraw.Draw(strip)
-    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
-        strip.paste(Image.fromarray(np.asarray(tile, dtype=np.uint8)), (i * w, 14))
-        draw.text((i * w + 2, 1), label, fill=(0, 0, 0))
+    from explain.heatmaps.render import strip, with_colour_bar
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    strip.save(path)
+    Image.fromarray(with_colour_bar(strip(tiles, labels, pad=0))).save(path)
 
 
 @command.command("maps")
@@ -199,9 +211,10 @@ def _write_strip(path: Path, tiles, labels) -> None:
 @click.option(
     "--method",
     "methods",
+    cls=MethodsOption,
     default="gradcam",
     show_default=True,
-    help="Comma list of methods: " + ", ".join(METHOD_NAMES) + ".",
+    help="Comma list of methods.",
 )
 @click.option(
     "--out",
@@ -228,8 +241,9 @@ def maps(
 ) -> None:
     """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
     from curation.images import ImageReadError, file_sha1, load_rgb
-    from explain.preprocess import to_input
-    from explain.series import series_maps, series_pair_maps
+    from explain.heatmaps.render import overlay
+    from explain.heatmaps.series import series_maps, series_pair_maps
+    from explain.models.preprocess import to_input
 
     names = _methods(methods)
     cache = _setup(threads, cache_dir, no_cache)
@@ -278,7 +292,7 @@ def maps(
         finally:
             bar.close()
         for photo, pic, res in zip(photos, pics, results, strict=True):
-            tiles = [_overlay(pic, hm.map) for hm in res.heatmaps]
+            tiles = [overlay(pic, hm.map) for hm in res.heatmaps]
             safe = method.replace("+", "p")
             for tile, label in zip(tiles, res.labels, strict=True):
                 _write_strip(
@@ -316,9 +330,9 @@ def maps(
 @series_options
 @click.option(
     "--methods",
-    default=",".join(m for m in METHOD_NAMES if m != "occlusion"),
-    show_default=True,
-    help="Comma list of methods (occlusion is slow).",
+    cls=MethodsOption,
+    default_of={"slow": False},
+    help="Comma list of methods (slow ones are left out by default).",
 )
 @click.option(
     "--limit",
@@ -361,7 +375,7 @@ def report(
 ) -> None:
     """Randomisation Spearman per method, artifact mass on polluted vs clean posts per epoch,
     counterfactual correlation (needs a dataset with ground truth, e.g. the sample data)."""
-    from explain.sanity import sample_report
+    from explain.checks.ground_truth import sample_report
 
     names = _methods(methods)
     cache = _setup(threads, cache_dir, no_cache)
@@ -458,9 +472,9 @@ def print_report(rep) -> None:
 @series_options
 @click.option(
     "--methods",
-    default="gradcam,gradcam++,hirescam,eigencam,activation",
-    show_default=True,
-    help="Comma list of methods, compared with randomcam.",
+    cls=MethodsOption,
+    default_of={"slow": False, "reference": False},
+    help="Comma list of methods, each compared with the reference method.",
 )
 @click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
 @click.option(
@@ -498,8 +512,8 @@ def faithfulness(
 ) -> None:
     """Deletion/insertion AUC (and ROAD) per method against RandomCAM."""
     from curation.images import load_rgb
-    from explain.preprocess import to_input
-    from explain.sanity import faithfulness_check, faithfulness_summary
+    from explain.checks.faithfulness import faithfulness_check, faithfulness_summary
+    from explain.models.preprocess import to_input
 
     names = _methods(methods)
     _setup(threads, cache_dir, True)
@@ -510,7 +524,9 @@ def faithfulness(
         raise click.ClickException(f"no checkpoint of epoch {epoch} in {checkpoints}")
     rows = ds.split("query").head(n_images)
     images = [to_input(load_rgb(ds.path(i)), *chosen.input_size) for i in rows["image"]]
-    params = {m: _params(m, layer, 16, 8, "mean") for m in [*names, "randomcam"]}
+    from explain.heatmaps.catalog import reference_method
+
+    params = {m: _params(m, layer) for m in [*names, reference_method()]}
     bar, progress = progress_bar("faithfulness")
     try:
         df = faithfulness_check(
@@ -547,7 +563,11 @@ def faithfulness(
 @series_options
 @occlusion_options
 @click.option(
-    "--methods", default="gradcam", show_default=True, help="Comma list of methods to cache."
+    "--methods",
+    cls=MethodsOption,
+    default="gradcam",
+    show_default=True,
+    help="Comma list of methods to cache.",
 )
 @click.option(
     "--split",
@@ -609,7 +629,7 @@ def precompute(
 ) -> None:
     """Fill the heatmap cache for the photos of some splits and every checkpoint (the app then
     reads the maps instead of computing them). Resumable: maps already cached are skipped."""
-    from explain.batch import precompute as run
+    from explain.heatmaps.batch import precompute as run
 
     if no_cache:
         raise click.UsageError("precompute only fills the cache; drop --no-cache")

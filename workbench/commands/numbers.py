@@ -1,5 +1,5 @@
 """Click types of the numeric options: out-of-range values are usage errors, not crashes or
-hours of work. The bounds come from :mod:`explain.limits` where files share them."""
+hours of work. The bounds come from :mod:`explain.models.limits` where files share them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import click
 
-from explain.limits import MAX_EPOCH, MAX_SIDE_CEILING, MAX_THREADS
+from explain.models.limits import MAX_EPOCH, MAX_SIDE_CEILING, MAX_THREADS
 
 
 class FiniteFloat(click.FloatRange):

@@ -41,8 +41,8 @@ def command(data, manifest, root, checkpoints, epoch, k, method, store, cache_di
     on the animal and on artifact regions (ground-truth masks, annotators' regions)."""
     from curation.store import StoreError, TagStore
     from curation.suggest import review, suggest
-    from explain.explorer import attribution_outcomes
-    from explain.heatmap_cache import HeatmapCache
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.heatmaps.explorer import attribution_outcomes
     from workbench.commands.confidence import pick_checkpoint
 
     ds = load_data(data, manifest, root)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from explain.limits import MAX_BATCH, MAX_SEED, MAX_THREADS, MAX_TRAIN_EPOCHS
+from explain.models.limits import MAX_BATCH, MAX_SEED, MAX_THREADS, MAX_TRAIN_EPOCHS
 from workbench.commands.datasets import dataset_kwargs, dataset_options
 from workbench.commands.numbers import FiniteFloat
 
