@@ -126,7 +126,7 @@ def test_equals_captum(size, window, stride, baseline):
     assert info["windows"] == len(windows(size, window, stride))
 
 
-@pytest.mark.parametrize("engine", ["eager", "jit"])
+@pytest.mark.parametrize("engine", ["eager", "jit", "onnx"])
 def test_method_equals_captum_with_pair_target(engine):
     net = small_net(3, pool=1)
     x, ref = torch.randn(1, 3, 20, 14), torch.randn(6)
@@ -145,12 +145,16 @@ def test_auto_engine_says_when_it_runs_eager():
     x = torch.randn(1, 3, 10, 8)
     with pytest.warns(RuntimeWarning, match="ran eager"):
         hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2)
-    assert hm.info["engine"] == "eager" and "jit tracing failed" in hm.info["engine_note"]
+    note = hm.info["engine_note"]
+    assert hm.info["engine"] == "eager" and "jit tracing failed" in note, note
+    assert "onnx export failed" in note and note.endswith("ran eager"), note
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda b: target(net(b)), x, torch.zeros_like(x), 2, 2, 2, 2)
     np.testing.assert_allclose(hm.raw, want, atol=1e-5)
     with pytest.raises(EngineError, match="use engine='eager'"):
         compute("occlusion", small_net(6), x, SelfSimilarity(), window=2, stride=2, engine="jit")
+    with pytest.raises(EngineError, match=r"ONNX export failed .*use engine='eager'"):
+        compute("occlusion", small_net(7), x, SelfSimilarity(), window=2, stride=2, engine="onnx")
 
 
 def test_windows_match_captum_counts():
