@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# The sample's embeddings for every checkpoint are computed (or read from the cache) before the
+# server starts, with a progress bar, so the app's first page opens in seconds.
 run: $(STAMP)
-	$(BIN)/streamlit run app.py --server.headless true --server.address $(ADDRESS) \
+	$(BIN)/workbench evaluate --data sample_data/pets --checkpoints sample_data/series/baseline \
+		--cache $${WORKBENCH_CACHE:-.workbench/cache}
+	$(BIN)/streamlit run serve.py --server.headless true --server.address $(ADDRESS) \
 		--server.port $(PORT) --browser.gatherUsageStats false
 
 test: $(STAMP)

@@ -1,6 +1,7 @@
 """Server time of the app's pages on the sample data, cold (first visit) and warm (cached).
 
     .venv/bin/python benchmarks/bench_app.py [--repeats 5] [--methods gradcam,occlusion]
+        [--pages home,checkpoints,heatmaps,triage,curate,search]
 
 Runs the pages through Streamlit's AppTest (the script run a browser's request triggers, in
 this process), with a fresh embedding/heatmap cache in a temporary folder so the first visit
@@ -16,6 +17,8 @@ os.environ.setdefault("WORKBENCH_THREADS", "1")
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +42,13 @@ def main() -> None:
     parser.add_argument(
         "--methods", default="gradcam,occlusion", help="Heatmaps page methods (the page's default)."
     )
+    parser.add_argument("--pages", default=",".join(PAGES), help="Pages to run, in order.")
+    parser.add_argument(
+        "--precompute",
+        action="store_true",
+        help="First run what `make run` runs before the server starts (workbench evaluate on the "
+        "sample into the fresh cache) and time it; the pages' first visits then read the cache.",
+    )
     args = parser.parse_args()
 
     from streamlit.testing.v1 import AppTest
@@ -48,8 +58,18 @@ def main() -> None:
         os.environ["WORKBENCH_STORE"] = str(Path(tmp) / "tags.sqlite")
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
         print(f"sample data, {os.environ['WORKBENCH_THREADS']} torch threads, fresh cache")
+        if args.precompute:
+            t = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "workbench.cli", "evaluate", "--data",
+                 str(ROOT / "sample_data" / "pets"), "--checkpoints",
+                 str(ROOT / "sample_data" / "series" / "baseline"), "--cache",
+                 os.environ["WORKBENCH_CACHE"]],
+                check=True, stdout=subprocess.DEVNULL, cwd=ROOT,
+            )  # fmt: skip
+            print(f"make run's precompute (workbench evaluate): {time.perf_counter() - t:.2f} s")
         print(f"{'page':<12}{'cold (s)':>10}{'warm median (ms)':>18}{'warm runs (ms)':>30}")
-        for page in PAGES:
+        for page in args.pages.split(","):
             at.switch_page(f"pages/{page}.py")
             cold = timed_run(at)
             if page == "heatmaps" and at.multiselect(key="hm.methods").value != args.methods.split(

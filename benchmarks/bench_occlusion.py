@@ -95,6 +95,22 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def dense_floor(model, x, windows: int) -> tuple[float, float, float]:
+    """(GFLOP of one forward, measured fp32 GEMM GFLOP/s of one core, seconds for ``windows``
+    dense forwards at that rate): what recomputing every window in full costs at best."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    gflop = counter.get_total_flops() / 1e9
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    t = timed(lambda: [a @ b for _ in range(10)], 3)[0]
+    rate = 10 * 2 * 1024**3 / t / 1e9
+    return gflop, rate, windows * gflop / rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baselines", default="black,mean,blur")
@@ -110,7 +126,7 @@ def main() -> None:
     from captum.attr import Occlusion
 
     torch.set_num_threads(1)
-    from explain.heatmaps import compute
+    from explain.heatmaps.catalog import compute
     from explain.heatmaps.methods.occlusion import baseline_image
     from explain.heatmaps.targets import SelfSimilarity
     from explain.models.preprocess import to_input
@@ -135,6 +151,11 @@ def main() -> None:
     def ours(m, baseline):
         return compute("occlusion", m, x, SelfSimilarity(), window=w, stride=s, baseline=baseline)
 
+    n_windows = len(__import__("explain.heatmaps.occlusion", fromlist=["windows"]).windows(
+        tuple(x.shape[-2:]), w, s))  # fmt: skip
+    gflop, rate, floor = dense_floor(model, x, n_windows)
+    print(f"dense floor: {n_windows} windows x {gflop:.3f} GFLOP / {rate:.0f} GFLOP/s (fp32 GEMM, "
+          f"one core) = {floor:.2f} s\n")  # fmt: skip
     summary = []
     for baseline in [b.strip() for b in args.baselines.split(",") if b.strip()]:
         base = baseline_image(x, baseline, window=w)
@@ -185,6 +206,7 @@ def main() -> None:
           f"{'cold x best':>12}{'max|diff|':>11}")  # fmt: skip
     for b, a, bb, c, cb, d in summary:
         print(f"{b:<10}{a:>12.1f}x{bb:>11.1f}x{c:>12.1f}x{cb:>11.1f}x{d:>11.1e}")
+    print(f"dense floor {floor:.2f} s (every window recomputed in full at the GEMM rate)")
     print(f"torch threads at the end: {torch.get_num_threads()}")
 
 

@@ -55,14 +55,16 @@ def streamlit_server(
     address: str | None = "127.0.0.1",
     port: int | None = None,
     args: tuple[str, ...] = (),
+    entry: str = "app.py",
 ) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on a free port; yields its base URL (on 127.0.0.1).
+    """Run ``streamlit run app.py`` (or ``entry``) on a free port; yields its base URL (on
+    127.0.0.1).
 
     ``address``: passed as ``--server.address``; None leaves it to .streamlit/config.toml.
     ``args``: more command-line options (e.g. ``--secrets.files PATH``)."""
     port = port or free_port()
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(ROOT / entry),
         "--server.headless", "true", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         *(["--server.address", address] if address is not None else []), *args,

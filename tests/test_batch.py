@@ -3,7 +3,9 @@ engines."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +168,110 @@ def test_ray_engine_writes_the_same_maps_as_local(tiny, tmp_path):
     resumed = precompute(ds, series, ["gradcam"], engine="ray", workers=2,
                          cache_dir=tmp_path / "ray")  # fmt: skip
     assert (resumed.cached, resumed.computed) == (12, 0)
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path, monkeypatch):
+    """A real Ray cluster of two nodes on this machine, each its own `ray start` process with
+    one CPU; yields the head's address. Skips with the reason when Ray cannot start them."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    if not HAS_RAY or not Path(ray_cli).exists():
+        pytest.skip("ray is not installed (pip install -e '.[ray]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    import secrets
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # Ray's token authentication, on every node
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    env = {**os.environ, "PYTHONPATH": f"{root}:{os.environ.get('PYTHONPATH', '')}",
+           "RAY_USAGE_STATS_ENABLED": "0"}  # fmt: skip
+    temp = Path("/tmp") / f"ray-{port}"  # Ray's socket paths must stay short
+    common = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    head = [ray_cli, "start", "--head", "--port", str(port), "--include-dashboard", "false",
+            "--temp-dir", str(temp), *common]  # fmt: skip
+    worker = [ray_cli, "start", "--address", f"127.0.0.1:{port}", *common]
+    try:
+        for cmd in (head, worker):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+            if done.returncode != 0:
+                pytest.skip(f"Ray could not start a node: {done.stderr.strip()[-400:]}")
+        yield f"127.0.0.1:{port}"
+    finally:  # only this cluster's processes: `ray stop` would stop every Ray on the machine
+        _stop_processes_of(str(temp))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_processes_of(marker: str) -> None:
+    """SIGTERM, then SIGKILL, to every process whose command line names ``marker`` and to all
+    their descendants."""
+    import signal
+    import time
+
+    def table() -> dict[int, tuple[int, str]]:
+        procs = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    cmd = (
+                        (entry / "cmdline")
+                        .read_bytes()
+                        .replace(b"\0", b" ")
+                        .decode(errors="replace")
+                    )
+                except (OSError, IndexError, ValueError):
+                    continue
+                procs[int(entry.name)] = (ppid, cmd)
+        return procs
+
+    procs = table()
+    doomed = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in doomed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in doomed) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_two_node_ray_cluster_writes_the_same_maps_as_local(tiny, tmp_path, two_node_cluster):
+    """`workbench explain precompute --engine ray --address` against the cluster, in its own
+    process (Ray reads its authentication settings once per process)."""
+    import subprocess
+    import sys
+
+    data, series = tiny
+    local = precompute(load_folder(data), series, ["gradcam"], cache_dir=tmp_path / "local",
+                       batch_size=2)  # fmt: skip
+    cmd = [sys.executable, "-m", "workbench.cli", "explain", "precompute", "--data", str(data),
+           "--checkpoints", str(series), "--methods", "gradcam", "--all", "--engine", "ray",
+           "--workers", "2", "--address", two_node_cluster, "--cache", str(tmp_path / "ray"),
+           "--threads", "1"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ray, 2 worker(s)" in done.stdout + done.stderr, done.stdout + done.stderr
+    a, b = entries(tmp_path / "local"), entries(tmp_path / "ray")
+    assert local.computed == 12 and sorted(a) == sorted(b) and len(a) == 12
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    nodes = subprocess.run(
+        [sys.executable, "-c", f"import ray; ray.init(address={two_node_cluster!r}, "
+         "logging_level='ERROR'); "
+         "print(sorted(n['Resources'].get('CPU') for n in ray.nodes() if n['Alive']))"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # two live nodes of one CPU each, and two one-CPU workers ran: one on each node
+    assert nodes.stdout.strip().splitlines()[-1] == "[1.0, 1.0]", nodes.stdout + nodes.stderr

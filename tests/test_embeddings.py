@@ -104,7 +104,7 @@ def test_embed_dataset_is_cached_by_content(dataset_root: Path, tmp_path: Path):
     cache = tmp_path / "cache"
     model = Counting()
     ds = load_folder(dataset_root)
-    first = embed_dataset(loaded(model), ds, cache_dir=cache)
+    first = embed_dataset(loaded(model), ds, cache_dir=cache, engine="eager")  # counts forwards
     assert not first.cached and model.seen == 3
     assert first.images == ds.table["image"].tolist()
     np.testing.assert_allclose(first.rows(["query/1_1.jpg"]), first.features[[0]])
@@ -129,8 +129,8 @@ def test_embed_dataset_is_cached_by_content(dataset_root: Path, tmp_path: Path):
 def test_embed_dataset_without_cache(dataset_root: Path):
     model = Counting()
     ds = load_folder(dataset_root)
-    a = embed_dataset(loaded(model), ds, cache_dir=None)
-    b = embed_dataset(loaded(model), ds, cache_dir=None)
+    a = embed_dataset(loaded(model), ds, cache_dir=None, engine="eager")  # counts forwards
+    b = embed_dataset(loaded(model), ds, cache_dir=None, engine="eager")
     assert model.seen == 6 and not a.cached and not b.cached
     with pytest.raises(KeyError, match="no embedding"):
         a.rows(["gallery/9_9.jpg"])
@@ -143,3 +143,35 @@ def test_embed_dataset_splits(dataset_root: Path, tmp_path: Path):
     gallery = embed_dataset(loaded(model), ds, cache_dir=tmp_path / "c", splits=["gallery"])
     assert gallery.images == ["gallery/1_2.jpg", "gallery/2_1.jpg"] and not gallery.cached
     np.testing.assert_allclose(gallery.features, full.rows(gallery.images), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["osnet_x0_25", "resnet18"])
+def test_every_engine_gives_the_eager_features(images, arch):
+    """ONNX Runtime, TorchScript and the model itself agree to 1e-5 on real torchreid models."""
+    from explain.models.engine import engine_for, onnx_available
+
+    if not onnx_available():
+        pytest.skip("onnxruntime is not installed")
+    torch.manual_seed(0)
+    model = build_model(arch, 4).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics, so that folding them matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    want = extract(model, images[:5], height=64, width=32, engine="eager")
+    for kind in ("onnx", "jit", "auto"):
+        got = extract(model, images[:5], height=64, width=32, engine=kind, batch_size=2)
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=kind)
+    assert engine_for(model, "auto").kind == "onnx"
+    assert engine_for(model, "auto").note == ""
+
+
+def test_without_onnxruntime_auto_takes_torchscript(images, monkeypatch):
+    import explain.models.engine as engine
+
+    monkeypatch.setattr(engine, "onnx_available", lambda: False)
+    torch.manual_seed(0)
+    model = build_model("osnet_x0_25", 4).eval()
+    extract(model, images[:2], height=64, width=32)
+    assert engine.engine_for(model, "auto").kind == "jit"

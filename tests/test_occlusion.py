@@ -9,10 +9,10 @@ import pytest
 import torch
 from captum.attr import Occlusion
 
-from explain.heatmaps import compute
-from explain.heatmaps.engine import EngineError, InferenceEngine, engine_for
+from explain.heatmaps.catalog import compute
 from explain.heatmaps.methods.occlusion import baseline_image, occlusion_attribution, windows
 from explain.heatmaps.targets import PairSimilarity, SelfSimilarity
+from explain.models.engine import EngineError, InferenceEngine, engine_for
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from tests.models import First, RegionSum, small_net
 
@@ -88,7 +88,7 @@ def test_equals_captum(size, window, stride, baseline):
     assert info["windows"] == len(windows(size, window, stride))
 
 
-@pytest.mark.parametrize("engine", ["eager", "jit"])
+@pytest.mark.parametrize("engine", ["eager", "jit", "onnx"])
 def test_method_equals_captum_with_pair_target(engine):
     net = small_net(3, pool=1)
     x, ref = torch.randn(1, 3, 20, 14), torch.randn(6)
@@ -107,12 +107,16 @@ def test_auto_engine_says_when_it_runs_eager():
     x = torch.randn(1, 3, 10, 8)
     with pytest.warns(RuntimeWarning, match="ran eager"):
         hm = compute("occlusion", net, x, SelfSimilarity(), window=2, stride=2, baseline="mean")
-    assert hm.info["engine"] == "eager" and "jit tracing failed" in hm.info["engine_note"]
+    note = hm.info["engine_note"]
+    assert hm.info["engine"] == "eager" and "jit tracing failed" in note, note
+    assert "onnx export failed" in note and note.endswith("ran eager"), note
     target = SelfSimilarity().bind(net(x)[0].detach())
     want = captum(lambda b: target(net(b)), x, torch.zeros_like(x), 2, 2, 2, 2)
     np.testing.assert_allclose(hm.raw, want, atol=1e-5)
     with pytest.raises(EngineError, match="use engine='eager'"):
         compute("occlusion", small_net(6), x, SelfSimilarity(), window=2, stride=2, engine="jit")
+    with pytest.raises(EngineError, match=r"ONNX export failed .*use engine='eager'"):
+        compute("occlusion", small_net(7), x, SelfSimilarity(), window=2, stride=2, engine="onnx")
 
 
 def test_windows_match_captum_counts():
@@ -210,7 +214,7 @@ def test_osnet_small_input_equals_captum():
 
 
 def test_jit_trace_is_shared_by_models_of_one_architecture(monkeypatch):
-    from explain.heatmaps import engine as eng
+    from explain.models import engine as eng
 
     calls = []
     real_trace = torch.jit.trace

@@ -17,9 +17,9 @@ from torch import nn
 
 from explain.heatmaps.base import as_batch, explaining, model_device
 from explain.heatmaps.catalog import compute, reference_method
-from explain.heatmaps.engine import engine_for
 from explain.heatmaps.methods.occlusion import baseline_image
 from explain.heatmaps.targets import EmbeddingTarget, SelfSimilarity, as_target
+from explain.models.engine import engine_for
 
 Progress = Callable[[int, int], None]
 

@@ -9,8 +9,8 @@
 - :mod:`~explain.heatmaps.catalog`: what the registry, the command line, the pages, the checks
   and the batch precompute know about each method: names, parameters and defaults, which
   options only affect execution, and the canonical parameters a cache key is made of;
-- :mod:`~explain.heatmaps.layers`: target layers per architecture; :mod:`~explain.heatmaps.engine`:
-  fast batched forwards for perturbation methods;
+- :mod:`~explain.heatmaps.layers`: target layers per architecture (the fast forwards of
+  perturbation methods run through :mod:`explain.models.engine`);
 - :mod:`~explain.heatmaps.cache`: maps on disk keyed by content hashes;
   :mod:`~explain.heatmaps.batch`: fill that cache ahead of time (locally or with Ray);
 - :mod:`~explain.heatmaps.series`: one image across a checkpoint series, change scores;

@@ -8,7 +8,9 @@
   its numbers and weights, against the bounds in :mod:`~explain.models.limits`), load a model;
 - :mod:`~explain.models.series`: every checkpoint of a folder, one per epoch;
 - :mod:`~explain.models.device`: CPU/GPU choice and torch threads;
-- :mod:`~explain.models.preprocess`: an image as the model's normalised input tensor.
+- :mod:`~explain.models.preprocess`: an image as the model's normalised input tensor;
+- :mod:`~explain.models.engine`: a model's forwards without gradients, batched and fast (ONNX
+  Runtime, TorchScript or eager), for embeddings and perturbation methods.
 """
 
 from explain._exports import lazy_exports

@@ -26,10 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 METHODS = ("logistic", "isotonic")
 
@@ -72,13 +68,20 @@ class Calibrator:
     def __init__(self, method: str = "logistic"):
         if method not in METHODS:
             raise ValueError(f"unknown calibration method {method!r}; use one of {METHODS}")
+        # scikit-learn loads in ~0.8 s: only when a calibrator is made (not on every page's start)
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         self.method = method
         self.logistic = make_pipeline(StandardScaler(), LogisticRegression())
-        self.isotonic: IsotonicRegression | None = None
+        self.isotonic = None  # an IsotonicRegression once fitted
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> Calibrator:
         self.logistic.fit(x, y)
         if self.method == "isotonic":
+            from sklearn.isotonic import IsotonicRegression
+
             self.isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
             self.isotonic.fit(self.logistic.decision_function(x), y.astype(float))
         return self

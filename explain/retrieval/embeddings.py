@@ -20,6 +20,7 @@ from curation.dataset import Dataset
 from curation.images import load_rgb
 from explain.models.checkpoints import LoadedModel
 from explain.models.device import set_threads
+from explain.models.engine import engine_for
 from explain.models.preprocess import test_transform
 from explain.storage.cache import DiskCache, make_key
 from explain.storage.hashing import content_hashes
@@ -45,12 +46,15 @@ def extract(
     device: str | torch.device | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
+    engine: str = "auto",
 ) -> np.ndarray:
     """Features of ``images`` (file paths): ``(N, D)`` float32, each row of unit L2 norm.
 
     The model runs in eval mode (its previous mode is restored afterwards); inputs go to
     ``device`` (default: where the model's parameters are). ``threads`` sets torch's CPU threads
     (default: leave them as they are). ``progress(done, total)`` is called after every batch.
+    ``engine``: how the forwards run (:mod:`explain.models.engine`: ``auto`` takes ONNX Runtime
+    on the CPU when it is installed; ``eager`` is the model itself).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -63,12 +67,13 @@ def extract(
     was_training = model.training
     model.eval()
     try:
+        run = _forward if engine == "eager" else _engine_forward(model, engine)
         for start in range(0, total, batch_size):
             batch = [tf(load_rgb(p)) for p in images[start : start + batch_size]]
             x = torch.stack(batch).to(device)
-            feats = _forward(model, x)
+            feats = run(model, x)
             if flip:
-                feats = feats + _forward(model, torch.flip(x, dims=[3]))
+                feats = feats + run(model, torch.flip(x, dims=[3]))
             chunks.append(torch.nn.functional.normalize(feats.float(), dim=1).cpu())
             if progress:
                 progress(min(start + batch_size, total), total)
@@ -77,6 +82,11 @@ def extract(
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+
+def _engine_forward(model: torch.nn.Module, kind: str):
+    engine = engine_for(model, kind)
+    return lambda _model, x: engine(x)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -139,12 +149,15 @@ def embed_dataset(
     batch_size: int = 64,
     threads: int | None = None,
     splits: Sequence[str] | None = None,
+    engine: str = "auto",
 ) -> Embeddings:
     """Embeddings of every image in ``dataset.table`` (in table order; only the rows of
     ``splits`` when given, e.g. ``("query", "gallery")``) with ``loaded``'s model at its training
     input size; read from / written to ``cache_dir`` when given (None: no cache).
 
-    ``threads``: torch CPU threads (default :func:`explain.models.device.default_threads`).
+    ``threads``: torch CPU threads (default :func:`explain.models.device.default_threads`);
+    ``engine``: see :func:`extract` (the features do not depend on it beyond 1e-5, so it is not
+    in the key).
     """
     table = dataset.table
     if splits is not None:
@@ -175,6 +188,7 @@ def embed_dataset(
         flip=flip,
         batch_size=batch_size,
         progress=progress,
+        engine=engine,
     )
     if cache is not None:
         cache.put(key, {"features": feats})

@@ -12,7 +12,7 @@ What makes it fast, with the same numbers as captum (within 1e-4 in tests and th
 - windows whose perturbed input equals the original bit for bit (a black baseline on the black
   background of a segmented photo) are not evaluated: their drop is exactly 0;
 - the clean image rides along in the first batch (no separate forward);
-- forwards run in large batches through :mod:`explain.heatmaps.engine` (a frozen, optimised
+- forwards run in large batches through :mod:`explain.models.engine` (a frozen, optimised
   TorchScript copy of the model, or eager channels-last), under ``torch.inference_mode()``.
 
 Baselines (``baseline=``): ``"blur"`` (the default: the image blurred with a Gaussian of
@@ -41,8 +41,8 @@ from explain.heatmaps.base import (
     positive_map,
 )
 from explain.heatmaps.catalog import register
-from explain.heatmaps.engine import engine_for
 from explain.heatmaps.targets import EmbeddingTarget
+from explain.models.engine import engine_for
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 BASELINES = ("black", "mean", "blur")
