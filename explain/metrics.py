@@ -81,10 +81,13 @@ def _check(distmat, q_pids, g_pids, q_camids, g_camids):
     return distmat, arrays
 
 
-def _ranks_like_torchreid(row, g_pids, g_camids, q_pid, q_camid) -> np.ndarray:
-    """0-based positions of the true matches in torchreid's order (``np.argsort``, junk removed)."""
+def _ranks_like_torchreid(row, g_pids, g_camids, q_pid, q_camid, extra=None) -> np.ndarray:
+    """0-based positions of the true matches in torchreid's order (``np.argsort``, junk removed;
+    ``extra``: ``(G,)`` bool, more junk)."""
     order = np.argsort(row)
     keep = ~((g_pids[order] == q_pid) & (g_camids[order] == q_camid))
+    if extra is not None:
+        keep &= ~extra[order]
     return np.flatnonzero(g_pids[order][keep] == q_pid)
 
 
@@ -113,11 +116,13 @@ def rank_metrics(
     q_camids: np.ndarray,
     g_camids: np.ndarray,
     max_rank: int = 50,
+    extra_junk: np.ndarray | None = None,
 ) -> RankMetrics:
     """mAP, CMC and mINP of a ``(Q, G)`` distance matrix (smaller = closer), torchreid's protocol.
 
     Identities and camids are any comparable values (ints, strings). See the module docstring for
-    how this differs from torchreid at the edges.
+    how this differs from torchreid at the edges. ``extra_junk``: ``(Q, G)`` bool, gallery items
+    also removed from a query's ranking (e.g. its own near-copies: leakage), like same-camid ones.
     """
     if max_rank < 1:
         raise ValueError(f"max_rank must be at least 1, not {max_rank}")
@@ -137,13 +142,20 @@ def rank_metrics(
         if not len(same):
             continue
         same_cam = g_camids[same] == q_camids[q]
+        if extra_junk is not None:
+            same_cam = same_cam | extra_junk[q, same]
         pos, junk = same[~same_cam], same[same_cam]
         if not len(pos):
             continue
         row = distmat[q]
+        extra = None
+        if extra_junk is not None and extra_junk[q].any():
+            extra = extra_junk[q]
+            row = np.where(extra, np.inf, row)  # behind every true match: never counted ahead
+            junk = junk[~extra[junk]]
         ranks = _ranks(row, pos, junk)
         if ranks is None:
-            ranks = _ranks_like_torchreid(row, g_pids, g_camids, q_pids[q], q_camids[q])
+            ranks = _ranks_like_torchreid(row, g_pids, g_camids, q_pids[q], q_camids[q], extra)
         hits = np.arange(1, len(ranks) + 1)
         ap[q] = float(np.mean(hits / (ranks + 1.0)))
         inp[q] = len(ranks) / (ranks[-1] + 1.0)
@@ -196,8 +208,14 @@ def evaluate(
     k: int = 10,
     max_rank: int = 20,
     threads: int | None = None,
+    exclude: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Retrieve every query among the gallery and score it.
+
+    ``exclude``: pairs (columns ``query``, ``gallery``: images) to leave out of the query's
+    ranking, like torchreid's same-camid items — a query's own near-copies in the gallery
+    (leakage, :func:`explain.leakage.query_gallery_leaks`). The per-query table then has the
+    column ``excluded`` (gallery items left out for that query).
 
     ``query``/``gallery``: manifest rows (``image``, ``post_id``, ``camid``) aligned with the
     ``(Q, D)``/``(G, D)`` unit-norm features. Distances are cosine distances ``1 - similarity``
@@ -221,10 +239,19 @@ def evaluate(
     q_pids, g_pids = _codes(query["post_id"], gallery["post_id"])
     q_cams, g_cams = query["camid"].to_numpy(), gallery["camid"].to_numpy()
     sims = similarity_matrix(query_features, gallery_features)
-    metrics = rank_metrics(1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    if exclude is None:
+        metrics = rank_metrics(1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
     junk = (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
+    extra = _exclusion_mask(query, gallery, exclude)
+    if extra is not None:
+        metrics = rank_metrics(
+            1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, extra_junk=extra
+        )
+        junk = junk | extra
     top_sims, top_idx = _top_k(gallery_features, query_features, junk, k)
     per_query = _per_query_table(query, gallery, sims, junk, metrics, top_sims, top_idx, k)
+    if extra is not None:
+        per_query["excluded"] = extra.sum(axis=1)
     summary = {
         "mAP": metrics.mAP,
         "mINP": metrics.mINP,
@@ -234,6 +261,22 @@ def evaluate(
         "num_gallery": len(gallery),
     }
     return Evaluation(summary, metrics.cmc, per_query)
+
+
+def _exclusion_mask(query, gallery, exclude) -> np.ndarray | None:
+    """``(Q, G)`` bool of the ``exclude`` pairs (None when none is given)."""
+    if exclude is None:
+        return None
+    missing = {"query", "gallery"} - set(exclude.columns)
+    if missing:
+        raise ValueError(f"exclude needs the columns query and gallery (missing {sorted(missing)})")
+    q_pos = {img: i for i, img in enumerate(query["image"])}
+    g_pos = {img: i for i, img in enumerate(gallery["image"])}
+    mask = np.zeros((len(query), len(gallery)), dtype=bool)
+    for q, g in zip(exclude["query"], exclude["gallery"], strict=True):
+        if q in q_pos and g in g_pos:
+            mask[q_pos[q], g_pos[g]] = True
+    return mask
 
 
 def _top_k(gallery_features, query_features, junk, k) -> tuple[np.ndarray, np.ndarray]:
@@ -307,12 +350,17 @@ class SeriesEvaluation:
     ``arch``, ``sha1``, ``rank1``, ``rank5``, ``rank10``, ``rank20``, ``mAP``, ``mINP``,
     ``num_query``, ``num_valid``, ``num_gallery``, ``rank1_file`` (the value stored in the
     checkpoint, NaN when absent), ``cached`` (embeddings came from the disk cache);
-    ``per_query``: the per-query tables, aligned with ``metrics`` rows.
+    ``per_query``: the per-query tables, aligned with ``metrics`` rows. With ``exclude`` given
+    to :func:`evaluate_series`, ``metrics`` and ``per_query`` leave those pairs out (the
+    headline) and ``metrics_with_leaks`` holds them scored with those pairs, as torchreid's
+    protocol alone counts them (``label``, ``epoch``, the summary of :func:`evaluate`, and
+    ``top1_by_copy``: queries whose top-1 was their own near-copy).
     """
 
     metrics: pd.DataFrame
     per_query: list[pd.DataFrame]
     cmc: list[np.ndarray]
+    metrics_with_leaks: pd.DataFrame | None = None
 
     def for_epoch(self, epoch: int) -> pd.DataFrame:
         """The per-query table of the checkpoint of ``epoch``."""
@@ -336,8 +384,12 @@ def evaluate_series(
     device: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exclude: pd.DataFrame | None = None,
 ) -> SeriesEvaluation:
     """Evaluate every checkpoint of a series on ``dataset``'s query/gallery split.
+
+    ``exclude``: query/gallery pairs left out of the headline metrics (see :func:`evaluate`);
+    the metrics with them are kept in ``metrics_with_leaks``.
 
     ``folder_or_models``: a checkpoint folder (loaded with
     :func:`explain.checkpoints.load_series`) or a list of ``LoadedModel``. Embeddings are cached
@@ -359,7 +411,7 @@ def evaluate_series(
         models = list(folder_or_models)
     n_images = len(query) + len(gallery)
     total = n_images * len(models)
-    rows, tables, cmcs = [], [], []
+    rows, tables, cmcs, leak_rows = [], [], [], []
     for i, loaded in enumerate(models):
         report = None
         if progress is not None:
@@ -377,15 +429,19 @@ def evaluate_series(
             threads=threads,
             splits=("query", "gallery"),
         )
-        result = evaluate(
-            emb.rows(query["image"].tolist()),
-            emb.rows(gallery["image"].tolist()),
-            query,
-            gallery,
-            k=k,
-            max_rank=max_rank,
-            threads=threads,
-        )
+        q_feats = emb.rows(query["image"].tolist())
+        g_feats = emb.rows(gallery["image"].tolist())
+        opts = {"k": k, "max_rank": max_rank, "threads": threads}
+        result = evaluate(q_feats, g_feats, query, gallery, exclude=exclude, **opts)
+        if exclude is not None:
+            from explain.leakage import top1_by_copy
+
+            leaky = evaluate(q_feats, g_feats, query, gallery, **opts)
+            by_copy = len(top1_by_copy(leaky.per_query, exclude))
+            leak_rows.append(
+                {"label": loaded.label, "epoch": loaded.epoch, **leaky.summary,
+                 "top1_by_copy": by_copy}
+            )  # fmt: skip
         stored = loaded.meta.get("rank1")
         rows.append(
             {
@@ -408,4 +464,8 @@ def evaluate_series(
         cmcs.append(result.cmc)
     metrics = pd.DataFrame(rows)
     metrics["epoch"] = metrics["epoch"].astype("Int64")
-    return SeriesEvaluation(metrics, tables, cmcs)
+    with_leaks = None
+    if exclude is not None:
+        with_leaks = pd.DataFrame(leak_rows)
+        with_leaks["epoch"] = with_leaks["epoch"].astype("Int64")
+    return SeriesEvaluation(metrics, tables, cmcs, with_leaks)
