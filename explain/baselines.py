@@ -123,3 +123,30 @@ def evaluate_baselines(
         opts = {"k": k, "max_rank": max_rank, "exclude": exclude}
         out.append((name, evaluate(feats[qi], feats[gi], query, gallery, **opts)))
     return out
+
+
+def yardstick(metrics: pd.DataFrame, baselines: list[tuple[str, object]]) -> pd.DataFrame:
+    """Checkpoints and baselines in one table: ``matcher`` (checkpoint label or baseline name),
+    ``kind`` (``checkpoint``/``baseline``), ``mAP``, ``rank1``, ``rank5``, ``rank10``, ``mINP``
+    (fractions in [0, 1]); ``metrics``: ``SeriesEvaluation.metrics``."""
+    cols = ["mAP", "rank1", "rank5", "rank10", "mINP"]
+    rows = [{"matcher": r["label"], "kind": "checkpoint", **{c: float(r[c]) for c in cols}}
+            for _, r in metrics.iterrows()]  # fmt: skip
+    rows += [{"matcher": name, "kind": "baseline", **{c: float(ev.summary.get(c, np.nan))
+              for c in cols}} for name, ev in baselines]  # fmt: skip
+    return pd.DataFrame(rows, columns=["matcher", "kind", *cols])
+
+
+def verdict(table: pd.DataFrame) -> str:
+    """One sentence: is the last checkpoint's mAP above the best baseline's (a
+    :func:`yardstick` table)?"""
+    ckpt, base = table[table["kind"] == "checkpoint"], table[table["kind"] == "baseline"]
+    if ckpt.empty or base.empty:
+        return "nothing to compare: no checkpoint or no baseline"
+    last, best = ckpt.iloc[-1], base.loc[base["mAP"].idxmax()]
+    word = "above" if last["mAP"] > best["mAP"] else "NOT above"
+    return (
+        f"{last['matcher']}: mAP {last['mAP']:.3f}, {word} the best trivial baseline "
+        f"({best['matcher']}, mAP {best['mAP']:.3f}); rank-1 {last['rank1']:.3f} vs "
+        f"{best['rank1']:.3f}"
+    )
