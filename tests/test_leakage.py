@@ -226,3 +226,20 @@ def test_evaluate_prints_the_leak_free_headline_and_the_baselines(leaky: Path, t
     off = CliRunner().invoke(main, [*args, "--no-leaks", "--no-baselines"])
     assert off.exit_code == 0, off.output
     assert "not checked (--no-leaks)" in off.stdout and "colour histogram" not in off.stdout
+
+
+def test_pair_caveat_says_when_a_pair_map_is_noise():
+    from explain.pair_check import copy_inliers, pair_caveat
+
+    assert pair_caveat(0.71) is None
+    assert pair_caveat(None, inliers=3) is None
+    assert "same file" in pair_caveat(0.5, same_file=True)
+    assert "at its ceiling" in pair_caveat(0.995)
+    img = animal(20)
+    crop = np.asarray(repost(img, "crop80", seed=1))
+    n = copy_inliers(np.asarray(img), crop)
+    assert n >= 25
+    assert f"one picture ({n} keypoints match" in pair_caveat(0.9, inliers=n)
+    assert copy_inliers(np.asarray(img), np.asarray(animal(21))) < 25
+    with pytest.raises(ValueError, match="cosine in \\[-1, 1\\]"):
+        pair_caveat(3.0)

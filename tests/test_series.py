@@ -216,14 +216,25 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     assert result.exit_code == 0, result.output
     assert "epoch 3 -> epoch 12: Spearman" in result.output
     names = sorted(p.name for p in out.iterdir())
-    assert "q_1_gradcam_series.png" in names and "q_1_occlusion_epoch12.png" in names
-    with Image.open(out / "q_1_gradcam_series.png") as img:
+    assert "q_1_gradcam_self_series.png" in names and "q_1_occlusion_self_epoch12.png" in names
+    with Image.open(out / "q_1_gradcam_self_series.png") as img:
         assert img.size == (2 * 32, 64 + 14)
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
     more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
     pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])
     assert pair.exit_code == 0, pair.output
-    assert "pair similarity: epoch 3" in pair.output and "g_1_hirescam_series.png" in {
-        p.name for p in out.iterdir()}  # fmt: skip
+    written = {p.name for p in out.iterdir()}
+    assert (
+        "pair similarity: epoch 3" in pair.output and "g_1_hirescam_pair-q_1_series.png" in written
+    )
+    # the pair run wrote beside the self run, it did not overwrite it
+    assert {"q_1_hirescam_pair-g_1_series.png", "q_1_gradcam_self_series.png"} <= written
+    assert "pair similarity at epoch 12: " in pair.output and "keypoints in common" in pair.output
+    same = [*args[:6], "--match", str(tmp_path / "q_1.jpg"), "--method", "gradcam", "--no-cache"]
+    itself = CliRunner().invoke(main, [*same, "--out", str(out)])
+    assert itself.exit_code == 0, itself.output
+    assert "warning: Pair explanation not informative: both sides are the same file" in (
+        itself.output
+    )
     bad = CliRunner().invoke(main, [*args[:6], "--method", "gradcam,nope"])
     assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output

@@ -181,6 +181,25 @@ def _write_strip(path: Path, tiles, labels) -> None:
     strip.save(path)
 
 
+def _pair_note(member, photos, shas) -> None:
+    """Say when the pair is one picture (the pair maps are then noise)."""
+    import numpy as np
+
+    from curation.images import load_rgb
+    from explain.lookup import embed_photos
+    from explain.pair_check import copy_inliers, pair_caveat
+
+    feats = embed_photos(member, photos)
+    similarity = float(np.clip(feats[0] @ feats[1], -1.0, 1.0))
+    inliers = copy_inliers(*(np.asarray(load_rgb(p)) for p in photos))
+    note = pair_caveat(similarity, inliers=inliers, same_file=shas[0] == shas[1])
+    click.echo(
+        f"pair similarity at {member.label}: {similarity:.3f}; {inliers} keypoints in common"
+    )
+    if note is not None:
+        click.echo(f"warning: {note}")
+
+
 @command.command("maps")
 @series_options
 @occlusion_options
@@ -242,6 +261,8 @@ def maps(
         raise click.ClickException(str(exc)) from exc
     xs = [to_input(p, *size) for p in pics]
     shas = [file_sha1(p) for p in photos]
+    if match is not None:
+        _pair_note(series[-1], photos, shas)
     for method in names:
         params = _params(method, layer, window, stride, baseline)
         bar, progress = progress_bar(method, unit="ckpt")
@@ -277,14 +298,18 @@ def maps(
             raise click.ClickException(str(exc)) from exc
         finally:
             bar.close()
-        for photo, pic, res in zip(photos, pics, results, strict=True):
+        for side, (photo, pic, res) in enumerate(zip(photos, pics, results, strict=True)):
             tiles = [_overlay(pic, hm.map) for hm in res.heatmaps]
             safe = method.replace("+", "p")
+            # self and pair maps of one photo differ: the target is in the name
+            target = "self" if match is None else f"pair-{photos[1 - side].stem}"
             for tile, label in zip(tiles, res.labels, strict=True):
                 _write_strip(
-                    out / f"{photo.stem}_{safe}_{label.replace(' ', '')}.png", [tile], [label]
+                    out / f"{photo.stem}_{safe}_{target}_{label.replace(' ', '')}.png",
+                    [tile],
+                    [label],
                 )
-            strip = out / f"{photo.stem}_{safe}_series.png"
+            strip = out / f"{photo.stem}_{safe}_{target}_series.png"
             _write_strip(strip, tiles, res.labels)
             scores = res.change_scores()
             click.echo(f"{photo.name} {method}: wrote {strip}")
