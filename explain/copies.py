@@ -29,6 +29,7 @@ MAX_FEATURES = 500
 RATIO = 0.75
 MIN_SCALE, MAX_SCALE, MAX_ROTATION = 0.4, 2.5, 20.0
 VERSION = 1
+REPROJ = 6.0  # pixels at the working size
 
 
 @dataclass
@@ -89,7 +90,7 @@ def compare(a: LocalFeatures, b: LocalFeatures) -> CopyEvidence:
     src = a.points[[g.queryIdx for g in good]]
     dst = b.points[[g.trainIdx for g in good]]
     m, inl = cv2.estimateAffinePartial2D(
-        src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0, maxIters=2000, confidence=0.99,
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJ, maxIters=2000, confidence=0.99,
         refineIters=10,
     )  # fmt: skip
     if m is None:
