@@ -146,3 +146,34 @@ def strip(tiles: Sequence[np.ndarray], labels: Sequence[str], pad: int = 2) -> n
         draw.text((x + 2, 1), label, fill=(0, 0, 0))
         x += tile.shape[1] + pad
     return np.asarray(canvas)
+
+
+def colour_bar(height: int, colormap: str = "jet", width: int = 10) -> np.ndarray:
+    """A vertical ``(height, width, 3)`` uint8 bar of ``colormap``: 1 at the top, 0 at the
+    bottom (the values a heatmap's overlay colours stand for)."""
+    if colormap not in COLORMAPS:
+        raise ValueError(f"unknown colormap {colormap!r}; choose from {', '.join(COLORMAPS)}")
+    if height < 2 or width < 1:
+        raise ValueError(f"a colour bar needs height >= 2 and width >= 1, got {height}×{width}")
+    ramp = np.linspace(255, 0, height).astype(np.uint8)[:, None]
+    bgr = cv2.applyColorMap(np.repeat(ramp, width, axis=1), COLORMAPS[colormap])
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def with_colour_bar(
+    picture: np.ndarray, colormap: str = "jet", *, top: int = 14, caption: str = "attribution"
+) -> np.ndarray:
+    """``picture`` (e.g. a :func:`strip` of overlays; its first ``top`` rows are the labels)
+    with a colour bar on the right, marked 1 (high) and 0, and ``caption`` under it."""
+    pic = as_rgb(picture)
+    h = pic.shape[0] - top
+    bar = colour_bar(max(h, 2), colormap)
+    canvas = Image.new("RGB", (pic.shape[1] + 44, pic.shape[0] + 12), (255, 255, 255))
+    canvas.paste(Image.fromarray(pic), (0, 0))
+    canvas.paste(Image.fromarray(bar), (pic.shape[1] + 4, top))
+    draw = ImageDraw.Draw(canvas)
+    x = pic.shape[1] + 16
+    draw.text((x, top), "1", fill=(0, 0, 0))
+    draw.text((x, top + h - 10), "0", fill=(0, 0, 0))
+    draw.text((2, pic.shape[0] + 1), caption, fill=(0, 0, 0))
+    return np.asarray(canvas)

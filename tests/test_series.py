@@ -218,7 +218,10 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     names = sorted(p.name for p in out.iterdir())
     assert "q_1_gradcam_self_series.png" in names and "q_1_occlusion_self_epoch12.png" in names
     with Image.open(out / "q_1_gradcam_self_series.png") as img:
-        assert img.size == (2 * 32, 64 + 14)
+        assert img.size == (2 * 32 + 44, 64 + 14 + 12)  # two tiles, a colour bar, a caption
+        top, bottom = img.getpixel((2 * 32 + 6, 14 + 1)), img.getpixel((2 * 32 + 6, 14 + 62))
+    assert top[0] > 100 and top[2] < 60  # the bar's high end is red (jet), its low end blue
+    assert bottom[2] > 100 and bottom[0] < 60
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
     more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
     pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])
@@ -236,5 +239,15 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     assert "warning: Pair explanation not informative: both sides are the same file" in (
         itself.output
     )
+    seg = np.zeros((64, 32, 3), dtype=np.uint8)
+    seg[16:48, 8:24] = rng.integers(60, 255, (32, 16, 3), dtype=np.uint8)  # an "animal" on black
+    Image.fromarray(seg).save(tmp_path / "s_1.png")
+    on_animal = CliRunner().invoke(main, ["explain", "maps", "--checkpoints", str(series),
+                                          "--image", str(tmp_path / "s_1.png"), "--method",
+                                          "gradcam", "--out", str(out), "--no-cache"])  # fmt: skip
+    assert on_animal.exit_code == 0, on_animal.output
+    line = next(ln for ln in on_animal.output.splitlines() if "on the animal:" in ln)
+    masses = [float(v.split()[-1]) for v in line.split(":", 1)[1].split("(")[0].split(",")]
+    assert len(masses) == 2 and all(0.0 <= m <= 1.0 for m in masses)
     bad = CliRunner().invoke(main, [*args[:6], "--method", "gradcam,nope"])
     assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output

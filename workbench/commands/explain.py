@@ -160,25 +160,31 @@ def command() -> None:
 
 
 def _overlay(image, heatmap_map):
-    import numpy as np
-    from pytorch_grad_cam.utils.image import show_cam_on_image
+    from explain.render import overlay
 
-    rgb = np.asarray(image, dtype=np.float32) / 255.0
-    return show_cam_on_image(rgb, heatmap_map, use_rgb=True, image_weight=0.5)
+    return overlay(image, heatmap_map, opacity=0.5, colormap="jet")
 
 
-def _write_strip(path: Path, tiles, labels) -> None:
-    import numpy as np
-    from PIL import Image, ImageDraw
+def _write_strip(path: Path, tiles, labels, caption: str = "attribution") -> None:
+    from PIL import Image
 
-    h, w = tiles[0].shape[:2]
-    strip = Image.new("RGB", (w * len(tiles), h + 14), (255, 255, 255))
-    draw = ImageDraw.Draw(strip)
-    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
-        strip.paste(Image.fromarray(np.asarray(tile, dtype=np.uint8)), (i * w, 14))
-        draw.text((i * w + 2, 1), label, fill=(0, 0, 0))
+    from explain.render import strip, with_colour_bar
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    strip.save(path)
+    picture = with_colour_bar(strip(tiles, labels, pad=0), "jet", caption=caption)
+    Image.fromarray(picture).save(path)
+
+
+def _animal_mass(pic, heatmaps) -> list[float]:
+    """Share of each map's positive attribution on the animal (non-black pixels), NaN when
+    the photo is not segmented."""
+    from explain.explorer import segmentation_mask
+    from explain.scores import positive_attribution, relevance_mass
+
+    mask = segmentation_mask(pic)
+    if mask is None:
+        return [float("nan")] * len(heatmaps)
+    return [relevance_mass(positive_attribution(hm), mask) for hm in heatmaps]
 
 
 def _pair_note(member, photos, shas) -> None:
@@ -303,16 +309,25 @@ def maps(
             safe = method.replace("+", "p")
             # self and pair maps of one photo differ: the target is in the name
             target = "self" if match is None else f"pair-{photos[1 - side].stem}"
-            for tile, label in zip(tiles, res.labels, strict=True):
-                _write_strip(
-                    out / f"{photo.stem}_{safe}_{target}_{label.replace(' ', '')}.png",
-                    [tile],
-                    [label],
-                )
+            mass = _animal_mass(pic, res.heatmaps)
+            tags = [f"{lbl} {'' if math.isnan(m) else f'{m:.0%}'}".strip()
+                    for lbl, m in zip(res.labels, mass, strict=True)]  # fmt: skip
+            what = "itself" if match is None else photos[1 - side].name
+            caption = f"{method}, similarity to {what}; % = attribution on the animal"
+            for tile, tag, label in zip(tiles, tags, res.labels, strict=True):
+                name = f"{photo.stem}_{safe}_{target}_{label.replace(' ', '')}.png"
+                _write_strip(out / name, [tile], [tag], caption=caption)
             strip = out / f"{photo.stem}_{safe}_{target}_series.png"
-            _write_strip(strip, tiles, res.labels)
+            _write_strip(strip, tiles, tags, caption=caption)
             scores = res.change_scores()
             click.echo(f"{photo.name} {method}: wrote {strip}")
+            if not all(math.isnan(m) for m in mass):
+                click.echo(
+                    "  on the animal: "
+                    + ", ".join(f"{lbl} {_fmt(m)}" for lbl, m in zip(res.labels, mass, strict=True))
+                    + "  (artifact mass needs artifact regions: the Heatmaps page or "
+                    "`explain report` with a manifest)"
+                )
             empty = [
                 lbl
                 for lbl, hm in zip(res.labels, res.heatmaps, strict=True)
