@@ -97,10 +97,10 @@ def clean_queries(dataset) -> set[str] | None:
     return set(query.loc[~query["artifacts"].map(_present), "image"])
 
 
-def _metrics(dataset, series: dict[str, list], cache_dir, note) -> pd.DataFrame:
+def _metrics(dataset, series: dict[str, list], cache_dir, note, clean=None) -> pd.DataFrame:
     from explain.metrics import evaluate_series
 
-    clean = clean_queries(dataset)
+    clean = clean_queries(dataset) if clean is None else clean
     rows = []
     for name, models in series.items():
         ev = evaluate_series(
@@ -254,6 +254,7 @@ def compare_series(
     device: str | None = None,
     seed: int = 0,
     progress: StageProgress | None = None,
+    tags: pd.DataFrame | None = None,
 ) -> Comparison:
     """Compare the ``baseline`` and ``curated`` series (checkpoint folders, or lists of
     :class:`explain.checkpoints.LoadedModel`) on ``dataset``'s query/gallery split.
@@ -262,7 +263,9 @@ def compare_series(
     polluted posts, half clean; None: all). ``n_queries``: rows of the heatmap grids.
     ``grid_dir``: where the grid PNGs go (default: ``<cache root>/compare``; a temporary folder
     without a cache). Artifact mass and counterfactual tables need ground truth (masks,
-    counterfactual re-renders); without it they are empty.
+    counterfactual re-renders); without it they are empty — unless ``tags`` (the tag store's
+    ``current()``) is given: then clean queries and artifact regions come from the annotators
+    (:mod:`explain.compare_tags`).
     """
     import tempfile
 
@@ -274,9 +277,22 @@ def compare_series(
 
     loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
     cache_dir = cache.root if cache is not None else None
-    metrics = _metrics(dataset, loaded, cache_dir, note)
+    clean = None
+    if tags is not None and not dataset.has_ground_truth:
+        from explain.compare_tags import clean_from_tags
+
+        clean = clean_from_tags(dataset, tags)
+    metrics = _metrics(dataset, loaded, cache_dir, note, clean)
     if "animal_mask" in dataset.table.columns:
         mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
+    elif tags is not None:
+        from explain.compare_tags import region_mass
+
+        note("tagged regions", 0, 1)
+        mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
+        note("tagged regions", 1, 1)
+        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                      "drop_self_mean", "n"])  # fmt: skip
     else:
         mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
                                      "mass_mean", "enrichment_mean", "n"])  # fmt: skip
@@ -316,7 +332,10 @@ def compare_series(
             "methods": list(methods),
             "epochs": epochs,
             "matched_epochs": sorted(set(epochs["baseline"]) & set(epochs["curated"])),
-            "clean_queries": len(clean_queries(dataset) or ()),
+            "clean_queries": len(clean if clean is not None else clean_queries(dataset) or ()),
+            "clean_from": "ground truth"
+            if dataset.has_ground_truth
+            else ("tag store" if tags is not None else "none"),
             "recipe_differences": recipe_differences(recipes["baseline"], recipes["curated"]),
             "train_images": {k: (r or {}).get("train_images") for k, r in recipes.items()},
             "train_posts": {k: (r or {}).get("train_posts") for k, r in recipes.items()},
