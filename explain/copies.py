@@ -161,9 +161,11 @@ def local_evidence(
     k: int = 10,
     cache_dir=None,
     progress: Callable[[int, int], None] | None = None,
+    keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(ii, jj, inliers)`` for the :func:`candidate_pairs` of ``dataset.table`` (rows aligned
-    with ``posts``); cached by the images' content hashes, ``k`` and the pHash pairs."""
+    with ``posts``); cached by the images' content hashes, ``k`` and the pHash pairs.
+    ``keep(ii, jj) -> (P,) bool``: only these candidate pairs are compared."""
     import hashlib
 
     from curation.images import load_rgb
@@ -177,12 +179,16 @@ def local_evidence(
         np.ascontiguousarray(phash_pairs[0]).tobytes() + b"|" + phash_pairs[1].tobytes()
     ).hexdigest()
     cache = DiskCache(cache_dir, "copies") if cache_dir is not None else None
-    key = make_key("copies", images=content_hashes(paths), k=k, phash=digest, version=VERSION)
+    key = make_key("copies", images=content_hashes(paths), k=k, phash=digest, version=VERSION,
+                   restricted=keep is not None)  # fmt: skip
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
         return hit["ii"], hit["jj"], hit["inliers"]
     colour = colour_histograms(dataset, cache_dir=cache_dir)
     ii, jj = candidate_pairs(posts, colour, phash_pairs, k)
+    if keep is not None:
+        mask = keep(ii, jj)
+        ii, jj = ii[mask], jj[mask]
     needed = np.unique(np.concatenate([ii, jj])) if len(ii) else np.zeros(0, np.int64)
     feats: list[LocalFeatures | None] = [None] * len(images)
     for n, idx in enumerate(needed.tolist()):

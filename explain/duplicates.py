@@ -240,11 +240,14 @@ def find_duplicates(
     thresholds: Thresholds = Thresholds(),
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    between: tuple[str, str] | None = None,
 ) -> Duplicates:
     """Exact and near duplicates among all images of ``dataset.table``.
 
     ``features``: ``(N, D)`` unit-norm embeddings aligned with ``dataset.table`` rows (e.g.
     ``embed_dataset(...).features``), or None to decide on pHash and thumbnails alone.
+    ``between``: two splits, e.g. ``("query", "gallery")``: only pairs with one image in each
+    are compared (keypoints are then computed only for the images of such candidate pairs).
     """
     table = dataset.table
     if features is not None and len(features) != len(table):
@@ -258,13 +261,17 @@ def find_duplicates(
     images = table["image"].to_numpy()
     posts = table["post_id"].astype(str).to_numpy()
     splits = table["split"].to_numpy()
+    if between is not None:
+        keep = _crosses(splits, ii, jj, between)
+        ii, jj, dist = ii[keep], jj[keep], dist[keep]
     inliers = np.zeros(len(ii), dtype=np.int64)
     if thresholds.copy_inliers > 0:
         from explain.copies import local_evidence
 
         ii, jj, inliers = local_evidence(
             dataset, posts, (ii, jj), k=thresholds.colour_neighbours, cache_dir=cache_dir,
-            progress=progress,
+            progress=progress, keep=None if between is None else (
+                lambda a, b: _crosses(splits, a, b, between)),
         )  # fmt: skip
         dist = hamming(hashes.phash[ii], hashes.phash[jj])
     pixel_diff = _thumb_difference(hashes.thumbs, ii, jj)
@@ -302,6 +309,12 @@ def find_duplicates(
     pairs = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     pairs = pairs.sort_values(["scope", "image_a", "image_b"], ignore_index=True)
     return Duplicates(pairs, _groups(pairs, table), thresholds)
+
+
+def _crosses(splits: np.ndarray, ii: np.ndarray, jj: np.ndarray, between) -> np.ndarray:
+    """``(P,)`` bool: pair k has one image in each split of ``between``."""
+    a, b = splits[ii], splits[jj]
+    return ((a == between[0]) & (b == between[1])) | ((a == between[1]) & (b == between[0]))
 
 
 def _components(edges) -> list[list[str]]:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from curation.dataset import Dataset
 
+SPLIT_PAIR = ("query", "gallery")
 LEAK_COLUMNS = [
     "query",
     "gallery",
@@ -53,8 +54,9 @@ def query_gallery_leaks(groups: pd.DataFrame) -> pd.DataFrame:
 
 def find_leaks(dataset: Dataset, *, cache_dir: Path | None = None, progress=None) -> pd.DataFrame:
     """:func:`query_gallery_leaks` of :func:`explain.duplicates.find_duplicates` at its default
-    thresholds (pHash, thumbnails, local keypoints; no embeddings), on the query and gallery
-    photos. Empty (with the columns) when the dataset has no queries or no gallery."""
+    thresholds (pHash, thumbnails, local keypoints; no embeddings), on query↔gallery pairs only
+    (a copy of a copy, query→gallery→gallery, is not followed). Empty (with the columns) when
+    the dataset has no queries or no gallery."""
     from explain.duplicates import find_duplicates
 
     table = dataset.table
@@ -66,7 +68,7 @@ def find_leaks(dataset: Dataset, *, cache_dir: Path | None = None, progress=None
         source=dataset.source,
         follow_links=dataset.follow_links,
     )
-    dup = find_duplicates(test, cache_dir=cache_dir, progress=progress)
+    dup = find_duplicates(test, cache_dir=cache_dir, progress=progress, between=SPLIT_PAIR)
     return query_gallery_leaks(dup.groups)
 
 

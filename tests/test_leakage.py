@@ -111,6 +111,9 @@ def test_the_finder_flags_the_query_copies_and_nothing_else(leaky: Path):
         ["query/1_1.png", "gallery/9_1.png"],
     ]
     assert find_leaks(ds)[["query", "gallery"]].equals(leaks[["query", "gallery"]])
+    crossing = find_duplicates(ds, between=("query", "gallery")).pairs
+    assert set(zip(crossing["image_a"], crossing["image_b"], strict=True)) == pairs - {
+        ("gallery/1_3.png", "gallery/9_1.png")}  # fmt: skip
 
 
 def test_a_query_never_matches_its_own_copy_silently(leaky: Path):
