@@ -151,7 +151,7 @@ def main() -> None:
     def ours(m, baseline):
         return compute("occlusion", m, x, SelfSimilarity(), window=w, stride=s, baseline=baseline)
 
-    n_windows = len(__import__("explain.heatmaps.occlusion", fromlist=["windows"]).windows(
+    n_windows = len(__import__("explain.heatmaps.methods.occlusion", fromlist=["windows"]).windows(
         tuple(x.shape[-2:]), w, s))  # fmt: skip
     gflop, rate, floor = dense_floor(model, x, n_windows)
     print(f"dense floor: {n_windows} windows x {gflop:.3f} GFLOP / {rate:.0f} GFLOP/s (fp32 GEMM, "

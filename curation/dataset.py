@@ -21,7 +21,6 @@ Two loaders produce the same :class:`Dataset`: :func:`load_folder` for torchreid
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from curation.findings import DatasetError, Finding, errors_of
-from curation.images import IMAGE_EXTENSIONS
 from curation.manifest_io import Limits, read_table
+from curation.names import NamePattern
 from curation.paths import LinkPolicy, is_path_column, path_columns, resolve
 from curation.rowchecks import duplicate_findings, path_findings
 from curation.values import MAX_INDEX, Checker, id_column, text_column, truthy_cell, whole_cell
@@ -47,12 +46,10 @@ OPTIONAL_TEXT_COLUMNS = (
     "counterfactual",
     "homogeneous_artifact",
     "decoy_of",
+    "copy_of",
 )
 MANIFEST_NAMES = ("manifest.csv", "manifest.parquet")
 CHECKS = ("none", "header", "full")
-
-# POSTID_PHOTONUM or GROUP_POST_PHOTONUM; the identity is everything before the photo number.
-_NAME_RE = re.compile(r"^(?P<post>[A-Za-z0-9-]+(?:_[A-Za-z0-9-]+)?)_(?P<photo>\d+)$")
 
 
 @dataclass
@@ -106,12 +103,12 @@ class Dataset:
         return [f for f in self.findings if f.level == "warning"]
 
 
-def parse_name(stem: str) -> tuple[str, int] | None:
-    """``'10631_2'`` -> ``('10631', 2)``; ``'7_10631_2'`` -> ``('7_10631', 2)``; else None."""
-    m = _NAME_RE.match(stem)
-    if not m or int(m.group("photo")) > MAX_INDEX:
-        return None
-    return m.group("post"), int(m.group("photo"))
+def parse_name(stem: str, pattern: str | NamePattern | None = None) -> tuple[str, int] | None:
+    """``'10631_2'`` -> ``('10631', 2)``; ``'7_10631_2'`` -> ``('7_10631', 2)``; ``'123-4'`` ->
+    ``('123', 4)``; None when the name is not understood or is a camera name (``IMG_2034``)."""
+    pattern = pattern if isinstance(pattern, NamePattern) else NamePattern(pattern)
+    parsed = None if pattern.camera_like(stem) else pattern.parse(stem)
+    return None if parsed is None else (parsed.post, parsed.photo)
 
 
 def load_dataset(
@@ -122,6 +119,8 @@ def load_dataset(
     errors: str = "raise",
     follow_links: LinkPolicy = False,
     limits: Limits | None = None,
+    name_pattern: str | NamePattern | None = None,
+    post_from: str = "name",
 ) -> Dataset:
     """Load a dataset folder (manifest inside or torchreid layout) or a manifest file.
 
@@ -132,7 +131,8 @@ def load_dataset(
     every path, open each image's header) or ``"full"`` (also decode the pixels).
     ``errors``: ``"raise"`` (default) or ``"drop"`` (drop bad rows, report them as warnings).
     ``follow_links``: see :class:`Dataset`. ``limits``: manifest caps (default: from the
-    environment, :class:`curation.manifest_io.Limits`).
+    environment, :class:`curation.manifest_io.Limits`). ``name_pattern``, ``post_from``: how a
+    folder's file names give posts and photos (:func:`load_folder`; a manifest names them itself).
     """
     path = Path(path)
     if not path.exists():
@@ -145,7 +145,7 @@ def load_dataset(
         for name in MANIFEST_NAMES:
             if (path / name).is_file():
                 return load_manifest(path / name, root=root or path, **opts)
-        return load_folder(path, **opts)
+        return load_folder(path, name_pattern=name_pattern, post_from=post_from, **opts)
     return load_manifest(path, root=root, **opts)
 
 
@@ -156,68 +156,27 @@ def load_folder(
     errors: str = "raise",
     follow_links: LinkPolicy = False,
     limits: Limits | None = None,
+    name_pattern: str | NamePattern | None = None,
+    post_from: str = "name",
 ) -> Dataset:
-    """Scan torchreid's layout ``ROOT/{train,query,gallery}/POSTID_PHOTONUM.ext``."""
+    """Scan torchreid's layout ``ROOT/{train,query,gallery}/POSTID_PHOTONUM.ext`` (split folders
+    in any case). ``name_pattern``: a regular expression with the groups ``post`` and ``photo``
+    (:mod:`curation.names`; None: the default forms). ``post_from="folder"``: photos in
+    ``SPLIT/POST/`` subfolders belong to post ``POST``, numbered in name order
+    (:mod:`curation.folders`)."""
+    from curation.folders import scan_folder
+
     root = Path(root)
     limits = limits or Limits.from_env()
-    present = [s for s in SPLITS if (root / s).is_dir()]
-    if not present:
-        raise DatasetError(
-            f"{root} has none of the folders train/, query/, gallery/ and no manifest.csv; "
-            "use torchreid's layout ROOT/{train,query,gallery}/POSTID_PHOTONUM.jpg or a manifest"
-        )
-    findings: list[Finding] = []
-    rows: list[dict] = []
-    for split in present:
-        for file in sorted((root / split).iterdir()):
-            if len(rows) >= limits.max_rows:
-                raise DatasetError(
-                    f"{root}: more than {limits.max_rows:,} images, the cap; split the dataset "
-                    "or raise WORKBENCH_MAX_MANIFEST_ROWS"
-                )
-            row = _folder_row(split, file, findings)
-            if row is not None:
-                rows.append(row)
-    table = pd.DataFrame(rows, columns=list(REQUIRED_COLUMNS))
+    table, findings = scan_folder(
+        root, SPLITS, max_rows=limits.max_rows, name_pattern=name_pattern, post_from=post_from
+    )
+    if table.empty:
+        table = pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     return _finish(
         root, table, findings, check=check, errors=errors, source=f"folder {root}",
         follow_links=follow_links,
     )  # fmt: skip
-
-
-def _folder_row(split: str, file: Path, findings: list[Finding]) -> dict | None:
-    rel = f"{split}/{file.name}"
-    if file.name.startswith("."):
-        findings.append(Finding("warning", "hidden-file", f"{rel}: hidden file ignored", (rel,)))
-        return None
-    if file.is_dir():
-        findings.append(Finding("warning", "subfolder", f"{rel}/: subfolder ignored", (rel,)))
-        return None
-    if file.suffix.lower() not in IMAGE_EXTENSIONS:
-        findings.append(
-            Finding(
-                "error",
-                "not-an-image",
-                f"{rel}: not an image file (extension {file.suffix or 'none'}); "
-                "move it out of the dataset folder",
-                (rel,),
-            )
-        )
-        return None
-    parsed = parse_name(file.stem)
-    if parsed is None:
-        findings.append(
-            Finding(
-                "error",
-                "bad-name",
-                f"{rel}: cannot read the post and photo number from the name; "
-                "rename it POSTID_PHOTONUM.jpg (or GROUP_POST_PHOTONUM.jpg)",
-                (rel,),
-            )
-        )
-        return None
-    post, photo = parsed
-    return {"image": rel, "post_id": post, "photo": photo, "split": split, "camid": photo}
 
 
 def load_manifest(

@@ -114,6 +114,8 @@ def duplicate_findings(table: pd.DataFrame) -> list[Finding]:
         )
     key = ["split", "post_id", "photo"]
     valid = table[(table["post_id"] != "") & (table["photo"] >= 0)]  # bad values: reported
+    if "copy_of" in valid.columns:  # a saved-again copy repeats its photo's number on purpose
+        valid = valid[valid["copy_of"].fillna("") == ""]
     dup_key = valid[valid.duplicated(key, keep=False) & ~valid.duplicated("image", keep=False)]
     for _, group in dup_key.groupby(key):
         images = tuple(group["image"])

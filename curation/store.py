@@ -655,8 +655,11 @@ def _fold(row: dict, ev: dict) -> None:
     if ev["note"] is not None:
         row["note"] = ev["note"]
     row.update(annotator=ev["annotator"], time=ev["ts"])
-    if ev["model"] is not None or ev["epoch"] is not None:
-        row.update(model=ev["model"], epoch=ev["epoch"])
+    # an event that names only the epoch (or only the model) keeps the other one known
+    if ev["model"] is not None:
+        row["model"] = ev["model"]
+    if ev["epoch"] is not None:
+        row["epoch"] = ev["epoch"]
     row["events"] += 1
 
 

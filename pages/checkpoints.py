@@ -6,11 +6,19 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from explain.retrieval.baselines import evaluate_baselines, verdict, yardstick
 from explain.retrieval.confidence import choose_threshold
 from explain.retrieval.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
 from pages import ui
 
 ui.through_app()
+
+
+@st.cache_data(show_spinner="Scoring the trivial baselines (colour histogram, pHash)…")
+def _baselines(data: str, _ds) -> list:
+    return evaluate_baselines(_ds, cache_dir=ui.cache_dir())
+
+
 st.title("Checkpoints")
 ds, models, ev = ui.evaluated()
 m = ev.metrics
@@ -29,6 +37,22 @@ for col, (_, row) in zip(cols, m.iterrows(), strict=True):
         f"rank-1 {row['rank1']:.1%}",
         "off",
         delta_arrow="off",
+    )
+
+yard = yardstick(m, _baselines(ui.data_key(ds), ds))
+with st.expander(f"Better than colour? {verdict(yard)}", expanded=False):
+    st.dataframe(
+        yard,
+        hide_index=True,
+        key="ckpt.yardstick",
+        column_config={
+            c: st.column_config.NumberColumn(c, format="%.3f")
+            for c in ("mAP", "rank1", "rank5", "rank10", "mINP")
+        },
+    )
+    st.caption(
+        "Trivial matchers through the same metrics code: a colour histogram of the animal's "
+        "pixels (HSV) and a perceptual hash. A model below them matches mostly on colour."
     )
 
 left, right = st.columns(2)

@@ -9,9 +9,11 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
+from curation.coverage import rule_notes, training_note
 from curation.dataset import SPLITS
 from curation.export import ExportError, export, tags_provenance
 from curation.rules import RULES, describe, parameters, summarise
+from curation.rules.apply import RuleSpec
 from curation.store import BUCKETS, FLAGS
 from pages import safety, ui
 from workbench.access import AccessError
@@ -111,6 +113,9 @@ c1, c2, c3 = st.columns(3)
 c1.metric("photos removed", removed)
 c2.metric("posts touched", removals["post_id"].nunique())
 c3.metric("photos kept", len(ds.table) - removed)
+removed_set = set(removals["image"])
+for note in rule_notes(ds.table, [RuleSpec(name, params) for name, params in specs]):
+    st.info(note)
 if summary.empty:
     st.success("No rule removes anything with these parameters.")
 else:
@@ -195,8 +200,12 @@ elif result is not None:
         f"{result.provenance}\n"
         + (f"{result.out_dir}/worked|missed|spurious/ ({result.bucket_counts})\n"
            if result.bucket_counts else "")
-        + f"\nretrain: workbench train --manifest {result.manifest_csv} --out SERIES "
-        f"--recipe {ui.workspace().checkpoints}/recipe.json",
+        + (
+            f"\n{no_training}"
+            if (no_training := training_note(ds.table[~ds.table["image"].isin(removed_set)]))
+            else f"\nretrain: workbench train --manifest {result.manifest_csv} --out SERIES "
+            f"--recipe {ui.workspace().checkpoints}/recipe.json"
+        ),
         language="text",
     )  # fmt: skip
     st.json(json.loads(result.provenance.read_text()), expanded=False)

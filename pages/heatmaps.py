@@ -9,6 +9,7 @@ import streamlit as st
 from explain.heatmaps.catalog import method_params, names, reference_method
 from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
+from explain.heatmaps.pair_check import copy_inliers, pair_caveat
 from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
 from explain.heatmaps.series import change_score
 from pages import ui
@@ -29,6 +30,14 @@ retrieval = st.sidebar.selectbox(
 per_query = ev.per_query[labels.index(retrieval)]
 state = ui.store_state(tags) if tags is not None else pd.DataFrame(columns=["image", "regions"])
 row = query_picker(ds, per_query, state, key="hm")
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _pair_caveat(query: str, match: str, similarity: float, _q, _m) -> str | None:
+    inliers = copy_inliers(np.asarray(_q), np.asarray(_m))
+    return pair_caveat(similarity, inliers=inliers, same_file=query == match)
+
+
 if row is None:
     st.stop()
 top_k_strip(ds, row, k=st.session_state.get("hm.k", 5))
@@ -95,6 +104,13 @@ exp = ui.explanation(
 )  # fmt: skip
 if exp is None:
     st.stop()
+
+if match is not None:  # a pair of one picture explains nothing: say so, do not draw it as evidence
+    pick = target_opts.index(target) - 1
+    caveat = _pair_caveat(row["query"], match.image, float(row["top_similarities"][pick]),
+                          query.picture, match.picture)  # fmt: skip
+    if caveat is not None:
+        st.warning(caveat)
 
 st.caption(
     f"Animal mask: {regions.animal_source} · artifact regions: {regions.artifact_source}"

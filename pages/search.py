@@ -25,7 +25,16 @@ st.caption(
     "gallery (exact faiss search, cosine similarity) and lists the nearest posts — one post is "
     "one animal — with the calibrated confidence that the best one is the same animal."
 )
-ds, models, ev = ui.evaluated()
+ds, models = ui.dataset(), ui.series()
+if ds is None or models is None:
+    st.stop()
+if ds.split("gallery").empty:
+    st.error(
+        "This dataset has no gallery photos: there is nothing to search. Add a gallery/ folder."
+    )
+    st.stop()
+# a gallery alone is enough to search; queries only add calibration data
+ev = ui.evaluation(ds, models) if not ds.split("query").empty else None
 labels = ui.epoch_labels(models)
 c1, c2, c3 = st.columns([2, 1, 1])
 limits = access.UploadLimits.from_env()
@@ -70,7 +79,10 @@ except (access.AccessError, ImageReadError) as exc:
     st.stop()
 gallery = ds.split("gallery")
 found = nearest_posts(feats[0], ui.gallery_features(ds, member), gallery, posts=n_posts)
-conf = ui.confidence(ds, member, ev.per_query[labels.index(label)])
+if ev is not None:
+    conf = ui.confidence(ds, member, ev.per_query[labels.index(label)])
+else:  # no queries: calibrate on the gallery searched among itself
+    conf = ui.confidence(ds, member, ui.gallery_queries(ds, member), gallery=False)
 best = found.iloc[0]
 if conf is not None:
     p = float(conf.predict([best["similarity"]], [best["margin"]])[0])

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
 from curation.images import ImageReadError
+from curation.names import naming_from_env
 from curation.quality import measure_images
 from curation.rules import apply_rules, parse_rules, removal_frame
 from curation.store import StoreBusyError, StoreError, TagStore
@@ -164,7 +165,7 @@ def allowed(raw: str | Path, what: str, **kw) -> Path | None:
 @st.cache_data(show_spinner="Reading the dataset…")
 def _load(path: str) -> Dataset:
     # files reached through links (an export made with links) may lie in the allowed roots only
-    return load_dataset(path, follow_links=policy().roots)
+    return load_dataset(path, follow_links=policy().roots, **naming_from_env())
 
 
 def dataset() -> Dataset | None:

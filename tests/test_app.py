@@ -132,6 +132,16 @@ def test_checkpoints_page_metrics_equal_the_library(app, app_world):
     at.multiselect(key="ckpt.trajectory").select("not in gallery").run()
     assert len(frame(at, "trajectory")) == int((~ev.per_query[0]["in_gallery"]).sum())
     assert len(at.get("plotly_chart")) == 4
+    yard = frame(at, "matcher")  # checkpoints next to the trivial baselines, same metrics code
+    assert yard["kind"].tolist() == ["checkpoint"] * len(ev.metrics) + ["baseline"] * 2
+    from explain.retrieval.baselines import evaluate_baselines
+
+    base = dict(evaluate_baselines(load_dataset(app_world["data"])))
+    got = yard.set_index("matcher")
+    assert got.at["colour histogram", "mAP"] == pytest.approx(
+        base["colour histogram"].summary["mAP"]
+    )
+    assert got.at["epoch 12", "rank1"] == pytest.approx(float(ev.metrics["rank1"].iloc[1]))
 
 
 def test_heatmaps_page_grid_scores_and_difference(app):

@@ -170,3 +170,31 @@ def test_compare_command(world, tmp_path):
     assert (out / "report.html").is_file() and (out / "grid_gradcam.png").is_file()
     bad = CliRunner().invoke(main, [*args[:3], "--data", str(ds.root), "--methods", "nope"])
     assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output
+
+
+def test_without_ground_truth_clean_queries_and_regions_come_from_the_store(world, tmp_path):
+    from curation.dataset import load_folder
+    from curation.store import TagStore
+
+    ds, a, b, _ = world
+    plain = load_folder(ds.root, check="none")  # the folders alone: no ground truth
+    assert not plain.has_ground_truth
+    queries = plain.split("query")["image"].tolist()
+    with TagStore(tmp_path / "t.sqlite") as store:
+        for q in queries[:2]:
+            store.set_bucket(q, "worked", "alice")
+        store.set_artifacts(queries[1], ["tongue"], "alice",
+                            regions=[{"artifact": "tongue", "kind": "box",
+                                      "points": [[4, 20], [28, 44]]}])  # fmt: skip
+        tags = store.current()
+    untagged = compare_series(plain, a, b, n_queries=2, limit=4, cache=HeatmapCache(tmp_path))
+    assert untagged.meta["clean_queries"] == 0 and untagged.artifact_mass.empty
+    cmp = compare_series(plain, a, b, n_queries=2, limit=4, cache=HeatmapCache(tmp_path),
+                         tags=tags)  # fmt: skip
+    assert cmp.meta["clean_queries"] == 1 and cmp.meta["clean_from"] == "tag store"
+    clean = cmp.metrics[cmp.metrics["subset"] == "clean"]
+    assert len(clean) == 4 and (clean["num_query"] == 1).all()  # 2 series x 2 epochs
+    mass = cmp.artifact_mass
+    assert set(mass["artifact"]) == {"tongue", "any"} and (mass["n"] == 1).all()
+    assert mass["mass_mean"].between(0, 1).all() and len(mass) == 2 * 2 * 2
+    assert set(cmp.artifact_deltas["artifact"]) == {"tongue", "any"}

@@ -114,8 +114,8 @@ def test_folder_errors_bad_names_and_non_images(tree: Path):
     with pytest.raises(DatasetError) as info:
         load_folder(tree)
     msg = str(info.value)
-    assert "train/dog.jpg: cannot read the post and photo number" in msg
-    assert "rename it POSTID_PHOTONUM.jpg" in msg
+    assert "1 file name(s) not understood: cannot read the post and photo number" in msg
+    assert "from train/dog.jpg; expected POSTID_PHOTONUM.jpg" in msg
     assert "gallery/readme.txt: not an image file" in msg
     assert codes(info.value.findings) == ["bad-name", "hidden-file", "not-an-image"]
 

@@ -65,6 +65,7 @@ def test_exact_near_and_leakage(root: Path, tmp_path: Path):
         "hash_distance",
         "similarity",
         "pixel_difference",
+        "inliers",
     ]
     by_scope = {s: sorted(g.loc[g["scope"] == s, "image"]) for s in set(g["scope"])}
     assert by_scope == {

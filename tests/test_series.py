@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from explain.heatmaps import compute
 from explain.heatmaps.cache import HeatmapCache, get_or_compute, heatmap_key
+from explain.heatmaps.catalog import compute
 from explain.heatmaps.series import (
     change_score,
     change_scores,
@@ -222,14 +222,38 @@ def test_cli_maps_writes_overlays_and_change_scores(tmp_path):
     assert result.exit_code == 0, result.output
     assert "epoch 3 -> epoch 12: Spearman" in result.output
     names = sorted(p.name for p in out.iterdir())
-    assert "q_1_gradcam_series.png" in names and "q_1_occlusion_epoch12.png" in names
-    with Image.open(out / "q_1_gradcam_series.png") as img:
+    assert "q_1_gradcam_self_series.png" in names and "q_1_occlusion_self_epoch12.png" in names
+    with Image.open(out / "q_1_gradcam_self_series.png") as img:
         assert img.size == (2 * 32, 64 + 14 + 10 + 14)  # labels, tiles, colour bar, its labels
+        left, right = img.getpixel((1, 64 + 14 + 5)), img.getpixel((2 * 32 - 2, 64 + 14 + 5))
+    assert right[0] > 100 and right[2] < 60  # the bar's high end is red (jet), its low end blue
+    assert left[2] > 100 and left[0] < 60
     assert len(list((cache / "heatmaps").glob("*/*.npz"))) == 4
     more = ["--match", str(tmp_path / "g_1.jpg"), "--method", "hirescam", "--no-cache"]
     pair = CliRunner().invoke(main, [*args[:6], *more, "--out", str(out)])
     assert pair.exit_code == 0, pair.output
-    assert "pair similarity: epoch 3" in pair.output and "g_1_hirescam_series.png" in {
-        p.name for p in out.iterdir()}  # fmt: skip
+    written = {p.name for p in out.iterdir()}
+    assert (
+        "pair similarity: epoch 3" in pair.output and "g_1_hirescam_pair-q_1_series.png" in written
+    )
+    # the pair run wrote beside the self run, it did not overwrite it
+    assert {"q_1_hirescam_pair-g_1_series.png", "q_1_gradcam_self_series.png"} <= written
+    assert "pair similarity at epoch 12: " in pair.output and "keypoints in common" in pair.output
+    same = [*args[:6], "--match", str(tmp_path / "q_1.jpg"), "--method", "gradcam", "--no-cache"]
+    itself = CliRunner().invoke(main, [*same, "--out", str(out)])
+    assert itself.exit_code == 0, itself.output
+    assert "warning: Pair explanation not informative: both sides are the same file" in (
+        itself.output
+    )
+    seg = np.zeros((64, 32, 3), dtype=np.uint8)
+    seg[16:48, 8:24] = rng.integers(60, 255, (32, 16, 3), dtype=np.uint8)  # an "animal" on black
+    Image.fromarray(seg).save(tmp_path / "s_1.png")
+    on_animal = CliRunner().invoke(main, ["explain", "maps", "--checkpoints", str(series),
+                                          "--image", str(tmp_path / "s_1.png"), "--method",
+                                          "gradcam", "--out", str(out), "--no-cache"])  # fmt: skip
+    assert on_animal.exit_code == 0, on_animal.output
+    line = next(ln for ln in on_animal.output.splitlines() if "on the animal:" in ln)
+    masses = [float(v.split()[-1]) for v in line.split(":", 1)[1].split("(")[0].split(",")]
+    assert len(masses) == 2 and all(0.0 <= m <= 1.0 for m in masses)
     bad = CliRunner().invoke(main, [*args[:6], "--method", "gradcam,nope"])
     assert bad.exit_code != 0 and "unknown method(s) nope" in bad.output

@@ -254,6 +254,11 @@ def train(
     rows = dataset.split("train")
     posts = sorted(rows["post_id"].unique())
     per_batch = recipe.batch_size // recipe.num_instances
+    if not posts:
+        raise TrainingError(
+            f"{dataset.source or dataset.root}: no train photos (only query/gallery): nothing to "
+            "train on; add a train/ folder (or train rows to the manifest) with other posts"
+        )
     if len(posts) < per_batch:
         raise TrainingError(
             f"the train split has {len(posts)} post(s) but a batch of {recipe.batch_size} with "

@@ -10,6 +10,10 @@ hash_distance, similarity``. The manifest table decides posts, splits and photo 
 ``train-test``  a training photo duplicates a query/gallery photo: drop the training side (the
                 whole training post with ``leakage='post'``, only the photos with ``'image'``),
                 so the test sets stay as they are and metrics stay comparable
+
+Whatever the scope, a group holding a query and a gallery photo is query/gallery leakage (the
+query would be found by its own copy): its gallery copies are dropped (cause
+``query-gallery``, the reason names the query), never kept silently.
 """
 
 from __future__ import annotations
@@ -93,7 +97,8 @@ def duplicates(
     ``splits``: where photos may be dropped for intra-post and inter-post groups (train-test
     groups always drop the training side). ``leakage``: ``'post'`` or ``'image'``.
     ``kinds``: which rows to act on; ``('exact',)`` ignores near duplicates (a group keeps only
-    its pixel-identical members).
+    its pixel-identical members). Gallery copies of a query are always dropped (see the module
+    docstring).
     """
     check_table(table, RULE)
     splits = check_splits(splits, RULE)
@@ -127,6 +132,7 @@ def duplicates(
         if len(scopes) != 1:
             raise ValueError(f"{RULE}: group {group} mixes scopes {sorted(scopes)}")
         scope = scopes.pop()
+        rows += _query_copies(info, ev)
         if scope == "intra-post":
             rows += _intra(info, ev, splits)
         elif scope == "inter-post":
@@ -206,4 +212,19 @@ def _leak(info, ev, table, leakage) -> list[dict]:
         )
         for image in drop:
             rows.append(_row(image, post, "train", "train-test", reason))
+    return rows
+
+
+def _query_copies(info: pd.DataFrame, ev: str) -> list[dict]:
+    queries = info.loc[info["split"] == "query", "image"].tolist()
+    gallery = info[info["split"] == "gallery"]
+    if not queries or gallery.empty:
+        return []
+    rows = []
+    for r in gallery.itertuples(index=False):
+        reason = (
+            f"{r.image} is a copy of query {', '.join(queries)} ({ev}): the query would be found "
+            "by its own photo; dropped from the gallery"
+        )
+        rows.append(_row(r.image, r.post_id, "gallery", "query-gallery", reason))
     return rows

@@ -67,10 +67,10 @@ def clean_queries(dataset) -> set[str] | None:
     return set(query.loc[~query["artifacts"].map(_present), "image"])
 
 
-def _metrics(dataset, series: dict[str, list], cache_dir, note) -> pd.DataFrame:
+def _metrics(dataset, series: dict[str, list], cache_dir, note, clean=None) -> pd.DataFrame:
     from explain.retrieval.series import evaluate_series
 
-    clean = clean_queries(dataset)
+    clean = clean_queries(dataset) if clean is None else clean
     rows = []
     for name, models in series.items():
         ev = evaluate_series(
@@ -224,6 +224,7 @@ def compare_series(
     device: str | None = None,
     seed: int = 0,
     progress: StageProgress | None = None,
+    tags: pd.DataFrame | None = None,
 ) -> Comparison:
     """Compare the ``baseline`` and ``curated`` series (checkpoint folders, or lists of
     :class:`explain.models.checkpoints.LoadedModel`) on ``dataset``'s query/gallery split.
@@ -232,7 +233,9 @@ def compare_series(
     polluted posts, half clean; None: all). ``n_queries``: rows of the heatmap grids.
     ``grid_dir``: where the grid PNGs go (default: ``<cache root>/compare``; a temporary folder
     without a cache). Artifact mass and counterfactual tables need ground truth (masks,
-    counterfactual re-renders); without it they are empty.
+    counterfactual re-renders); without it they are empty — unless ``tags`` (the tag store's
+    ``current()``) is given: then clean queries and artifact regions come from the annotators
+    (:mod:`explain.compare.tags`).
     """
 
     def note(stage: str, done: int, total: int) -> None:
@@ -241,9 +244,22 @@ def compare_series(
 
     loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
     cache_dir = cache.root if cache is not None else None
-    metrics = _metrics(dataset, loaded, cache_dir, note)
+    clean = None
+    if tags is not None and not dataset.has_ground_truth:
+        from explain.compare.tags import clean_from_tags
+
+        clean = clean_from_tags(dataset, tags)
+    metrics = _metrics(dataset, loaded, cache_dir, note, clean)
     if "animal_mask" in dataset.table.columns:
         mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
+    elif tags is not None:
+        from explain.compare.tags import region_mass
+
+        note("tagged regions", 0, 1)
+        mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
+        note("tagged regions", 1, 1)
+        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                      "drop_self_mean", "n"])  # fmt: skip
     else:
         mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
                                      "mass_mean", "enrichment_mean", "n"])  # fmt: skip
@@ -265,7 +281,7 @@ def compare_series(
         queries=queries,
         columns=columns,
         grids=grids,
-        meta=_meta(dataset, loaded, methods, limit),
+        meta=_meta(dataset, loaded, methods, limit, clean, tags),
     )
 
 
@@ -287,8 +303,9 @@ def _grids(dataset, loaded, queries, methods, grid_dir, cache, note) -> tuple[di
     return grids, columns
 
 
-def _meta(dataset, loaded: dict[str, list], methods, limit) -> dict:
-    """What was compared: series folders, dataset, epochs, recipe differences, train sizes."""
+def _meta(dataset, loaded: dict[str, list], methods, limit, clean=None, tags=None) -> dict:
+    """What was compared: series folders, dataset, epochs, where the clean queries came from,
+    recipe differences, train sizes."""
     epochs = {k: [int(m.epoch) for m in v] for k, v in loaded.items()}
     folders = {k: _folder(v) for k, v in loaded.items()}
     recipes = {k: _recipe(f) for k, f in folders.items()}
@@ -299,7 +316,10 @@ def _meta(dataset, loaded: dict[str, list], methods, limit) -> dict:
         "methods": list(methods),
         "epochs": epochs,
         "matched_epochs": sorted(set(epochs["baseline"]) & set(epochs["curated"])),
-        "clean_queries": len(clean_queries(dataset) or ()),
+        "clean_queries": len(clean if clean is not None else clean_queries(dataset) or ()),
+        "clean_from": "ground truth"
+        if dataset.has_ground_truth
+        else ("tag store" if tags is not None else "none"),
         "recipe_differences": recipe_differences(recipes["baseline"], recipes["curated"]),
         "train_images": {k: (r or {}).get("train_images") for k, r in recipes.items()},
         "train_posts": {k: (r or {}).get("train_posts") for k, r in recipes.items()},

@@ -111,10 +111,13 @@ def colour_bar(
     return np.asarray(canvas)
 
 
-def with_colour_bar(picture: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
-    """``picture`` ``(H, W, 3)`` with :func:`colour_bar` of its width below it."""
+def with_colour_bar(
+    picture: np.ndarray, colormap: str = DEFAULT_COLORMAP, *, caption: str = "attribution"
+) -> np.ndarray:
+    """``picture`` ``(H, W, 3)`` with :func:`colour_bar` of its width below it (``caption`` its
+    title)."""
     pic = as_rgb(picture)
-    return np.concatenate([pic, colour_bar(pic.shape[1], colormap)], axis=0)
+    return np.concatenate([pic, colour_bar(pic.shape[1], colormap, title=caption)], axis=0)
 
 
 def difference(diff: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:

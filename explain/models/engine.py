@@ -181,7 +181,7 @@ class InferenceEngine:
             kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"shape {out.shape}"
             raise ValueError(
                 f"the model returned {kind} in eval mode, not a (batch, features) tensor; "
-                "load it with explain.checkpoints.load_model (torchreid models return the "
+                "load it with explain.models.checkpoints.load_model (torchreid models return the "
                 "embedding in eval mode)"
             )
         return out

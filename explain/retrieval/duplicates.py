@@ -10,12 +10,18 @@ Evidence per pair of images, computed on the animal's bounding box (pixels brigh
   even within 2 bits);
 - ``pixel_difference``: mean absolute difference of 16×8 RGB thumbnails, 0..255 (colour; the
   same photo re-posted smaller and re-encoded stays below ~5, different animals rarely do);
-- ``similarity``: cosine similarity of the embeddings, when given.
+- ``similarity``: cosine similarity of the embeddings, when given;
+- ``inliers``: local keypoints of one photo that a single shift-scale-rotation maps onto the
+  other (:mod:`~explain.retrieval.copies`): crops, resizes, overlays, colour shifts and a new
+  segmentation keep the same picture's keypoints in place, another photo of the animal does not.
+  Computed for the pairs inside a post, each photo's nearest photos by colour, and the pHash
+  candidates.
 
 A pair is ``exact`` when the decoded pixels are identical (same photo, whatever the file format),
 ``near`` when all of ``hash_distance``, ``pixel_difference`` (and ``similarity``) pass the
-thresholds of the pair's scope. Scopes: ``intra-post`` (same post; photos of one ad are
-legitimately alike — a burst of shots — so its thresholds are strict), ``inter-post`` (two posts:
+thresholds of the pair's scope, or when ``inliers`` reaches ``copy_inliers`` (any scope).
+Scopes: ``intra-post`` (same post; photos of one ad are legitimately alike — a burst of
+shots — so its thresholds are strict), ``inter-post`` (two posts:
 a repost of the same ad under another id) and ``train-test`` (one image in train, the other in
 query/gallery: leakage); the last two share the inter-post thresholds.
 
@@ -30,8 +36,11 @@ Output for curation — :attr:`Duplicates.groups`, one row per image in a group,
 ``hash_distance``     smallest pHash distance to another image of the group (bits, 0..64)
 ``similarity``        cosine similarity of that closest pair (NaN without embeddings)
 ``pixel_difference``  thumbnail difference of that closest pair (0..255)
+``inliers``           most local keypoints matched with another image of the group (0: none)
 
-Rows are sorted by group, then image. :attr:`Duplicates.pairs` holds the flagged pairs themselves.
+A query and a gallery photo in one group are *leakage* (:func:`explain.retrieval.leakage.
+query_gallery_leaks`): the query would be matched by its own copy. Rows are sorted by group,
+then image. :attr:`Duplicates.pairs` holds the flagged pairs themselves.
 """
 
 from __future__ import annotations
@@ -62,6 +71,7 @@ GROUP_COLUMNS = (
     "hash_distance",
     "similarity",
     "pixel_difference",
+    "inliers",
 )
 PAIR_COLUMNS = [
     "image_a",
@@ -75,10 +85,12 @@ PAIR_COLUMNS = [
     "hash_distance",
     "similarity",
     "pixel_difference",
+    "inliers",
 ]
 HASH_VERSION = 2
 DARK = 24  # 0..255: darker pixels count as (segmented-away) background
 THUMB = (8, 16)  # thumbnail (width, height) for the colour check
+COPY_INLIERS = 25  # chosen on generated reposts of real photos (benchmarks/bench_reposts.py)
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,8 @@ class Thresholds:
     inter_similarity: float = 0.92
     intra_pixels: float = 3.0
     inter_pixels: float = 6.0
+    copy_inliers: int = COPY_INLIERS  # local keypoints matched (at least); 0: no local check
+    colour_neighbours: int = 10  # photos per photo compared locally besides its post-mates
 
     def for_scope(self, scope: str) -> tuple[int, float, float]:
         """``(max hash distance, max pixel difference, min similarity)``."""
@@ -227,11 +241,14 @@ def find_duplicates(
     thresholds: Thresholds = Thresholds(),
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    between: tuple[str, str] | None = None,
 ) -> Duplicates:
     """Exact and near duplicates among all images of ``dataset.table``.
 
     ``features``: ``(N, D)`` unit-norm embeddings aligned with ``dataset.table`` rows (e.g.
     ``embed_dataset(...).features``), or None to decide on pHash and thumbnails alone.
+    ``between``: two splits, e.g. ``("query", "gallery")``: only pairs with one image in each
+    are compared (keypoints are then computed only for the images of such candidate pairs).
     """
     table = dataset.table
     if features is not None and len(features) != len(table):
@@ -245,17 +262,32 @@ def find_duplicates(
     images = table["image"].to_numpy()
     posts = table["post_id"].astype(str).to_numpy()
     splits = table["split"].to_numpy()
+    if between is not None:
+        keep = _crosses(splits, ii, jj, between)
+        ii, jj, dist = ii[keep], jj[keep], dist[keep]
+    inliers = np.zeros(len(ii), dtype=np.int64)
+    if thresholds.copy_inliers > 0:
+        from explain.retrieval.copies import local_evidence
+
+        ii, jj, inliers = local_evidence(
+            dataset, posts, (ii, jj), k=thresholds.colour_neighbours, cache_dir=cache_dir,
+            progress=progress, keep=None if between is None else (
+                lambda a, b: _crosses(splits, a, b, between)),
+        )  # fmt: skip
+        dist = hamming(hashes.phash[ii], hashes.phash[jj])
     pixel_diff = _thumb_difference(hashes.thumbs, ii, jj)
     rows = []
-    for i, j, d, px in zip(
-        ii.tolist(), jj.tolist(), dist.tolist(), pixel_diff.tolist(), strict=True
-    ):
+    for i, j, d, px, inl in zip(
+        ii.tolist(), jj.tolist(), dist.tolist(), pixel_diff.tolist(), inliers.tolist(),
+        strict=True,
+    ):  # fmt: skip
         scope = _scope(splits[i], splits[j], posts[i], posts[j])
         max_d, max_px, min_sim = thresholds.for_scope(scope)
         exact = hashes.pixels[i] == hashes.pixels[j]
         sim = float(features[i] @ features[j]) if features is not None else float("nan")
         similar = features is None or sim >= min_sim
-        if not exact and not (d <= max_d and px <= max_px and similar):
+        local = thresholds.copy_inliers > 0 and inl >= thresholds.copy_inliers
+        if not exact and not (d <= max_d and px <= max_px and similar) and not local:
             continue
         if images[i] > images[j]:
             i, j = j, i
@@ -272,11 +304,18 @@ def find_duplicates(
                 "hash_distance": int(d),
                 "similarity": sim,
                 "pixel_difference": px,
+                "inliers": int(inl),
             }
         )
     pairs = pd.DataFrame(rows, columns=PAIR_COLUMNS)
     pairs = pairs.sort_values(["scope", "image_a", "image_b"], ignore_index=True)
     return Duplicates(pairs, _groups(pairs, table), thresholds)
+
+
+def _crosses(splits: np.ndarray, ii: np.ndarray, jj: np.ndarray, between) -> np.ndarray:
+    """``(P,)`` bool: pair k has one image in each split of ``between``."""
+    a, b = splits[ii], splits[jj]
+    return ((a == between[0]) & (b == between[1])) | ((a == between[1]) & (b == between[0]))
 
 
 def _components(edges) -> list[list[str]]:
@@ -324,6 +363,7 @@ def _groups(pairs: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
                         "hash_distance": int(mine["hash_distance"].min()),
                         "similarity": float(best["similarity"]),
                         "pixel_difference": float(best["pixel_difference"]),
+                        "inliers": int(mine["inliers"].max()),
                     }
                 )
             group += 1

@@ -74,10 +74,13 @@ def _check(distmat, q_pids, g_pids, q_camids, g_camids):
     return distmat, arrays
 
 
-def _ranks_like_torchreid(row, g_pids, g_camids, q_pid, q_camid) -> np.ndarray:
-    """0-based positions of the true matches in torchreid's order (``np.argsort``, junk removed)."""
+def _ranks_like_torchreid(row, g_pids, g_camids, q_pid, q_camid, extra=None) -> np.ndarray:
+    """0-based positions of the true matches in torchreid's order (``np.argsort``, junk removed;
+    ``extra``: ``(G,)`` bool, more junk)."""
     order = np.argsort(row)
     keep = ~((g_pids[order] == q_pid) & (g_camids[order] == q_camid))
+    if extra is not None:
+        keep &= ~extra[order]
     return np.flatnonzero(g_pids[order][keep] == q_pid)
 
 
@@ -106,11 +109,13 @@ def rank_metrics(
     q_camids: np.ndarray,
     g_camids: np.ndarray,
     max_rank: int = 50,
+    extra_junk: np.ndarray | None = None,
 ) -> RankMetrics:
     """mAP, CMC and mINP of a ``(Q, G)`` distance matrix (smaller = closer), torchreid's protocol.
 
     Identities and camids are any comparable values (ints, strings). See the module docstring for
-    how this differs from torchreid at the edges.
+    how this differs from torchreid at the edges. ``extra_junk``: ``(Q, G)`` bool, gallery items
+    also removed from a query's ranking (e.g. its own near-copies: leakage), like same-camid ones.
     """
     if max_rank < 1:
         raise ValueError(f"max_rank must be at least 1, not {max_rank}")
@@ -130,13 +135,20 @@ def rank_metrics(
         if not len(same):
             continue
         same_cam = g_camids[same] == q_camids[q]
+        if extra_junk is not None:
+            same_cam = same_cam | extra_junk[q, same]
         pos, junk = same[~same_cam], same[same_cam]
         if not len(pos):
             continue
         row = distmat[q]
+        extra = None
+        if extra_junk is not None and extra_junk[q].any():
+            extra = extra_junk[q]
+            row = np.where(extra, np.inf, row)  # behind every true match: never counted ahead
+            junk = junk[~extra[junk]]
         ranks = _ranks(row, pos, junk)
         if ranks is None:
-            ranks = _ranks_like_torchreid(row, g_pids, g_camids, q_pids[q], q_camids[q])
+            ranks = _ranks_like_torchreid(row, g_pids, g_camids, q_pids[q], q_camids[q], extra)
         hits = np.arange(1, len(ranks) + 1)
         ap[q] = float(np.mean(hits / (ranks + 1.0)))
         inp[q] = len(ranks) / (ranks[-1] + 1.0)
@@ -189,8 +201,14 @@ def evaluate(
     k: int = 10,
     max_rank: int = 20,
     threads: int | None = None,
+    exclude: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Retrieve every query among the gallery and score it.
+
+    ``exclude``: pairs (columns ``query``, ``gallery``: images) to leave out of the query's
+    ranking, like torchreid's same-camid items — a query's own near-copies in the gallery
+    (leakage, :func:`~explain.retrieval.leakage.query_gallery_leaks`). The per-query table then
+    has the column ``excluded`` (gallery items left out for that query).
 
     ``query``/``gallery``: manifest rows (``image``, ``post_id``, ``camid``) aligned with the
     ``(Q, D)``/``(G, D)`` unit-norm features. Distances are cosine distances ``1 - similarity``
@@ -214,10 +232,19 @@ def evaluate(
     q_pids, g_pids = _codes(query["post_id"], gallery["post_id"])
     q_cams, g_cams = query["camid"].to_numpy(), gallery["camid"].to_numpy()
     sims = similarity_matrix(query_features, gallery_features)
-    metrics = rank_metrics(1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
+    if exclude is None:
+        metrics = rank_metrics(1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank)
     junk = (q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] == g_cams[None, :])
+    extra = _exclusion_mask(query, gallery, exclude)
+    if extra is not None:
+        metrics = rank_metrics(
+            1.0 - sims, q_pids, g_pids, q_cams, g_cams, max_rank=max_rank, extra_junk=extra
+        )
+        junk = junk | extra
     top_sims, top_idx = _top_k(gallery_features, query_features, junk, k)
     per_query = _per_query_table(query, gallery, sims, junk, metrics, top_sims, top_idx, k)
+    if extra is not None:
+        per_query["excluded"] = extra.sum(axis=1)
     summary = {
         "mAP": metrics.mAP,
         "mINP": metrics.mINP,
@@ -227,6 +254,22 @@ def evaluate(
         "num_gallery": len(gallery),
     }
     return Evaluation(summary, metrics.cmc, per_query)
+
+
+def _exclusion_mask(query, gallery, exclude) -> np.ndarray | None:
+    """``(Q, G)`` bool of the ``exclude`` pairs (None when none is given)."""
+    if exclude is None:
+        return None
+    missing = {"query", "gallery"} - set(exclude.columns)
+    if missing:
+        raise ValueError(f"exclude needs the columns query and gallery (missing {sorted(missing)})")
+    q_pos = {img: i for i, img in enumerate(query["image"])}
+    g_pos = {img: i for i, img in enumerate(gallery["image"])}
+    mask = np.zeros((len(query), len(gallery)), dtype=bool)
+    for q, g in zip(exclude["query"], exclude["gallery"], strict=True):
+        if q in q_pos and g in g_pos:
+            mask[q_pos[q], g_pos[g]] = True
+    return mask
 
 
 def _top_k(gallery_features, query_features, junk, k) -> tuple[np.ndarray, np.ndarray]:

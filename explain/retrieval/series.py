@@ -25,12 +25,17 @@ class SeriesEvaluation:
     ``arch``, ``sha1``, ``rank1``, ``rank5``, ``rank10``, ``rank20``, ``mAP``, ``mINP``,
     ``num_query``, ``num_valid``, ``num_gallery``, ``rank1_file`` (the value stored in the
     checkpoint, NaN when absent), ``cached`` (embeddings came from the disk cache);
-    ``per_query``: the per-query tables, aligned with ``metrics`` rows.
+    ``per_query``: the per-query tables, aligned with ``metrics`` rows. With ``exclude`` given
+    to :func:`evaluate_series`, ``metrics`` and ``per_query`` leave those pairs out (the
+    headline) and ``metrics_with_leaks`` holds them scored with those pairs, as torchreid's
+    protocol alone counts them (``label``, ``epoch``, the summary of :func:`evaluate`, and
+    ``top1_by_copy``: queries whose top-1 was their own near-copy).
     """
 
     metrics: pd.DataFrame
     per_query: list[pd.DataFrame]
     cmc: list[np.ndarray]
+    metrics_with_leaks: pd.DataFrame | None = None
 
     def for_epoch(self, epoch: int) -> pd.DataFrame:
         """The per-query table of the checkpoint of ``epoch``."""
@@ -54,8 +59,12 @@ def evaluate_series(
     device: str | None = None,
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    exclude: pd.DataFrame | None = None,
 ) -> SeriesEvaluation:
     """Evaluate every checkpoint of a series on ``dataset``'s query/gallery split.
+
+    ``exclude``: query/gallery pairs left out of the headline metrics (see :func:`evaluate`);
+    the metrics with them are kept in ``metrics_with_leaks``.
 
     ``folder_or_models``: a checkpoint folder (loaded with
     :func:`explain.models.series.load_series`) or a list of ``LoadedModel``. Embeddings are
@@ -74,7 +83,7 @@ def evaluate_series(
         models = list(folder_or_models)
     n_images = len(query) + len(gallery)
     total = n_images * len(models)
-    rows, tables, cmcs = [], [], []
+    rows, tables, cmcs, leak_rows = [], [], [], []
     for i, loaded in enumerate(models):
         report = None
         if progress is not None:
@@ -83,21 +92,29 @@ def evaluate_series(
             def report(done: int, _total: int, base: int = base) -> None:
                 progress(base + done, total)
 
-        row, result = _evaluate_one(
-            loaded, dataset, query, gallery, cache_dir, flip, threads, k, max_rank, report
-        )
+        row, result, leaky = _evaluate_one(
+            loaded, dataset, query, gallery, cache_dir, flip, threads, k, max_rank, report,
+            exclude,
+        )  # fmt: skip
         rows.append(row)
         tables.append(result.per_query)
         cmcs.append(result.cmc)
+        if leaky is not None:
+            leak_rows.append(leaky)
     metrics = pd.DataFrame(rows)
     metrics["epoch"] = metrics["epoch"].astype("Int64")
-    return SeriesEvaluation(metrics, tables, cmcs)
+    with_leaks = None
+    if exclude is not None:
+        with_leaks = pd.DataFrame(leak_rows)
+        with_leaks["epoch"] = with_leaks["epoch"].astype("Int64")
+    return SeriesEvaluation(metrics, tables, cmcs, with_leaks)
 
 
 def _evaluate_one(
-    loaded, dataset, query, gallery, cache_dir, flip, threads, k, max_rank, progress
-) -> tuple[dict, Evaluation]:
-    """One checkpoint: embed the query and gallery photos (cached), rank, and its metrics row."""
+    loaded, dataset, query, gallery, cache_dir, flip, threads, k, max_rank, progress, exclude
+) -> tuple[dict, Evaluation, dict | None]:
+    """One checkpoint: embed the query and gallery photos (cached), rank, and its metrics row
+    (without the ``exclude`` pairs), plus the row scored with them when ``exclude`` is given."""
     emb = embed_dataset(
         loaded,
         dataset,
@@ -107,15 +124,18 @@ def _evaluate_one(
         threads=threads,
         splits=("query", "gallery"),
     )
-    result = evaluate(
-        emb.rows(query["image"].tolist()),
-        emb.rows(gallery["image"].tolist()),
-        query,
-        gallery,
-        k=k,
-        max_rank=max_rank,
-        threads=threads,
-    )
+    q_feats = emb.rows(query["image"].tolist())
+    g_feats = emb.rows(gallery["image"].tolist())
+    opts = {"k": k, "max_rank": max_rank, "threads": threads}
+    result = evaluate(q_feats, g_feats, query, gallery, exclude=exclude, **opts)
+    leaky_row = None
+    if exclude is not None:
+        from explain.retrieval.leakage import top1_by_copy
+
+        leaky = evaluate(q_feats, g_feats, query, gallery, **opts)
+        by_copy = len(top1_by_copy(leaky.per_query, exclude))
+        leaky_row = {"label": loaded.label, "epoch": loaded.epoch, **leaky.summary,
+                     "top1_by_copy": by_copy}  # fmt: skip
     stored = loaded.meta.get("rank1")
     row = {
         "label": loaded.label,
@@ -132,4 +152,4 @@ def _evaluate_one(
         "rank1_file": float(stored) if isinstance(stored, int | float) else np.nan,
         "cached": emb.cached,
     }
-    return row, result
+    return row, result, leaky_row

@@ -57,6 +57,12 @@ from workbench.commands.numbers import THREADS
 )
 @click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2].")
 @click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any].")
+@click.option(
+    "--store",
+    default=None,
+    help="Tag store (SQLite file or URL): on data without ground truth, clean queries are the "
+    "reviewed ones with no artifact tag, and artifact mass is measured on the drawn regions.",
+)
 def command(
     baseline_dir,
     curated_dir,
@@ -70,6 +76,7 @@ def command(
     cache_dir,
     threads,
     device,
+    store,
 ) -> None:
     """Metric deltas per epoch (all and clean queries), artifact mass per artifact type and the
     counterfactual similarity drop before/after, heatmap grids of the same queries."""
@@ -87,6 +94,15 @@ def command(
         raise click.ClickException(str(exc)) from exc
     set_threads(threads)
     ds = load_data(data, manifest, root)
+    tags = None
+    if store is not None:
+        from curation.store import StoreError, TagStore
+
+        try:
+            with TagStore(store) as ts:
+                tags = ts.current()
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
     baseline = load_checkpoints(baseline_dir, None, device)
     curated = load_checkpoints(curated_dir, None, device)
     bars: dict[str, tuple] = {}
@@ -99,7 +115,7 @@ def command(
     try:
         cmp = compare_series(
             ds, baseline, curated, methods=names, n_queries=n_queries,
-            limit=limit or None, cache=HeatmapCache(cache_dir), progress=progress,
+            limit=limit or None, cache=HeatmapCache(cache_dir), progress=progress, tags=tags,
         )  # fmt: skip
         report = write_report(cmp, out_dir)
     except (ValueError, ReportError) as exc:
@@ -110,6 +126,8 @@ def command(
     diff = cmp.meta.get("recipe_differences") or {}
     click.echo(f"recipes: {diff or 'the same'}; train images "
                f"{cmp.meta['train_images']}")  # fmt: skip
+    click.echo(f"clean queries: {cmp.meta.get('clean_queries', 0)} (from "
+               f"{cmp.meta.get('clean_from', 'none')})")  # fmt: skip
     cols = ["epoch", "subset", "measure", "baseline", "curated", "delta"]
     print_table("Retrieval (curated - baseline)", cmp.metric_deltas, cols)
     mass = cmp.artifact_deltas

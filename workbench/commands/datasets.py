@@ -6,6 +6,11 @@
 ``--drop-bad``              skip the rows the loader finds bad instead of stopping; every image
                             is then decoded once at load, so truncated files are skipped too
 
+``--name-pattern REGEX``    how file names give the post and photo (named groups ``post``,
+                            ``photo``, optional ``group``; also ``WORKBENCH_NAME_PATTERN``)
+``--post-from-folder``      ``SPLIT/POST/photo.jpg``: the subfolder is the post (also
+                            ``WORKBENCH_POST_FROM=folder``)
+
 The options store their values on the click context (no extra parameter for the command
 functions); :func:`dataset_kwargs` turns them into :func:`curation.dataset.load_dataset`
 arguments.
@@ -33,7 +38,25 @@ def _remember(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
 
 
 def links_option(fn: Callable) -> Callable:
-    """``--allow-external-links`` (see the module docstring)."""
+    """``--allow-external-links`` and the naming options (see the module docstring)."""
+    fn = click.option(
+        "--post-from-folder",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember,
+        help="Photos in SPLIT/POST/ subfolders belong to post POST, numbered in name order "
+        "(env WORKBENCH_POST_FROM=folder).",
+    )(fn)
+    fn = click.option(
+        "--name-pattern",
+        default=None,
+        expose_value=False,
+        callback=_remember,
+        help="Regular expression for file names (without extension) with the groups "
+        "(?P<post>...) and (?P<photo>...), optional (?P<group>...); e.g. "
+        "'ad(?P<post>\\d+)-(?P<photo>\\d+)' [default: POSTID_PHOTONUM, GROUP_POST_PHOTONUM, "
+        "POSTID-PHOTONUM; env WORKBENCH_NAME_PATTERN].",
+    )(fn)
     return click.option(
         "--allow-external-links",
         is_flag=True,
@@ -53,9 +76,19 @@ def dataset_options(fn: Callable) -> Callable:
 
 def dataset_kwargs() -> dict:
     """``load_dataset`` keyword arguments for the options given to the current command."""
+    from curation.names import NamePattern, naming_from_env
+
     meta = click.get_current_context().meta
     drop = bool(meta.get("workbench.drop_bad", False))
     out: dict = {"follow_links": bool(meta.get("workbench.allow_external_links", False))}
+    try:
+        out.update(naming_from_env())
+        if meta.get("workbench.name_pattern"):
+            out["name_pattern"] = NamePattern(meta["workbench.name_pattern"])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name-pattern") from exc
+    if meta.get("workbench.post_from_folder"):
+        out["post_from"] = "folder"
     if drop:
         out.update(errors="drop", check="full")
     return out

@@ -80,6 +80,14 @@ def _write_csv(frame, path: Path) -> None:
     help="Across posts and train/test: largest thumbnail difference (0-255).",
 )
 @click.option(
+    "--copy-inliers",
+    type=click.IntRange(0, 10_000),
+    default=None,
+    help="Any scope: local keypoints one shift-scale-rotation must map from one photo onto the "
+    "other for a near-copy (crops, overlays, colour shifts, new masks); 0 turns the check off "
+    "[default: 25, chosen on reposts of real photos].",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
@@ -109,6 +117,7 @@ def command(
     inter_sim,
     intra_pixels,
     inter_pixels,
+    copy_inliers,
     out,
     pairs_out,
     threads,
@@ -141,6 +150,7 @@ def command(
         inter_similarity=inter_sim,
         intra_pixels=intra_pixels,
         inter_pixels=inter_pixels,
+        **({} if copy_inliers is None else {"copy_inliers": copy_inliers}),
     )
     bar, progress = progress_bar("hashing")
     try:
@@ -150,6 +160,8 @@ def command(
     finally:
         bar.close()
     evidence = "pHash + thumbnail" + (" + embedding similarity" if features is not None else "")
+    if thresholds.copy_inliers:
+        evidence += f", or >= {thresholds.copy_inliers} matching keypoints"
     click.echo(f"{len(ds.table)} images, {len(dup.pairs)} flagged pair(s) ({evidence})")
     groups = dup.groups
     for gid, g in groups.groupby("group", sort=True):
@@ -158,10 +170,20 @@ def command(
             sim = "" if math.isnan(r["similarity"]) else f"  similarity {r['similarity']:.3f}"
             click.echo(
                 f"  {r['image']:<40} post {r['post_id']:<12} {r['split']:<8} {r['kind']:<5} "
-                f"hash {r['hash_distance']:>2}  pixels {r['pixel_difference']:5.1f}{sim}"
+                f"hash {r['hash_distance']:>2}  pixels {r['pixel_difference']:5.1f}  "
+                f"keypoints {r['inliers']:>3}{sim}"
             )
     if not groups.empty:
         click.echo(dup.summary().to_string(index=False))
+    from explain.retrieval.leakage import query_gallery_leaks
+
+    leaks = query_gallery_leaks(groups)
+    if not leaks.empty:
+        click.echo(
+            f"leakage: {len(leaks)} query/gallery pair(s) are one picture "
+            f"({', '.join(sorted(set(leaks['query'])))}); `workbench evaluate` leaves them out "
+            "of its headline metrics, the duplicates rule drops the gallery copies"
+        )
     if out is not None:
         _write_csv(groups, out)
         click.echo(f"groups written to {out}")

@@ -119,7 +119,9 @@ def progress_bar(desc: str, unit: str = "img"):
     return bar, progress
 
 
-def evaluate_checkpoints(ds, models, *, cache_dir, k, flip, threads, desc="embedding"):
+def evaluate_checkpoints(
+    ds, models, *, cache_dir, k, flip, threads, desc="embedding", exclude=None
+):
     """:func:`explain.retrieval.series.evaluate_series` behind a progress bar; ValueError -> CLI
     error."""
     from explain.retrieval.series import evaluate_series
@@ -127,8 +129,9 @@ def evaluate_checkpoints(ds, models, *, cache_dir, k, flip, threads, desc="embed
     bar, progress = progress_bar(desc)
     try:
         return evaluate_series(
-            ds, models, cache_dir=cache_dir, k=k, flip=flip, threads=threads, progress=progress
-        )
+            ds, models, cache_dir=cache_dir, k=k, flip=flip, threads=threads, progress=progress,
+            exclude=exclude,
+        )  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -172,6 +175,19 @@ def format_table(metrics) -> str:
     default=None,
     help="Also write the per-query tables of all checkpoints to this CSV.",
 )
+@click.option(
+    "--leaks/--no-leaks",
+    default=True,
+    show_default=True,
+    help="Find query/gallery near-copies (workbench duplicates' defaults) and leave them out "
+    "of the headline metrics.",
+)
+@click.option(
+    "--baselines/--no-baselines",
+    default=True,
+    show_default=True,
+    help="Also score the colour-histogram and perceptual-hash matchers.",
+)
 def command(
     data,
     manifest,
@@ -185,19 +201,25 @@ def command(
     device,
     k,
     per_query,
+    leaks,
+    baselines,
 ) -> None:
     """Rank-1/5/10/20, mAP and mINP of every checkpoint (torchreid's protocol: gallery photos with
     the query's post and camid are ignored; queries whose post has no other gallery photo are
     counted as not in gallery and left out of the averages)."""
     from explain.models.device import set_threads
+    from workbench.commands.yardstick import baseline_rows, find_query_leaks, print_report
 
     set_threads(threads)
     ds = load_data(data, manifest, root)
     models = load_checkpoints(checkpoints, arch, device)
+    cache = None if no_cache else cache_dir
+    found = find_query_leaks(ds, cache) if leaks else None
     result = evaluate_checkpoints(
-        ds, models, cache_dir=None if no_cache else cache_dir, k=k, flip=flip, threads=threads
+        ds, models, cache_dir=cache, k=k, flip=flip, threads=threads, exclude=found
     )
-    click.echo(format_table(result.metrics))
+    base = baseline_rows(ds, cache, k, found) if baselines else None
+    print_report(result, found, base, format_table)
     if per_query is not None:
         _write_per_query(result, per_query)
         click.echo(f"per-query tables written to {per_query}")

@@ -183,14 +183,52 @@ def command() -> None:
 # --------------------------------------------------------------------------- maps
 
 
-def _write_strip(path: Path, tiles, labels) -> None:
+def _overlay(image, heatmap_map):
+    from explain.heatmaps.render import overlay
+
+    return overlay(image, heatmap_map, opacity=0.5, colormap="jet")
+
+
+def _write_strip(path: Path, tiles, labels, caption: str = "attribution") -> None:
     """Labelled tiles side by side over the colour bar (the app's renderer), as a PNG."""
     from PIL import Image
 
     from explain.heatmaps.render import strip, with_colour_bar
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(with_colour_bar(strip(tiles, labels, pad=0))).save(path)
+    picture = with_colour_bar(strip(tiles, labels, pad=0), "jet", caption=caption)
+    Image.fromarray(picture).save(path)
+
+
+def _animal_mass(pic, heatmaps) -> list[float]:
+    """Share of each map's positive attribution on the animal (non-black pixels), NaN when
+    the photo is not segmented."""
+    from explain.heatmaps.explorer import segmentation_mask
+    from explain.heatmaps.scores import positive_attribution, relevance_mass
+
+    mask = segmentation_mask(pic)
+    if mask is None:
+        return [float("nan")] * len(heatmaps)
+    return [relevance_mass(positive_attribution(hm), mask) for hm in heatmaps]
+
+
+def _pair_note(member, photos, shas) -> None:
+    """Say when the pair is one picture (the pair maps are then noise)."""
+    import numpy as np
+
+    from curation.images import load_rgb
+    from explain.heatmaps.pair_check import copy_inliers, pair_caveat
+    from explain.retrieval.lookup import embed_photos
+
+    feats = embed_photos(member, photos)
+    similarity = float(np.clip(feats[0] @ feats[1], -1.0, 1.0))
+    inliers = copy_inliers(*(np.asarray(load_rgb(p)) for p in photos))
+    note = pair_caveat(similarity, inliers=inliers, same_file=shas[0] == shas[1])
+    click.echo(
+        f"pair similarity at {member.label}: {similarity:.3f}; {inliers} keypoints in common"
+    )
+    if note is not None:
+        click.echo(f"warning: {note}")
 
 
 @command.command("maps")
@@ -241,7 +279,6 @@ def maps(
 ) -> None:
     """Overlays of one photo (or pair) for every checkpoint, side by side, with change scores."""
     from curation.images import ImageReadError, file_sha1, load_rgb
-    from explain.heatmaps.render import overlay
     from explain.heatmaps.series import series_maps, series_pair_maps
     from explain.models.preprocess import to_input
 
@@ -256,6 +293,8 @@ def maps(
         raise click.ClickException(str(exc)) from exc
     xs = [to_input(p, *size) for p in pics]
     shas = [file_sha1(p) for p in photos]
+    if match is not None:
+        _pair_note(series[-1], photos, shas)
     for method in names:
         params = _params(method, layer, window, stride, baseline)
         bar, progress = progress_bar(method, unit="ckpt")
@@ -291,17 +330,30 @@ def maps(
             raise click.ClickException(str(exc)) from exc
         finally:
             bar.close()
-        for photo, pic, res in zip(photos, pics, results, strict=True):
-            tiles = [overlay(pic, hm.map) for hm in res.heatmaps]
+        for side, (photo, pic, res) in enumerate(zip(photos, pics, results, strict=True)):
+            tiles = [_overlay(pic, hm.map) for hm in res.heatmaps]
             safe = method.replace("+", "p")
-            for tile, label in zip(tiles, res.labels, strict=True):
-                _write_strip(
-                    out / f"{photo.stem}_{safe}_{label.replace(' ', '')}.png", [tile], [label]
-                )
-            strip = out / f"{photo.stem}_{safe}_series.png"
-            _write_strip(strip, tiles, res.labels)
+            # self and pair maps of one photo differ: the target is in the name
+            target = "self" if match is None else f"pair-{photos[1 - side].stem}"
+            mass = _animal_mass(pic, res.heatmaps)
+            tags = [f"{lbl} {'' if math.isnan(m) else f'{m:.0%}'}".strip()
+                    for lbl, m in zip(res.labels, mass, strict=True)]  # fmt: skip
+            what = "itself" if match is None else photos[1 - side].name
+            caption = f"{method}, similarity to {what}; % = attribution on the animal"
+            for tile, tag, label in zip(tiles, tags, res.labels, strict=True):
+                name = f"{photo.stem}_{safe}_{target}_{label.replace(' ', '')}.png"
+                _write_strip(out / name, [tile], [tag], caption=caption)
+            strip = out / f"{photo.stem}_{safe}_{target}_series.png"
+            _write_strip(strip, tiles, tags, caption=caption)
             scores = res.change_scores()
             click.echo(f"{photo.name} {method}: wrote {strip}")
+            if not all(math.isnan(m) for m in mass):
+                click.echo(
+                    "  on the animal: "
+                    + ", ".join(f"{lbl} {_fmt(m)}" for lbl, m in zip(res.labels, mass, strict=True))
+                    + "  (artifact mass needs artifact regions: the Heatmaps page or "
+                    "`explain report` with a manifest)"
+                )
             empty = [
                 lbl
                 for lbl, hm in zip(res.labels, res.heatmaps, strict=True)

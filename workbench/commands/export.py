@@ -137,7 +137,12 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
         )  # fmt: skip
     except (ValueError, ExportError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _report(result, len(ds.table), linked=layout != "copy")
+    from curation.coverage import rule_notes, training_note
+
+    kept = ds.table[~ds.table["image"].isin(set(removals["image"]))]
+    _report(result, len(ds.table), linked=layout != "copy", train_note=training_note(kept))
+    for note in rule_notes(ds.table, specs):
+        click.echo(f"note: {note}")
 
 
 def _progress():
@@ -194,7 +199,7 @@ def _heatmap_of(name: str, stem: str) -> bool:
     return rest.endswith(".png") and not rest[0].isalnum()
 
 
-def _report(result, total: int, *, linked: bool) -> None:
+def _report(result, total: int, *, linked: bool, train_note: str | None = None) -> None:
     click.echo(f"removed {result.removed_images} of {total} images:")
     if result.summary.empty:
         click.echo("  (no rule removed anything)")
@@ -213,8 +218,9 @@ def _report(result, total: int, *, linked: bool) -> None:
         click.echo(f"  the previous export gained files while this one ran; kept it at "
                    f"{result.kept_aside}")  # fmt: skip
     links = " --allow-external-links" if linked else ""  # its files link to the source
+    hint = f"train on it: workbench train --data {out}{links} --out ..."
     click.echo(f"  {result.manifest_csv.name}, {result.manifest_parquet.name}  "
-               f"(train on it: workbench train --data {out}{links} --out ...)")  # fmt: skip
+               f"({train_note or hint})")  # fmt: skip
     click.echo(f"  {result.removals_csv.name}  every removed image with its reason")
     click.echo(f"  {result.provenance.name}  input hashes, rules, counts, version, time")
     if result.buckets_csv is not None:

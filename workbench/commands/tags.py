@@ -199,7 +199,27 @@ def list_cmd(obj: _Ctx, fmt, posts, who) -> None:
     elif df.empty:
         click.echo("no tags yet")
     else:
-        click.echo(df.drop(columns=["regions"], errors="ignore").to_string(index=False))
+        if "regions" in df.columns:  # shown, compactly: the CSV carries the full JSON
+            df = df.assign(regions=[_regions_text(r) for r in df["regions"]])
+        shown = df.astype(object).where(df.notna(), "")
+        click.echo(shown.replace({None: ""}).to_string(index=False))
+
+
+def _regions_text(raw: str) -> str:
+    """``tongue box 10,10-40,40; hands polygon (5 points)`` from the regions JSON."""
+    import json
+
+    if not raw:
+        return ""
+    parts = []
+    for r in json.loads(raw):
+        pts = r.get("points", [])
+        if r.get("kind") == "box" and len(pts) == 2:
+            (x0, y0), (x1, y1) = pts
+            parts.append(f"{r.get('artifact')} box {x0:g},{y0:g}-{x1:g},{y1:g}")
+        else:
+            parts.append(f"{r.get('artifact')} {r.get('kind')} ({len(pts)} points)")
+    return "; ".join(parts)
 
 
 @command.command("history")
