@@ -54,12 +54,12 @@ from typing import Any
 
 import pandas as pd
 
-from curation.dataset import GT_ARTIFACTS, SPLITS
 from curation.owned import RECORD, relative_parts
 from curation.replace import replace_folder
 from curation.rules.base import REMOVAL_COLUMNS, removal_frame, summarise, tag_set
+from curation.vocabulary import BUCKETS, GT_ARTIFACTS, SPLITS
 
-BUCKET_FOLDERS = ("worked", "missed", "spurious")
+BUCKET_FOLDERS = BUCKETS
 LAYOUTS = (None, "symlink", "copy")
 PATH_COLUMNS = ("animal_mask", *(f"mask_{a}" for a in GT_ARTIFACTS), "counterfactual")
 RESERVED = frozenset(

@@ -58,10 +58,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from curation import migrations, store_db
 from curation.regions import regions_json, validate_regions
 from curation.store_db import StoreBusyError, StoreError, StoreSchemaError
+from curation.vocabulary import BUCKETS, FLAGS, SUGGESTIONS
 
-BUCKETS = ("worked", "missed", "spurious")
-SUGGESTIONS = (*BUCKETS, "no-match-in-gallery")
-FLAGS = ("exclude", "multiple-animals")
 ACTIONS = ("bucket", "artifacts", "flags", "note")
 TARGET_KINDS = ("image", "post")
 DEFAULT_VOCABULARY = migrations.DEFAULT_VOCABULARY

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from curation.vocabulary import BUCKETS
+
 DEFAULT_STORE = "workspace/tags.sqlite"
 
 
@@ -91,7 +93,7 @@ def command(ctx: click.Context, store: str, annotator: str | None, data: Path | 
 
 @command.command("bucket")
 @click.argument("images", nargs=-1, required=True)
-@click.argument("bucket", type=click.Choice(["worked", "missed", "spurious", "none"]))
+@click.argument("bucket", type=click.Choice([*BUCKETS, "none"]))
 @click.option("--suggested", default=None, help="The bucket the workbench suggested.")
 @click.option("--model", default=None, help="Checkpoint (or series) on screen.")
 @click.option("--epoch", type=int, default=None, help="Epoch on screen.")
