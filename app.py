@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import safety, ui
+import ui
+from ui import safety
 
-ui.through_app()
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
 if not safety.gate():  # sign-in required, or exposed to the network without it
     # one hidden page, so that no page of the folder is listed or reachable before sign-in
@@ -43,35 +43,22 @@ with st.sidebar:
         on_click=ui.clear_caches,
     )  # fmt: skip
 
-pages = [
-    st.Page(
-        "pages/home.py", title="Overview", icon=":material/home:", default=True, url_path="overview"
-    ),
-    st.Page(
-        "pages/checkpoints.py",
-        title="Checkpoints",
-        icon=":material/monitoring:",
-        url_path="checkpoints",
-    ),
-    st.Page(
-        "pages/heatmaps.py",
-        title="Heatmaps",
-        icon=":material/local_fire_department:",
-        url_path="heatmaps",
-    ),
-    st.Page("pages/triage.py", title="Triage", icon=":material/inbox:", url_path="triage"),
-    st.Page(
-        "pages/curate.py",
-        title="Curate & export",
-        icon=":material/cleaning_services:",
-        url_path="curate",
-    ),
-    st.Page(
-        "pages/retrain.py", title="Retrain", icon=":material/model_training:", url_path="retrain"
-    ),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
+# every page of the app: (file in app_pages/, title, icon, address); the first is the default
+PAGES = [
+    ("home.py", "Overview", "home", "overview"),
+    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
+    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
+    ("triage.py", "Triage", "inbox", "triage"),
+    ("curate.py", "Curate & export", "cleaning_services", "curate"),
+    ("retrain.py", "Retrain", "model_training", "retrain"),
+    ("compare.py", "Compare", "compare", "compare"),
+    ("search.py", "Search", "search", "search"),
 ]
+pages = [
+    st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
+            default=i == 0)
+    for i, (file, title, icon, url) in enumerate(PAGES)
+]  # fmt: skip
 page = st.navigation(pages)
 if safety.served():  # a spawned child re-running this file as its __main__ runs no page
     with safety.guarded(lambda: f"page {page.title}"):

@@ -50,7 +50,7 @@ def main() -> None:
         print(f"sample data, {os.environ['WORKBENCH_THREADS']} torch threads, fresh cache")
         print(f"{'page':<12}{'cold (s)':>10}{'warm median (ms)':>18}{'warm runs (ms)':>30}")
         for page in PAGES:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"app_pages/{page}.py")
             cold = timed_run(at)
             if page == "heatmaps" and at.multiselect(key="hm.methods").value != args.methods.split(
                 ","

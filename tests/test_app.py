@@ -51,7 +51,7 @@ def frame(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -102,7 +102,7 @@ def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
 
 
 def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
-    from pages import ui
+    from ui import loaders
 
     calls = []
 
@@ -110,7 +110,7 @@ def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
         calls.append(path)
         return load_dataset(path, **kw)
 
-    monkeypatch.setattr(ui, "load_dataset", counted)
+    monkeypatch.setattr(loaders, "load_dataset", counted)
     app.run()
     assert calls == []  # cached
     app.button(key="workspace.reload").click().run()

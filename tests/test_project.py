@@ -46,13 +46,13 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_only_app_and_pages_import_streamlit():
+def test_only_the_app_layer_imports_streamlit():
     offenders = []
     for package in ("explain", "curation", "workbench"):
         for path in sorted((ROOT / package).rglob("*.py")):
             if "streamlit" in _imports(path):
                 offenders.append(str(path.relative_to(ROOT)))
-    assert offenders == [], f"streamlit imported outside app.py and pages/: {offenders}"
+    assert offenders == [], f"streamlit imported outside app.py, app_pages/ and ui/: {offenders}"
 
 
 def test_library_never_loads_checkpoints_unsafely():
@@ -93,7 +93,9 @@ WIDGETS = {
 
 def test_every_widget_has_an_explicit_key():
     missing = []
-    for path in sorted([*(ROOT / "pages").glob("*.py"), ROOT / "app.py"]):
+    for path in sorted(
+        [*(ROOT / "app_pages").glob("*.py"), *(ROOT / "ui").glob("*.py"), ROOT / "app.py"]
+    ):
         for node in ast.walk(ast.parse(path.read_text())):
             if (
                 isinstance(node, ast.Call)

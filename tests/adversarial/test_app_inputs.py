@@ -645,7 +645,7 @@ def start(page: str = "home", **widgets: str) -> AppTest:
     for key, value in widgets.items():
         at.text_input(key=key).input(value).run()
     if page != "home":
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         at.run()
     return at
 
@@ -853,7 +853,7 @@ def test_every_page_with_a_bad_value_shows_a_message(world, key, value):
     """The pages that read the value say why they cannot use it; none shows a traceback."""
     at = start(**{key: value(world)})
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
         at.run()
         assert_no_failure(at)
         assert at.title, page
@@ -1181,7 +1181,7 @@ def test_the_signed_in_user_is_the_annotator(world, tmp_path):
     assert_no_failure(at)
     assert not any(t.key == "workspace.annotator" for t in at.text_input)
     assert any(c.value.startswith("Signed in as **ann@example.org**") for c in at.caption)
-    at.switch_page("pages/triage.py")
+    at.switch_page("app_pages/triage.py")
     at.run()
     at.button(key="triage.b.spurious").click().run()
     assert_no_failure(at)

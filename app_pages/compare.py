@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
 from explain.compare import write_report
 from explain.compare_report import figures
-from pages import safety, ui
+from ui import safety
 from workbench.access import AccessError
 
 K_RUN = "compare.requested"
 K_REPORT = "compare.report"
 
-ui.through_app()
 st.title("Compare")
 ds = ui.dataset()
 if ds is None:

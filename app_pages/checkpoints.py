@@ -6,11 +6,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+import ui
 from explain.confidence import choose_threshold
 from explain.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
-from pages import ui
 
-ui.through_app()
 st.title("Checkpoints")
 ds, models, ev = ui.evaluated()
 m = ev.metrics

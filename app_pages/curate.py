@@ -9,11 +9,11 @@ from typing import Any
 import plotly.express as px
 import streamlit as st
 
-from curation.dataset import SPLITS
+import ui
 from curation.export import ExportError, export, tags_provenance
 from curation.rules import RULES, describe, parameters, summarise
-from curation.store import BUCKETS, FLAGS
-from pages import safety, ui
+from curation.vocabulary import BUCKETS, FLAGS, SPLITS
+from ui import safety
 from workbench.access import AccessError
 
 DESCRIPTIONS = {
@@ -35,7 +35,6 @@ CHOICES: dict[str, tuple] = {
     "flag": FLAGS,
 }
 
-ui.through_app()
 st.title("Curate & export")
 ds = ui.dataset()
 if ds is None:

@@ -6,15 +6,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import ui
 from explain.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
 from explain.render import COLORMAPS, difference, framed, outlined, overlay
 from explain.series import change_score
-from pages import ui
-from pages.widgets import query_picker, top_k_strip
+from ui.widgets import query_picker, top_k_strip
 
 METHODS = ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion", "randomcam"]
-ui.through_app()
 st.title("Heatmaps")
 ds, models, ev = ui.evaluated()
 tags = ui.store(ds)
