@@ -287,3 +287,25 @@ def test_two_annotators_see_each_others_tags(app_world, tmp_path, monkeypatch):
     assert any(p.proto.text == f"1 of {total} queries reviewed" for p in bob.get("progress"))
     state = TagStore(tmp_path / "shared.sqlite").current()
     assert state["annotator"].tolist() == ["ann"] and state["bucket"].tolist() == ["missed"]
+
+
+def test_curate_controls_come_from_the_rule_catalog(app):
+    from curation.rules import CATALOG
+
+    at = open_page(app, "curate")
+    assert [at.toggle(key=f"curate.{r.name}").value for r in CATALOG] == [
+        r.on_by_default for r in CATALOG
+    ]
+    for r in CATALOG:
+        at.toggle(key=f"curate.{r.name}").set_value(True)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    kinds = {"bool": at.toggle, "int": at.number_input, "float": at.number_input,
+             "choice": at.selectbox, "multi": at.multiselect}  # fmt: skip
+    for r in CATALOG:
+        for p in r.params:
+            widget = kinds[p.kind](key=f"curate.{r.name}.{p.name}")
+            assert widget.label == p.name and widget.help == p.label, (r.name, p.name)
+    # the sample carries ground truth: the artifact source defaults to tags and manifest both
+    assert at.selectbox(key="curate.homogeneous_artifact.source").value == "both"
+    assert at.number_input(key="curate.quality_flags.blur").value == 30.0

@@ -13,7 +13,7 @@ import streamlit as st
 from curation.dataset import Dataset
 from curation.images import ImageReadError
 from curation.quality import measure_images
-from curation.rules import apply_rules, parse_rules, removal_frame
+from curation.rules import apply_rules, parse_rules, removal_frame, rule
 from curation.store import TagStore
 from explain.checkpoints import LoadedModel
 from explain.confidence import CalibrationError, Confidence, fit_confidence
@@ -161,14 +161,15 @@ def _removals(
     data: str, specs_json: str, snapshot: str, _ds: Dataset, _state, _post_flags
 ) -> pd.DataFrame:
     specs = rule_specs(json.loads(specs_json))
-    names = {s.name for s in specs}
     quality = dups = None
-    if "quality_flags" in names:
-        splits = next(s for s in specs if s.name == "quality_flags").effective()["splits"]
-        rows = _ds.table[_ds.table["split"].isin(list(splits))]
-        quality = _quality(data, tuple(rows["image"]), _ds)
-    if "duplicates" in names:
-        dups = _duplicates(data, _ds)
+    for spec in specs:
+        reads = rule(spec.name).reads
+        if "quality" in reads:  # measured on the splits the rule removes from, then cached
+            splits = spec.effective()["splits"]
+            rows = _ds.table[_ds.table["split"].isin(list(splits))]
+            quality = _quality(data, tuple(rows["image"]), _ds)
+        if "duplicates" in reads:
+            dups = _duplicates(data, _ds)
     _, removals = apply_rules(
         _ds, specs, tags=_state, post_flags=_post_flags, duplicate_groups=dups, quality=quality
     )
