@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from ui import safety
+from workbench.settings import SettingsError
 
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
 if not safety.gate():  # sign-in required, or exposed to the network without it
@@ -14,7 +15,11 @@ if not safety.gate():  # sign-in required, or exposed to the network without it
     st.stop()
 safety.show_callback_failure()
 
-defaults = ui.workspace_defaults()
+try:
+    defaults = ui.workspace_defaults()
+except SettingsError as exc:  # a broken workbench.toml: say which file and what is wrong
+    st.error(f"The workbench settings cannot be read: {exc}")
+    st.stop()
 with st.sidebar:
     st.header("Workspace")
     st.text_input(
@@ -37,7 +42,7 @@ with st.sidebar:
         help="A SQLite file inside the workspace is created on first use; a database server "
         "(postgresql+psycopg://user@host/db, shared by a team) only when configured at start.",
     )
-    safety.account_box(ui.K_ANNOTATOR)
+    safety.account_box(ui.K_ANNOTATOR, default=ui.annotator_default())
     st.button(
         "Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models.",
         on_click=ui.clear_caches,

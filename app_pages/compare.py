@@ -24,7 +24,7 @@ if ds is None:
 def default_curated() -> str:
     """The sample's curated series when it exists and may be used, else ""."""
     try:
-        return str(ui.check(ui.DEFAULT_COMPARE, "", expect="dir"))
+        return str(ui.check(ui.compare_default(), "", expect="dir"))
     except AccessError:  # absent, or outside the allowed folders: no default
         return ""
 

@@ -309,3 +309,30 @@ def test_curate_controls_come_from_the_rule_catalog(app):
     # the sample carries ground truth: the artifact source defaults to tags and manifest both
     assert at.selectbox(key="curate.homogeneous_artifact.source").value == "both"
     assert at.number_input(key="curate.quality_flags.blur").value == 30.0
+
+
+def test_the_sidebar_starts_from_the_settings(app_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
+    for var in ("WORKBENCH_DATA", "WORKBENCH_CHECKPOINTS", "WORKBENCH_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORKBENCH_ANNOTATOR", "env-ann")
+    (tmp_path / "workbench.toml").write_text(
+        f'data = "{app_world["data"]}"\ncheckpoints = "{app_world["series"]}"\n'
+        'store = "team.sqlite"\n'
+    )
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.text_input(key="workspace.annotator").value == "env-ann"
+    assert at.text_input(key="workspace.data").value == str(app_world["data"])
+    assert at.text_input(key="workspace.store").value == str(tmp_path / "team.sqlite")
+    assert not at.error, [e.value for e in at.error]
+    (tmp_path / "workbench.toml").write_text("colour = 1\n")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert "unknown setting(s) colour" in at.error[0].value

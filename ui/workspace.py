@@ -1,5 +1,6 @@
 """The workspace a visitor works in: dataset, checkpoint folder and tag store from the sidebar
-(defaults from :mod:`workbench.settings`), who tags, and what a visitor may name.
+(their defaults, the cache and the annotator from :mod:`workbench.settings`), who tags, and what
+a visitor may name.
 
 Every path and store URL from the sidebar goes through :mod:`workbench.access` first (allowed
 folders, configured database URLs) and is refused with a message outside them.
@@ -7,7 +8,6 @@ folders, configured database URLs) and is refused with a message outside them.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,13 +15,9 @@ import streamlit as st
 
 from ui.safety import signed_in_user
 from ui.state import K_ANNOTATOR, K_CHECKPOINTS, K_DATA, K_STORE
-from workbench import access
+from workbench import access, settings
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT / "sample_data" / "pets"
-DEFAULT_CHECKPOINTS = ROOT / "sample_data" / "series" / "baseline"
-DEFAULT_COMPARE = ROOT / "sample_data" / "series" / "curated"
-DEFAULT_STORE = ROOT / "workspace" / "tags.sqlite"
 
 
 @dataclass(frozen=True)
@@ -31,14 +27,29 @@ class Workspace:
     store: str
 
 
+def configured() -> settings.Settings:
+    """The settings the app was started with (:mod:`workbench.settings`: defaults, the
+    workspace's workbench.toml, WORKBENCH_* variables); SettingsError when they cannot be read."""
+    return settings.load()
+
+
 def workspace_defaults() -> Workspace:
-    """Defaults from WORKBENCH_DATA / WORKBENCH_CHECKPOINTS / WORKBENCH_STORE, else the sample
-    (a store URL with its password hidden: the browser sees this value)."""
+    """The sidebar's starting values, from the settings (a store URL with its password hidden:
+    the browser sees this value)."""
+    given = configured()
     return Workspace(
-        data=os.environ.get("WORKBENCH_DATA", str(DEFAULT_DATA)),
-        checkpoints=os.environ.get("WORKBENCH_CHECKPOINTS", str(DEFAULT_CHECKPOINTS)),
-        store=access.public_store(os.environ.get("WORKBENCH_STORE", str(DEFAULT_STORE))),
+        data=given.data, checkpoints=given.checkpoints, store=access.public_store(given.store)
     )
+
+
+def compare_default() -> str:
+    """The series the Compare page starts with (``compare`` in the settings)."""
+    return configured().compare
+
+
+def annotator_default() -> str:
+    """The sidebar's starting annotator name (``annotator`` in the settings, else empty)."""
+    return configured().annotator
 
 
 def workspace() -> Workspace:
@@ -51,12 +62,12 @@ def workspace() -> Workspace:
 
 
 def workspace_dir() -> Path:
-    """Where jobs, exports, uploads and reports go (WORKBENCH_WORKSPACE, else ./workspace)."""
+    """Where jobs, exports, uploads and reports go (``workspace`` in the settings)."""
     return access.workspace_dir()
 
 
 def cache_dir() -> Path:
-    """Disk cache of embeddings and heatmaps (the CLI's default when run from the project)."""
+    """Disk cache of embeddings and heatmaps (``cache`` in the settings, as for the CLI)."""
     return access.cache_dir()
 
 
@@ -65,7 +76,7 @@ def annotator() -> str:
     who = signed_in_user()
     if who is not None:
         return who
-    return str(st.session_state.get(K_ANNOTATOR, "")).strip()
+    return str(st.session_state.get(K_ANNOTATOR, annotator_default())).strip()
 
 
 def clear_caches() -> None:

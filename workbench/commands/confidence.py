@@ -7,25 +7,15 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import (
+from workbench.commands.numbers import EPOCH, FiniteFloat
+from workbench.commands.options import (
     data_options,
     evaluate_checkpoints,
     load_checkpoints,
     load_data,
     model_options,
+    pick_checkpoint,
 )
-from workbench.commands.numbers import EPOCH, FiniteFloat
-
-
-def pick_checkpoint(models: list, epoch: int | None):
-    """The checkpoint of ``epoch`` (default: the last one of the series)."""
-    if epoch is None:
-        return models[-1]
-    for m in models:
-        if m.epoch == epoch:
-            return m
-    have = ", ".join(str(m.epoch) for m in models)
-    raise click.BadParameter(f"no checkpoint for epoch {epoch}; the series has {have}")
 
 
 def _gallery_against_itself(ds, model, cache_dir, flip):

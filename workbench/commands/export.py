@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.datasets import dataset_kwargs, dataset_options
+from workbench.commands.options import configured_store, dataset_kwargs, dataset_options
 
 RULES_SYNTAX = """\b
 --rules syntax: rules separated by commas; parameters follow the rule name, each
@@ -44,10 +44,9 @@ class RulesHelp(click.Command):
 )
 @click.option(
     "--store",
-    envvar="WORKBENCH_STORE",
-    default=None,
+    default=configured_store,
     help="Tag store (SQLite file or URL) for tag-based rules and the bucket folders "
-    "(env WORKBENCH_STORE).",
+    "[default: the configured store (WORKBENCH_STORE or workbench.toml), else none].",
 )
 @click.option(
     "--out",
