@@ -264,10 +264,13 @@ def test_only_page_files_in_app_pages_each_registered_in_app_py():
 
 def test_no_folder_named_pages_beside_app_py():
     """Streamlit routes a fresh server's first request to a page's address to a file in a
-    folder named pages/ beside the entry point, alone: without app.py's sign-in gate."""
+    folder named pages/ beside the entry point, alone: without app.py's sign-in gate. And
+    ``client.showSidebarNavigation = false`` would hide st.navigation's own list as well."""
+    import tomllib
+
     assert not (ROOT / "pages").exists()
-    config = (ROOT / ".streamlit" / "config.toml").read_text()
-    assert "showSidebarNavigation = false" in config
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"].get("showSidebarNavigation", True) is True
 
 
 def _layout_rows() -> list[tuple[list[str], str]]:
