@@ -307,3 +307,30 @@ def test_every_package_is_named_in_the_layout_table():
     )
     unnamed = [p for p in _packages() if f"`{p}`" not in named]
     assert unnamed == [], f"packages missing from the README's Layout table: {unnamed}"
+
+
+def test_every_name_imported_from_the_project_exists():
+    """``from a.b import name`` anywhere (functions included) names something module a.b has:
+    a lazy import of a moved name fails only when its command runs."""
+    import importlib
+
+    modules = _project_modules()
+    missing = []
+    for name, path in modules.items():
+        if _top(name) in ("app", "app_pages"):  # run as scripts by Streamlit
+            continue
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, *([base] if base else [])])
+            if base not in modules:
+                continue
+            target = importlib.import_module(base)
+            for alias in node.names:
+                if not hasattr(target, alias.name) and f"{base}.{alias.name}" not in modules:
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {base}.{alias.name}")
+    assert missing == [], f"imports of names that do not exist: {missing}"

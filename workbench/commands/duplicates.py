@@ -118,8 +118,7 @@ def command(
     features = None
     if checkpoints is not None:
         from explain.embeddings import embed_dataset
-        from workbench.commands.confidence import pick_checkpoint
-        from workbench.commands.options import load_checkpoints
+        from workbench.commands.options import load_checkpoints, pick_checkpoint
 
         model = pick_checkpoint(load_checkpoints(checkpoints, arch, device), epoch)
         bar, progress = progress_bar(f"embedding ({model.label})")
