@@ -11,12 +11,12 @@ import click
 
 from workbench.commands.numbers import TOP_K
 from workbench.commands.options import (
-    data_options,
+    DataChoice,
+    SeriesChoice,
+    data_group,
     evaluate_checkpoints,
     fmt,
-    load_checkpoints,
-    load_data,
-    model_options,
+    series_group,
 )
 
 
@@ -34,8 +34,8 @@ def format_table(metrics) -> str:
 
 
 @click.command("evaluate")
-@data_options
-@model_options
+@data_group
+@series_group
 @click.option(
     "-k",
     "--top-k",
@@ -51,30 +51,16 @@ def format_table(metrics) -> str:
     default=None,
     help="Also write the per-query tables of all checkpoints to this CSV.",
 )
-def command(
-    data,
-    manifest,
-    root,
-    checkpoints,
-    arch,
-    cache_dir,
-    no_cache,
-    flip,
-    threads,
-    device,
-    k,
-    per_query,
-) -> None:
+def command(source: DataChoice, series: SeriesChoice, k: int, per_query: Path | None) -> None:
     """Rank-1/5/10/20, mAP and mINP of every checkpoint (torchreid's protocol: gallery photos with
     the query's post and camid are ignored; queries whose post has no other gallery photo are
     counted as not in gallery and left out of the averages)."""
     from explain.device import set_threads
 
-    set_threads(threads)
-    ds = load_data(data, manifest, root)
-    models = load_checkpoints(checkpoints, arch, device)
+    set_threads(series.threads)
+    ds, models = source.load(), series.load()
     result = evaluate_checkpoints(
-        ds, models, cache_dir=None if no_cache else cache_dir, k=k, flip=flip, threads=threads
+        ds, models, cache_dir=series.cache, k=k, flip=series.flip, threads=series.threads
     )
     click.echo(format_table(result.metrics))
     if per_query is not None:

@@ -17,9 +17,12 @@ arguments.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import getpass
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -115,6 +118,67 @@ def model_options(fn: Callable) -> Callable:
     ):
         fn = opt(fn)
     return fn
+
+
+# -- the same options, grouped into one parameter ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """``--data`` / ``--manifest`` / ``--root`` as one value (:func:`data_group`)."""
+
+    data: Path | None
+    manifest: Path | None
+    root: Path | None
+
+    def load(self):
+        """The dataset (:func:`load_data`)."""
+        return load_data(self.data, self.manifest, self.root)
+
+
+@dataclass(frozen=True)
+class SeriesChoice:
+    """``--checkpoints`` ... ``--device`` of :func:`model_options` as one value
+    (:func:`series_group`)."""
+
+    checkpoints: Path
+    arch: str | None
+    cache_dir: Path
+    no_cache: bool
+    flip: bool
+    threads: int | None
+    device: str | None
+
+    @property
+    def cache(self) -> Path | None:
+        """The embedding cache folder, or None with ``--no-cache``."""
+        return None if self.no_cache else self.cache_dir
+
+    def load(self):
+        """Every checkpoint of the series (:func:`load_checkpoints`)."""
+        return load_checkpoints(self.checkpoints, self.arch, self.device)
+
+
+def _grouped(options: Callable, cls: type, name: str) -> Callable[[Callable], Callable]:
+    fields = [f.name for f in dataclasses.fields(cls)]
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            kwargs[name] = cls(**{f: kwargs.pop(f) for f in fields})
+            return fn(*args, **kwargs)
+
+        return options(run)
+
+    return decorate
+
+
+data_group = _grouped(data_options, DataChoice, "source")
+data_group.__doc__ = "The :func:`data_options`, passed as one ``source`` (:class:`DataChoice`)."
+series_group = _grouped(model_options, SeriesChoice, "series")
+series_group.__doc__ = (
+    "The :func:`model_options`, passed as one ``series`` (:class:`SeriesChoice`)."
+)
 
 
 # -- settings-backed options -------------------------------------------------------------------
