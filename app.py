@@ -8,10 +8,27 @@ import ui
 from ui import safety
 from workbench.settings import SettingsError
 
+# every page of the app: (file in app_pages/, title, icon, address); the first is the default
+PAGES = [
+    ("home.py", "Overview", "home", "overview"),
+    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
+    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
+    ("triage.py", "Triage", "inbox", "triage"),
+    ("curate.py", "Curate & export", "cleaning_services", "curate"),
+    ("retrain.py", "Retrain", "model_training", "retrain"),
+    ("compare.py", "Compare", "compare", "compare"),
+    ("search.py", "Search", "search", "search"),
+]
+
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
 if not safety.gate():  # sign-in required, or exposed to the network without it
-    # one hidden page, so that no page of the folder is listed or reachable before sign-in
-    st.navigation([st.Page(safety.closed, title="Re-ID workbench")], position="hidden").run()
+    # every page's address leads to one hidden, empty page: nothing is listed or reachable
+    # before sign-in, and a bookmarked address gets the sign-in, not "page not found"
+    closed = [
+        st.Page(safety.closed, title="Re-ID workbench", url_path=url, default=i == 0)
+        for i, (_, _, _, url) in enumerate(PAGES)
+    ]
+    st.navigation(closed, position="hidden").run()
     st.stop()
 safety.show_callback_failure()
 
@@ -48,17 +65,6 @@ with st.sidebar:
         on_click=ui.clear_caches,
     )  # fmt: skip
 
-# every page of the app: (file in app_pages/, title, icon, address); the first is the default
-PAGES = [
-    ("home.py", "Overview", "home", "overview"),
-    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
-    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
-    ("triage.py", "Triage", "inbox", "triage"),
-    ("curate.py", "Curate & export", "cleaning_services", "curate"),
-    ("retrain.py", "Retrain", "model_training", "retrain"),
-    ("compare.py", "Compare", "compare", "compare"),
-    ("search.py", "Search", "search", "search"),
-]
 pages = [
     st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
             default=i == 0)
