@@ -52,8 +52,8 @@ def photo_bytes(fmt: str = "JPEG", size: tuple[int, int] = (64, 128)) -> bytes:
     return buf.getvalue()
 
 
-def policy_of(tree) -> Policy:
-    return Policy(roots=(tree["allowed"],))
+def policy_of(roots_tree) -> Policy:
+    return Policy(roots=(roots_tree["allowed"],))
 
 
 def outside_message_for(

@@ -129,7 +129,7 @@ def bomb() -> bytes:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> dict[str, Path]:
+def roots_tree(tmp_path: Path) -> dict[str, Path]:
     """``allowed/`` (the only root) with a folder, a file, links in and out; ``outside/`` with
     a secret; ``allowed-evil/`` whose name starts with the root's."""
     allowed, outside, evil = tmp_path / "allowed", tmp_path / "outside", tmp_path / "allowed-evil"
@@ -145,7 +145,7 @@ def tree(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def world(app_world, tmp_path, monkeypatch) -> World:
+def hostile_world(app_world, tmp_path, monkeypatch) -> World:
     """The shared generated dataset and series as the configured workspace, an allowed root
     with bad files in it, and ``outside/`` holding a valid copy of the dataset and series."""
     w = World(

@@ -66,7 +66,7 @@ def bound_to():
     st_config.set_option("server.address", before)
 
 
-def test_a_network_bound_app_without_sign_in_shows_nothing(world, bound_to, monkeypatch):
+def test_a_network_bound_app_without_sign_in_shows_nothing(hostile_world, bound_to, monkeypatch):
     bound_to("0.0.0.0")
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -83,10 +83,10 @@ def test_a_network_bound_app_without_sign_in_shows_nothing(world, bound_to, monk
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
     assert at.warning[0].value.startswith("Reachable from the network without sign-in")
-    assert at.text_input(key="workspace.data").value == str(world.data)
+    assert at.text_input(key="workspace.data").value == str(hostile_world.data)
 
 
-def test_with_sign_in_configured_a_visitor_sees_only_the_login_button(world):
+def test_with_sign_in_configured_a_visitor_sees_only_the_login_button(hostile_world):
     at = AppTest.from_file(APP, default_timeout=180)
     at.user = {"is_logged_in": False}
     at.run()
@@ -96,7 +96,7 @@ def test_with_sign_in_configured_a_visitor_sees_only_the_login_button(world):
     assert not at.text_input and not at.metric and not at.error
 
 
-def test_the_signed_in_user_is_the_annotator(world, tmp_path):
+def test_the_signed_in_user_is_the_annotator(hostile_world, tmp_path):
     at = AppTest.from_file(APP, default_timeout=180)
     at.user = {"is_logged_in": True, "email": "ann@example.org", "name": "Ann"}
     at.session_state["workspace.annotator"] = "mallory"  # a forged name changes nothing
@@ -108,5 +108,5 @@ def test_the_signed_in_user_is_the_annotator(world, tmp_path):
     at.run()
     at.button(key="triage.b.spurious").click().run()
     assert_no_failure(at)
-    state = TagStore(world.ws / "tags.sqlite").current()
+    state = TagStore(hostile_world.ws / "tags.sqlite").current()
     assert state["annotator"].tolist() == ["ann@example.org"]

@@ -16,48 +16,54 @@ from tests.adversarial.app_inputs import (
 # -- what the pages write --------------------------------------------------------------------
 
 
-def test_curate_refuses_an_export_folder_outside_the_roots(world, watch):
-    outside = watch(world.outside)
+def test_curate_refuses_an_export_folder_outside_the_roots(hostile_world, watch):
+    outside = watch(hostile_world.outside)
     at = start("curate")
-    target = world.outside / "exports" / "cleaned"
+    target = hostile_world.outside / "exports" / "cleaned"
     at.text_input(key="curate.out").input(str(target)).run()
     at.button(key="curate.export").click().run()
     assert_no_failure(at)
-    want = "The export was not written: " + world.outside_message("The output folder", str(target))
+    want = "The export was not written: " + hostile_world.outside_message(
+        "The output folder", str(target)
+    )
     assert [e.value for e in at.error] == [want]
     outside.assert_unchanged()
-    at.text_input(key="curate.out").input(str(world.allowed / "notes.txt")).run()
+    at.text_input(key="curate.out").input(str(hostile_world.allowed / "notes.txt")).run()
     at.button(key="curate.export").click().run()
     assert [e.value for e in at.error] == [
-        f"The export was not written: The output folder `{world.allowed / 'notes.txt'}` is a "
-        "file, not a folder. Give a new folder, or an earlier export to replace."
+        "The export was not written: The output folder "
+        f"`{hostile_world.allowed / 'notes.txt'}` is a file, not a folder. Give a new folder, or "
+        "an earlier export to replace."
     ]
-    assert (world.allowed / "notes.txt").read_text() == "not a manifest"
+    assert (hostile_world.allowed / "notes.txt").read_text() == "not a manifest"
 
 
-def test_compare_refuses_a_series_and_a_report_folderoutside_message_for(world, watch, app_world):
-    outside = watch(world.outside)
+def test_compare_refuses_a_series_and_a_report_folderoutside_message_for(
+    hostile_world, watch, app_world
+):
+    outside = watch(hostile_world.outside)
     at = start("compare")
-    at.text_input(key="compare.curated").input(str(world.outside / "series")).run()
+    at.text_input(key="compare.curated").input(str(hostile_world.outside / "series")).run()
     assert_no_failure(at)
-    assert world.outside_message("The checkpoint folder", str(world.outside / "series")) in [
-        e.value for e in at.error
-    ]
+    assert hostile_world.outside_message(
+        "The checkpoint folder", str(hostile_world.outside / "series")
+    ) in [e.value for e in at.error]
     at.text_input(key="compare.curated").input(str(app_world["curated"])).run()
-    assert world.outside_message("The checkpoint folder", str(app_world["curated"])) in [
+    assert hostile_world.outside_message("The checkpoint folder", str(app_world["curated"])) in [
         e.value for e in at.error
     ]  # the shared tmp folder is not a root here; copy it into the allowed one
-    shutil.copytree(app_world["curated"], world.allowed / "curated")
-    at.text_input(key="compare.curated").input(str(world.allowed / "curated")).run()
+    shutil.copytree(app_world["curated"], hostile_world.allowed / "curated")
+    at.text_input(key="compare.curated").input(str(hostile_world.allowed / "curated")).run()
     at.number_input(key="compare.n").set_value(1).run()
     at.number_input(key="compare.limit").set_value(10).run()
     at.button(key="compare.run").click().run()
     assert_no_failure(at)
-    report = world.outside / "report"
+    report = hostile_world.outside / "report"
     at.text_input(key="compare.out").input(str(report)).run()
     at.button(key="compare.write").click().run()
     assert [e.value for e in at.error] == [
-        "The report was not written: " + world.outside_message("The report folder", str(report))
+        "The report was not written: "
+        + hostile_world.outside_message("The report folder", str(report))
     ]
     outside.assert_unchanged()
 
@@ -83,29 +89,32 @@ RETRAIN = [
 
 
 @pytest.mark.parametrize(("key", "value", "what"), RETRAIN)
-def test_retrain_refuses_pathsoutside_message_for(world, watch, key, value, what):
-    outside = watch(world.outside)
-    (world.ws / "exports" / "cleaned").mkdir(parents=True)
-    shutil.copy(world.data / "manifest.csv", world.ws / "exports" / "cleaned" / "manifest.csv")
+def test_retrain_refuses_pathsoutside_message_for(hostile_world, watch, key, value, what):
+    outside = watch(hostile_world.outside)
+    (hostile_world.ws / "exports" / "cleaned").mkdir(parents=True)
+    shutil.copy(
+        hostile_world.data / "manifest.csv",
+        hostile_world.ws / "exports" / "cleaned" / "manifest.csv",
+    )
     at = start("retrain")
-    at.text_input(key=key).input(value(world)).run()
+    at.text_input(key=key).input(value(hostile_world)).run()
     assert_no_failure(at)
-    assert [i.value for i in at.info] == [world.outside_message(what, value(world))]
+    assert [i.value for i in at.info] == [hostile_world.outside_message(what, value(hostile_world))]
     assert not _has_button(at, "retrain.start")
     outside.assert_unchanged()
-    assert not (world.ws / "jobs").exists()
+    assert not (hostile_world.ws / "jobs").exists()
 
 
 def _has_button(at: AppTest, key: str) -> bool:
     return any(b.key == key for b in at.button)
 
 
-def test_a_failed_job_shows_its_error_without_the_traceback(world):
+def test_a_failed_job_shows_its_error_without_the_traceback(hostile_world):
     import sys
 
     from workbench import jobs
 
-    job = jobs.start(world.ws, [sys.executable, "-c", "raise RuntimeError('at /secret/x')"])
+    job = jobs.start(hostile_world.ws, [sys.executable, "-c", "raise RuntimeError('at /secret/x')"])
     assert job.wait(timeout=60) == "failed"
     assert 'File "<string>"' in jobs.read_log(job)  # the server's log keeps everything
     at = start("retrain")
@@ -117,8 +126,8 @@ def test_a_failed_job_shows_its_error_without_the_traceback(world):
     )
 
 
-def test_retrain_keeps_its_whole_number_check(world):
+def test_retrain_keeps_its_whole_number_check(hostile_world):
     at = start("retrain")
-    at.text_input(key="retrain.manifest").input(str(world.data / "manifest.csv")).run()
+    at.text_input(key="retrain.manifest").input(str(hostile_world.data / "manifest.csv")).run()
     at.text_input(key="retrain.epochs").input("1e20").run()
     assert [i.value for i in at.info] == ["Epochs must be a whole number ≥ 1, not `1e20`."]

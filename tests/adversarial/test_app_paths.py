@@ -51,33 +51,37 @@ RESOLVED = {
 
 
 @pytest.mark.parametrize(("raw", "resolved"), REFUSED_PATHS)
-def test_paths_outside_the_roots_are_refused(tree, raw, resolved):
-    text = raw(tree)
+def test_paths_outside_the_roots_are_refused(roots_tree, raw, resolved):
+    text = raw(roots_tree)
     with pytest.raises(AccessError) as err:
-        access.check_path(policy_of(tree), text, what="The dataset", exists=False)
-    expected = RESOLVED[resolved](tree) if resolved else None
-    assert str(err.value) == outside_message_for("The dataset", text, [tree["allowed"]], expected)
-    assert (tree["outside"] / "secret.txt").read_text() == "secret"
-    assert sorted(p.name for p in tree["outside"].iterdir()) == ["secret.txt"]
+        access.check_path(policy_of(roots_tree), text, what="The dataset", exists=False)
+    expected = RESOLVED[resolved](roots_tree) if resolved else None
+    assert str(err.value) == outside_message_for(
+        "The dataset", text, [roots_tree["allowed"]], expected
+    )
+    assert (roots_tree["outside"] / "secret.txt").read_text() == "secret"
+    assert sorted(p.name for p in roots_tree["outside"].iterdir()) == ["secret.txt"]
 
 
-def test_a_relative_path_and_home_are_resolved_before_the_check(tree, monkeypatch):
-    monkeypatch.chdir(tree["allowed"] / "data")
-    monkeypatch.setenv("HOME", str(tree["outside"]))
-    policy = policy_of(tree)
-    assert access.check_path(policy, "sub", what="x") == tree["allowed"] / "data" / "sub"
-    for raw, resolved in (("../../outside", tree["outside"]), ("~", tree["outside"]),
-                          ("~/secret.txt", tree["outside"] / "secret.txt")):  # fmt: skip
+def test_a_relative_path_and_home_are_resolved_before_the_check(roots_tree, monkeypatch):
+    monkeypatch.chdir(roots_tree["allowed"] / "data")
+    monkeypatch.setenv("HOME", str(roots_tree["outside"]))
+    policy = policy_of(roots_tree)
+    assert access.check_path(policy, "sub", what="x") == roots_tree["allowed"] / "data" / "sub"
+    for raw, resolved in (("../../outside", roots_tree["outside"]), ("~", roots_tree["outside"]),
+                          ("~/secret.txt", roots_tree["outside"] / "secret.txt")):  # fmt: skip
         with pytest.raises(AccessError) as err:
             access.check_path(policy, raw, what="The folder")
-        assert str(err.value) == outside_message_for("The folder", raw, [tree["allowed"]], resolved)
+        assert str(err.value) == outside_message_for(
+            "The folder", raw, [roots_tree["allowed"]], resolved
+        )
 
 
-def test_a_refused_path_says_nothing_about_whether_it_exists(tree):
-    policy = policy_of(tree)
+def test_a_refused_path_says_nothing_about_whether_it_exists(roots_tree):
+    policy = policy_of(roots_tree)
     messages = []
     for name in ("secret.txt", "no-such-file"):
-        raw = str(tree["outside"] / name)
+        raw = str(roots_tree["outside"] / name)
         with pytest.raises(AccessError) as err:
             access.check_path(policy, raw, what="The dataset")
         messages.append(str(err.value).replace(name, "NAME"))
@@ -118,10 +122,12 @@ ACCEPTED_PATHS = [
 
 
 @pytest.mark.parametrize(("raw", "expect", "exists", "resolved"), ACCEPTED_PATHS)
-def test_paths_inside_the_roots_resolve(tree, raw, expect, exists, resolved):
-    got = access.check_path(policy_of(tree), str(raw(tree)), what="x", expect=expect, exists=exists)
-    assert got == resolved(tree)
-    assert not (tree["allowed"] / "new").exists()  # checking creates nothing
+def test_paths_inside_the_roots_resolve(roots_tree, raw, expect, exists, resolved):
+    got = access.check_path(
+        policy_of(roots_tree), str(raw(roots_tree)), what="x", expect=expect, exists=exists
+    )
+    assert got == resolved(roots_tree)
+    assert not (roots_tree["allowed"] / "new").exists()  # checking creates nothing
 
 
 KIND_ERRORS = [
@@ -143,16 +149,16 @@ KIND_ERRORS = [
 
 
 @pytest.mark.parametrize(("rel", "expect", "exists", "message"), KIND_ERRORS)
-def test_wrong_kind_or_missing_paths_inside_the_roots(tree, rel, expect, exists, message):
-    raw = str(tree["allowed"] / rel) if rel else ""
+def test_wrong_kind_or_missing_paths_inside_the_roots(roots_tree, rel, expect, exists, message):
+    raw = str(roots_tree["allowed"] / rel) if rel else ""
     with pytest.raises(AccessError) as err:
-        access.check_path(policy_of(tree), raw, what="The folder", expect=expect, fix="Fix.")
+        access.check_path(policy_of(roots_tree), raw, what="The folder", expect=expect, fix="Fix.")
     assert str(err.value) == message.format(p=raw)
 
 
-def test_a_nul_byte_is_refused(tree):
+def test_a_nul_byte_is_refused(roots_tree):
     with pytest.raises(AccessError, match="^A path cannot contain a NUL character.$"):
-        access.check_path(policy_of(tree), f"{tree['allowed']}/a\x00b", what="x")
+        access.check_path(policy_of(roots_tree), f"{roots_tree['allowed']}/a\x00b", what="x")
 
 
 def test_the_policy_from_the_environment(tmp_path):

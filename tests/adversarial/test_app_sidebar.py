@@ -19,7 +19,7 @@ from tests.adversarial.app_inputs import (
 )
 
 SIDEBAR = [
-    # (key, value from the world, page, expected message (None: outside message), resolved)
+    # (key, value from the hostile_world, page, expected message (None: outside message), resolved)
     pytest.param(
         "workspace.data",
         lambda w: str(w.allowed / "nowhere"),
@@ -169,17 +169,19 @@ WHAT = {
 
 
 @pytest.mark.parametrize(("key", "value", "page", "expected"), SIDEBAR)
-def test_hostile_sidebar_values_get_a_message(world, watch, request, key, value, page, expected):
-    outside, evil = watch(world.outside), watch(world.evil)
-    raw = value(world)
+def test_hostile_sidebar_values_get_a_message(
+    hostile_world, watch, request, key, value, page, expected
+):
+    outside, evil = watch(hostile_world.outside), watch(hostile_world.evil)
+    raw = value(hostile_world)
     at = start(page, **{key: raw})
     assert_no_failure(at)
     case = request.node.callspec.id
     if expected is None:
-        resolved = RESOLVES.get(case, lambda w: None)(world)
-        want = world.outside_message(WHAT[key], raw, resolved)
+        resolved = RESOLVES.get(case, lambda w: None)(hostile_world)
+        want = hostile_world.outside_message(WHAT[key], raw, resolved)
     else:
-        want = expected(world)
+        want = expected(hostile_world)
     assert want in [e.value for e in at.error], shown(at)
     if key == "workspace.data":  # nothing of a refused dataset is shown
         assert not [m for m in at.metric if m.label in ("train", "query", "gallery")]
@@ -207,9 +209,9 @@ EVERY_PAGE = [
 
 
 @pytest.mark.parametrize(("key", "value"), EVERY_PAGE)
-def test_every_page_with_a_bad_value_shows_a_message(world, key, value):
+def test_every_page_with_a_bad_value_shows_a_message(hostile_world, key, value):
     """The pages that read the value say why they cannot use it; none shows a traceback."""
-    at = start(**{key: value(world)})
+    at = start(**{key: value(hostile_world)})
     for page in PAGES:
         at.switch_page(f"app_pages/{page}.py")
         at.run()
@@ -222,7 +224,7 @@ def _nothing() -> None:
     """A child process's whole work."""
 
 
-def test_a_process_spawned_after_an_app_run_starts(world):
+def test_a_process_spawned_after_an_app_run_starts(hostile_world):
     """AppTest leaves app.py as ``__main__``; a spawned child (the store's concurrency test
     uses them) runs it again outside any Streamlit runtime, where it must do nothing."""
     import multiprocessing as mp
@@ -234,7 +236,7 @@ def test_a_process_spawned_after_an_app_run_starts(world):
     assert child.exitcode == 0
 
 
-def test_a_refused_database_url_reads_the_same_whatever_listens(world):
+def test_a_refused_database_url_reads_the_same_whatever_listens(hostile_world):
     """Before: "Connection refused" for a closed port, "invalid response to SSL negotiation"
     for a web server: the sidebar was a port scanner."""
     with socket.socket() as srv:
@@ -259,11 +261,11 @@ def test_a_refused_database_url_reads_the_same_whatever_listens(world):
     assert (
         messages[0]
         == messages[1]
-        == [store_refused_message("`postgresql+psycopg://u@127.0.0.1:PORT/db`", world.ws)]
+        == [store_refused_message("`postgresql+psycopg://u@127.0.0.1:PORT/db`", hostile_world.ws)]
     )
 
 
-def test_the_configured_store_url_is_shown_without_its_password(world, monkeypatch):
+def test_the_configured_store_url_is_shown_without_its_password(hostile_world, monkeypatch):
     monkeypatch.setenv("WORKBENCH_STORE", "postgresql+psycopg://team:s3cret@127.0.0.1:9/tags")
     at = start()
     assert at.text_input(key="workspace.store").value == (
@@ -273,11 +275,11 @@ def test_the_configured_store_url_is_shown_without_its_password(world, monkeypat
 
 
 @pytest.fixture
-def read_only_store(world) -> Path:
+def read_only_store(hostile_world) -> Path:
     """A tag store the app cannot write: mode 0444, and immutable (chattr +i) for root."""
-    path = world.allowed / "ro.sqlite"
+    path = hostile_world.allowed / "ro.sqlite"
     TagStore(path).close()
-    files = sorted(world.allowed.glob("ro.sqlite*"))
+    files = sorted(hostile_world.allowed.glob("ro.sqlite*"))
     for f in files:
         f.chmod(0o444)
     if os.geteuid() == 0:
@@ -289,7 +291,7 @@ def read_only_store(world) -> Path:
         subprocess.run(["chattr", "-i", *map(str, files)], check=True)
 
 
-def test_a_read_only_store_says_not_saved_instead_of_a_traceback(world, read_only_store):
+def test_a_read_only_store_says_not_saved_instead_of_a_traceback(hostile_world, read_only_store):
     at = start("triage", **{"workspace.store": str(read_only_store)})
     assert_no_failure(at)
     at.text_input(key="workspace.annotator").input("eve").run()

@@ -39,28 +39,28 @@ REFUSED_URLS = [
 
 
 @pytest.mark.parametrize(("url", "shown"), REFUSED_URLS)
-def test_unconfigured_database_urls_are_refused(tree, monkeypatch, url, shown):
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tree["allowed"]))
+def test_unconfigured_database_urls_are_refused(roots_tree, monkeypatch, url, shown):
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(roots_tree["allowed"]))
     with pytest.raises(AccessError) as err:
-        access.check_store(policy_of(tree), url)
-    assert str(err.value) == store_refused_message(shown.format(u=url), tree["allowed"])
+        access.check_store(policy_of(roots_tree), url)
+    assert str(err.value) == store_refused_message(shown.format(u=url), roots_tree["allowed"])
     assert "hunter2" not in str(err.value)
 
 
-def test_a_refused_url_is_never_connected_to(tree):
+def test_a_refused_url_is_never_connected_to(roots_tree):
     """The message cannot depend on what listens there: nothing is even tried."""
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
         srv.listen(1)
         port = srv.getsockname()[1]
         with pytest.raises(AccessError) as err:
-            access.check_store(policy_of(tree), f"postgresql+psycopg://u@127.0.0.1:{port}/db")
+            access.check_store(policy_of(roots_tree), f"postgresql+psycopg://u@127.0.0.1:{port}/db")
         srv.settimeout(0.3)
         with pytest.raises(TimeoutError):
             srv.accept()
     closed = f"postgresql+psycopg://u@127.0.0.1:{port}/db"  # nothing listens there any more
     with pytest.raises(AccessError) as err2:
-        access.check_store(policy_of(tree), closed)
+        access.check_store(policy_of(roots_tree), closed)
     assert str(err.value) == str(err2.value)
 
 
@@ -74,29 +74,29 @@ SQLITE_URLS = [
 
 
 @pytest.mark.parametrize(("url", "kind"), SQLITE_URLS)
-def test_sqlite_urls_obey_the_pathpolicy_of(tree, monkeypatch, url, kind):
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tree["allowed"]))
-    url = url.format(outside=tree["outside"], allowed=tree["allowed"])
+def test_sqlite_urls_obey_the_pathpolicy_of(roots_tree, monkeypatch, url, kind):
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(roots_tree["allowed"]))
+    url = url.format(outside=roots_tree["outside"], allowed=roots_tree["allowed"])
     with pytest.raises(AccessError) as err:
-        access.check_store(policy_of(tree), url)
-    fix = f"Give a SQLite file such as `{tree['allowed'] / 'tags.sqlite'}`."
+        access.check_store(policy_of(roots_tree), url)
+    fix = f"Give a SQLite file such as `{roots_tree['allowed'] / 'tags.sqlite'}`."
     if kind == "outside":
-        path = f"{tree['outside']}/t.sqlite"
-        assert str(err.value) == outside_message_for("The tag store", path, [tree["allowed"]])
+        path = f"{roots_tree['outside']}/t.sqlite"
+        assert str(err.value) == outside_message_for("The tag store", path, [roots_tree["allowed"]])
     elif kind == "etc":
         assert str(err.value) == outside_message_for(
-            "The tag store", "/etc/passwd", [tree["allowed"]]
+            "The tag store", "/etc/passwd", [roots_tree["allowed"]]
         )
     else:
         assert str(err.value).endswith(
             "is not a plain SQLite file (in-memory stores and URL options are refused). " + fix
         )
-    assert sorted(p.name for p in tree["outside"].iterdir()) == ["secret.txt"]
+    assert sorted(p.name for p in roots_tree["outside"].iterdir()) == ["secret.txt"]
 
 
-def test_allowed_stores(tree):
+def test_allowed_stores(roots_tree):
     configured = "postgresql+psycopg://team:s3cret@db.example:5432/tags"
-    policy = Policy(roots=(tree["allowed"],), store_urls=(make_url(configured),))
+    policy = Policy(roots=(roots_tree["allowed"],), store_urls=(make_url(configured),))
     assert access.check_store(policy, configured) == configured
     # the sidebar shows the configured URL with its password hidden; that form means it too
     hidden = access.public_store(configured)
@@ -104,10 +104,13 @@ def test_allowed_stores(tree):
     assert access.check_store(policy, hidden) == configured
     with pytest.raises(AccessError):  # another host with the hidden password is not it
         access.check_store(policy, "postgresql+psycopg://team:***@evil.example:5432/tags")
-    assert access.check_store(policy, f"{tree['allowed']}/t.sqlite") == tree["allowed"] / "t.sqlite"
-    assert access.check_store(policy, f"sqlite:///{tree['allowed']}/u.db") == (
-        tree["allowed"] / "u.db"
+    assert (
+        access.check_store(policy, f"{roots_tree['allowed']}/t.sqlite")
+        == roots_tree["allowed"] / "t.sqlite"
+    )
+    assert access.check_store(policy, f"sqlite:///{roots_tree['allowed']}/u.db") == (
+        roots_tree["allowed"] / "u.db"
     )
     with pytest.raises(AccessError, match="is a folder, not a file"):
-        access.check_store(policy, str(tree["allowed"]))
+        access.check_store(policy, str(roots_tree["allowed"]))
     assert access.public_store("postgresql://[::1") == "(a database URL that cannot be read)"

@@ -126,29 +126,29 @@ def test_job_logs_lose_their_traceback_frames_but_keep_the_error():
 # -- uploads on the Search page --------------------------------------------------------------
 
 
-def test_bad_uploads_on_the_search_page(world, bad_upload, upload_name, upload_message):
+def test_bad_uploads_on_the_search_page(hostile_world, bad_upload, upload_name, upload_message):
     at = start("search")
     at.file_uploader(key="search.upload").upload(upload_name, bad_upload).run()
     assert_no_failure(at)
     errors = [re.sub(r"\(\d+ bytes not processed\)", "(26 bytes not processed)", e.value)
               for e in at.error]  # fmt: skip
     assert errors == [f"This file cannot be searched: {upload_message}"]
-    uploads = world.ws / "uploads"
+    uploads = hostile_world.ws / "uploads"
     assert not uploads.exists() or list(uploads.iterdir()) == []
 
 
-def test_a_good_upload_is_searched_and_its_temporary_file_removed(world):
-    ds = load_dataset(world.data)
+def test_a_good_upload_is_searched_and_its_temporary_file_removed(hostile_world):
+    ds = load_dataset(hostile_world.data)
     photo = ds.path(ds.split("query")["image"].iloc[0]).read_bytes()
     at = start("search")
     at.file_uploader(key="search.upload").upload("lost-cat.jpg", photo, "image/jpeg").run()
     assert_no_failure(at)
     assert at.metric and at.metric[0].label.startswith("Best match: post ")
     assert at.get("image")[0].proto.imgs[0].caption == "your photo"
-    assert list((world.ws / "uploads").iterdir()) == []  # before: uploads/<sha1>.jpg stayed
+    assert list((hostile_world.ws / "uploads").iterdir()) == []  # before: uploads/<sha1>.jpg stayed
 
 
-def test_the_temporary_upload_is_removed_when_the_page_fails(world, monkeypatch, caplog):
+def test_the_temporary_upload_is_removed_when_the_page_fails(hostile_world, monkeypatch, caplog):
     import explain.lookup
 
     seen = []
@@ -159,13 +159,13 @@ def test_the_temporary_upload_is_removed_when_the_page_fails(world, monkeypatch,
         raise RuntimeError("embedding exploded at /secret/location")
 
     monkeypatch.setattr(explain.lookup, "embed_photos", broken)
-    ds = load_dataset(world.data)
+    ds = load_dataset(hostile_world.data)
     photo = ds.path(ds.split("query")["image"].iloc[0]).read_bytes()
     at = start("search")
     with caplog.at_level(logging.ERROR, logger="workbench.app"):
         at.file_uploader(key="search.upload").upload("dog.jpg", photo, "image/jpeg").run()
     assert seen and not any(p.exists() for p in seen)
-    assert list((world.ws / "uploads").iterdir()) == []
+    assert list((hostile_world.ws / "uploads").iterdir()) == []
     (error,) = [e.value for e in at.error]
     ref = re.fullmatch(
         r"Unexpected error on the server \(reference `([0-9a-f]{10})`\)\. The details are in "
@@ -178,7 +178,7 @@ def test_the_temporary_upload_is_removed_when_the_page_fails(world, monkeypatch,
     assert record.exc_info and "embedding exploded" in str(record.exc_info[1])
 
 
-def test_an_unexpected_error_in_a_callback_is_a_short_message(world, monkeypatch, caplog):
+def test_an_unexpected_error_in_a_callback_is_a_short_message(hostile_world, monkeypatch, caplog):
     def broken(self, *a, **kw):
         raise RuntimeError("disk controller on fire")
 
