@@ -4,17 +4,39 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import safety, ui
+import ui
+from ui import safety
+from workbench.settings import SettingsError
 
-ui.through_app()
+# every page of the app: (file in app_pages/, title, icon, address); the first is the default
+PAGES = [
+    ("home.py", "Overview", "home", "overview"),
+    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
+    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
+    ("triage.py", "Triage", "inbox", "triage"),
+    ("curate.py", "Curate & export", "cleaning_services", "curate"),
+    ("retrain.py", "Retrain", "model_training", "retrain"),
+    ("compare.py", "Compare", "compare", "compare"),
+    ("search.py", "Search", "search", "search"),
+]
+
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
 if not safety.gate():  # sign-in required, or exposed to the network without it
-    # one hidden page, so that no page of the folder is listed or reachable before sign-in
-    st.navigation([st.Page(safety.closed, title="Re-ID workbench")], position="hidden").run()
+    # every page's address leads to one hidden, empty page: nothing is listed or reachable
+    # before sign-in, and a bookmarked address gets the sign-in, not "page not found"
+    closed = [
+        st.Page(safety.closed, title="Re-ID workbench", url_path=url, default=i == 0)
+        for i, (_, _, _, url) in enumerate(PAGES)
+    ]
+    st.navigation(closed, position="hidden").run()
     st.stop()
 safety.show_callback_failure()
 
-defaults = ui.workspace_defaults()
+try:
+    defaults = ui.workspace_defaults()
+except SettingsError as exc:  # a broken workbench.toml: say which file and what is wrong
+    st.error(f"The workbench settings cannot be read: {exc}")
+    st.stop()
 with st.sidebar:
     st.header("Workspace")
     st.text_input(
@@ -37,41 +59,17 @@ with st.sidebar:
         help="A SQLite file inside the workspace is created on first use; a database server "
         "(postgresql+psycopg://user@host/db, shared by a team) only when configured at start.",
     )
-    safety.account_box(ui.K_ANNOTATOR)
+    safety.account_box(ui.K_ANNOTATOR, default=ui.annotator_default())
     st.button(
         "Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models.",
         on_click=ui.clear_caches,
     )  # fmt: skip
 
 pages = [
-    st.Page(
-        "pages/home.py", title="Overview", icon=":material/home:", default=True, url_path="overview"
-    ),
-    st.Page(
-        "pages/checkpoints.py",
-        title="Checkpoints",
-        icon=":material/monitoring:",
-        url_path="checkpoints",
-    ),
-    st.Page(
-        "pages/heatmaps.py",
-        title="Heatmaps",
-        icon=":material/local_fire_department:",
-        url_path="heatmaps",
-    ),
-    st.Page("pages/triage.py", title="Triage", icon=":material/inbox:", url_path="triage"),
-    st.Page(
-        "pages/curate.py",
-        title="Curate & export",
-        icon=":material/cleaning_services:",
-        url_path="curate",
-    ),
-    st.Page(
-        "pages/retrain.py", title="Retrain", icon=":material/model_training:", url_path="retrain"
-    ),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/search.py", title="Search", icon=":material/search:", url_path="search"),
-]
+    st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
+            default=i == 0)
+    for i, (file, title, icon, url) in enumerate(PAGES)
+]  # fmt: skip
 page = st.navigation(pages)
 if safety.served():  # a spawned child re-running this file as its __main__ runs no page
     with safety.guarded(lambda: f"page {page.title}"):

@@ -13,7 +13,13 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 
-PRELOAD = ("pages.ui", "explain.models.series", "explain.retrieval.series", "torchreid")
+PRELOAD = (
+    "ui.loaders",
+    "ui.compute",
+    "explain.models.series",
+    "explain.retrieval.series",
+    "torchreid",
+)
 
 
 @asynccontextmanager

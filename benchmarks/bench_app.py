@@ -70,7 +70,7 @@ def main() -> None:
             print(f"make run's precompute (workbench evaluate): {time.perf_counter() - t:.2f} s")
         print(f"{'page':<12}{'cold (s)':>10}{'warm median (ms)':>18}{'warm runs (ms)':>30}")
         for page in args.pages.split(","):
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"app_pages/{page}.py")
             cold = timed_run(at)
             if page == "heatmaps" and at.multiselect(key="hm.methods").value != args.methods.split(
                 ","

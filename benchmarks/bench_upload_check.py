@@ -50,7 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=12000, help="width = height in pixels")
     args = ap.parse_args()
-    from tests.adversarial.test_app_inputs import bomb_png
+    from tests.adversarial.app_inputs import bomb_png
 
     data = bomb_png(args.side, args.side)
     with tempfile.TemporaryDirectory() as tmp:

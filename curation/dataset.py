@@ -33,10 +33,9 @@ from curation.names import NamePattern
 from curation.paths import LinkPolicy, is_path_column, path_columns, resolve
 from curation.rowchecks import duplicate_findings, path_findings
 from curation.values import MAX_INDEX, Checker, id_column, text_column, truthy_cell, whole_cell
+from curation.vocabulary import GT_ARTIFACTS, SPLITS
 
-SPLITS = ("train", "query", "gallery")
 REQUIRED_COLUMNS = ("image", "post_id", "photo", "split", "camid")
-GT_ARTIFACTS = ("tongue", "hands", "grass", "glare")
 OPTIONAL_TEXT_COLUMNS = (
     "species",
     "look",

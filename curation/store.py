@@ -16,6 +16,9 @@ Every problem with the store itself (not a database, read-only, a full disk, a n
 server that does not answer) raises :class:`StoreError` naming the store and the fix; a read-only
 SQLite file can still be read (listing works, saving says it is read-only).
 
+Events and their checks live in :mod:`curation.store_events`, the folding into the current state
+in :mod:`curation.store_state`, the database plumbing in :mod:`curation.store_db`.
+
 Actions and their payload:
 
 ``bucket``     ``bucket`` in :data:`BUCKETS` (None clears it), optional ``suggested`` bucket
@@ -26,73 +29,43 @@ Actions and their payload:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
 import math
 import numbers
 import os
-import random
-import re
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from PIL import Image
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Integer,
-    MetaData,
-    String,
-    Table,
     text,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from curation import migrations, store_db
-from curation.regions import regions_json, validate_regions
+from curation.regions import regions_json
 from curation.store_db import StoreBusyError, StoreError, StoreSchemaError
+from curation.store_events import (
+    ACTIONS,
+    COLUMNS,
+    INSERT,
+    TARGET_KINDS,
+    EventChecker,
+    TagEvent,
+    check_annotator,
+    check_tag_name,
+    now,
+)
+from curation.store_state import HISTORY_COLUMNS, decode, image_state, post_state, undone_ids
+from curation.vocabulary import BUCKETS, FLAGS, SUGGESTIONS
 
-BUCKETS = ("worked", "missed", "spurious")
-SUGGESTIONS = (*BUCKETS, "no-match-in-gallery")
-FLAGS = ("exclude", "multiple-animals")
-ACTIONS = ("bucket", "artifacts", "flags", "note")
-TARGET_KINDS = ("image", "post")
 DEFAULT_VOCABULARY = migrations.DEFAULT_VOCABULARY
-_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class TagEvent:
-    """One annotator action, before it is stored (``id`` and time are assigned on insert).
-
-    ``target`` is a manifest ``image`` path (``target_kind='image'``) or a ``post_id``.
-    ``model``/``epoch`` name the checkpoint that was on screen when the decision was made.
-    """
-
-    target: str
-    annotator: str
-    action: str
-    target_kind: str = "image"
-    bucket: str | None = None
-    suggested: str | None = None
-    artifacts: Sequence[str] | None = None
-    regions: Sequence[dict] | None = None
-    flags: Sequence[str] | None = None
-    note: str | None = None
-    model: str | None = None
-    epoch: int | None = None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+__all__ = [
+    "ACTIONS", "BUCKETS", "DEFAULT_VOCABULARY", "FLAGS", "SUGGESTIONS", "TARGET_KINDS",
+    "StoreBusyError", "StoreError", "StoreSchemaError", "TagEvent", "TagStore",
+]  # fmt: skip
 
 
 class TagStore:
@@ -121,12 +94,7 @@ class TagStore:
         self._engine = store_db.engine(
             url_or_path, busy_timeout=min(self.max_wait, store_db.MAX_BUSY_TIMEOUT)
         )
-        self._images: set[str] | None = None
-        self._posts: set[str] | None = None
-        self._dataset = dataset
-        if dataset is not None:
-            self._images = set(dataset.table["image"])
-            self._posts = set(dataset.table["post_id"])
+        self._checker = EventChecker(dataset, self.vocabulary)
         try:
             self._open(vocabulary)
         except BaseException:
@@ -137,7 +105,7 @@ class TagStore:
         """Check the schema version, create or upgrade the schema, extend the vocabulary."""
         seed = tuple(vocabulary) if vocabulary is not None else DEFAULT_VOCABULARY
         for tag in seed:
-            _check_tag_name(tag)
+            check_tag_name(tag)
         have = self._read(migrations.current_version)
         if have > migrations.LATEST:  # before any write: a read-only newer store says so too
             raise StoreSchemaError(
@@ -193,40 +161,10 @@ class TagStore:
         return self._retry(fn, immediate=False, retry_integrity=False)
 
     def _retry(self, fn, *, immediate: bool, retry_integrity: bool):
-        """Run ``fn`` in a transaction, retrying while the database is locked, for at most
-        ``max_wait`` seconds (each SQLite statement waits for a lock at most the rest of that
-        time, and never more than ``store_db.MAX_BUSY_TIMEOUT``)."""
-        started = time.monotonic()
-        deadline = started + self.max_wait
-        attempt = 0
-        while True:
-            try:
-                with self._engine.connect() as conn:
-                    if self._engine.dialect.name == "sqlite":  # wait no longer than max_wait
-                        left = max(0.0, min(deadline - time.monotonic(), store_db.MAX_BUSY_TIMEOUT))
-                        raw = conn.connection.dbapi_connection
-                        raw.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
-                    conn.execution_options(wb_immediate=immediate)
-                    with conn.begin():
-                        return fn(conn)
-            except (OperationalError, IntegrityError, DBAPIError) as exc:
-                if not (
-                    store_db.is_busy(exc) or (retry_integrity and isinstance(exc, IntegrityError))
-                ):
-                    problem = store_db.store_problem(exc, self._engine)
-                    if problem is None:
-                        raise
-                    raise problem from exc
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise StoreBusyError(
-                        f"the tag store {self.where} stayed locked for "
-                        f"{time.monotonic() - started:.1f} s (max_wait {self.max_wait:g} s; "
-                        f"{exc.orig}); another process holds it; try again, or raise max_wait"
-                    ) from exc
-                attempt += 1
-                pause = min(0.01 * 2 ** min(attempt, 7), 1.0) * random.uniform(0.5, 1.5)
-                time.sleep(min(pause, left))
+        return store_db.run_retrying(
+            self._engine, fn, immediate=immediate, retry_integrity=retry_integrity,
+            max_wait=self.max_wait, where=self.where,
+        )  # fmt: skip
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -236,15 +174,15 @@ class TagStore:
 
     def add_many(self, events: Iterable[TagEvent]) -> list[int]:
         """Validate every event, then append them all in one transaction; return their ids."""
-        rows = [self._row(ev) for ev in events]
+        rows = [self._checker.row(ev) for ev in events]
         if not rows:
             return []
 
         def insert(conn: Connection) -> list[int]:
             ids = []
             for row in rows:
-                row = {**row, "ts": _now()}
-                result = conn.execute(_INSERT, row)
+                row = {**row, "ts": now()}
+                result = conn.execute(INSERT, row)
                 ids.append(int(result.inserted_primary_key[0]))
             return ids
 
@@ -340,7 +278,7 @@ class TagStore:
 
         Repeated calls walk further back. Other annotators' events are never touched.
         """
-        annotator = _check_annotator(annotator)
+        annotator = check_annotator(annotator)
 
         def step(conn: Connection) -> dict | None:
             row = (
@@ -357,10 +295,10 @@ class TagStore:
             if row is None:
                 return None
             conn.execute(
-                _INSERT,
+                INSERT,
                 {
-                    **dict.fromkeys(_COLUMNS),
-                    "ts": _now(),
+                    **dict.fromkeys(COLUMNS),
+                    "ts": now(),
                     "annotator": annotator,
                     "target_kind": row["target_kind"],
                     "target": row["target"],
@@ -368,7 +306,7 @@ class TagStore:
                     "undoes": row["id"],
                 },
             )
-            return _decode(dict(row))
+            return decode(dict(row))
 
         return self._write(step, retry_integrity=True)
 
@@ -383,8 +321,8 @@ class TagStore:
 
     def add_tag(self, tag: str, annotator: str) -> bool:
         """Add an artifact tag to the vocabulary; False when it was already there."""
-        tag = _check_tag_name(tag)
-        annotator = _check_annotator(annotator)
+        tag = check_tag_name(tag)
+        annotator = check_annotator(annotator)
 
         def step(conn: Connection) -> bool:
             if conn.execute(text("SELECT 1 FROM vocabulary WHERE tag = :t"), {"t": tag}).first():
@@ -395,7 +333,7 @@ class TagStore:
                     "INSERT INTO vocabulary (tag, position, added_by, added_at) "
                     "VALUES (:t, :p, :a, :now)"
                 ),
-                {"t": tag, "p": int(pos.scalar()), "a": annotator, "now": _now()},
+                {"t": tag, "p": int(pos.scalar()), "a": annotator, "now": now()},
             )
             return True
 
@@ -416,7 +354,7 @@ class TagStore:
     def _events(self, where: str = "", params: dict | None = None, *, view: str) -> list[dict]:
         sql = f"SELECT * FROM {view} {where} ORDER BY id"
         rows = self._read(lambda c: c.execute(text(sql), params or {}).mappings().all())
-        return [_decode(dict(r)) for r in rows]
+        return [decode(dict(r)) for r in rows]
 
     def current(self, *, annotator: str | None = None) -> pd.DataFrame:
         """Current state: one row per image that has an effective event, sorted by image.
@@ -430,21 +368,12 @@ class TagStore:
         where, params = "WHERE target_kind = 'image'", {}
         if annotator is not None:
             where, params = where + " AND annotator = :a", {"a": annotator}
-        state: dict[str, dict] = {}
-        for ev in self._events(where, params, view="effective_events"):
-            row = state.setdefault(ev["target"], _empty_state(ev["target"]))
-            _fold(row, ev)
-        return _frame(list(state.values()), _CURRENT_COLUMNS, key="image")
+        return image_state(self._events(where, params, view="effective_events"))
 
     def post_flags(self) -> pd.DataFrame:
         """Current flags and note of each post that has one: ``post_id``, ``flags``
         (``;``-joined), ``note``, ``annotator``, ``time``, ``events``; sorted by post_id."""
-        state: dict[str, dict] = {}
-        for ev in self._events("WHERE target_kind = 'post'", view="effective_events"):
-            row = state.setdefault(ev["target"], _empty_state(ev["target"]))
-            _fold(row, ev)
-        rows = [{**r, "post_id": r["image"]} for r in state.values()]
-        return _frame(rows, _POST_COLUMNS, key="post_id")
+        return post_state(self._events("WHERE target_kind = 'post'", view="effective_events"))
 
     def history(
         self, image: str | None = None, *, post: str | None = None, annotator: str | None = None
@@ -466,11 +395,11 @@ class TagStore:
             params["a"] = annotator
         where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
         events = self._events(where, params, view="events")
-        undone = set(self._read(_undone_ids))
+        undone = set(self._read(undone_ids))
         for ev in events:
             ev["undone"] = ev["id"] in undone
             ev["time"] = ev.pop("ts")
-        df = pd.DataFrame(events, columns=_HISTORY_COLUMNS)
+        df = pd.DataFrame(events, columns=HISTORY_COLUMNS)
         df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
         df["epoch"] = df["epoch"].astype("Int64")
         df["undoes"] = df["undoes"].astype("Int64")
@@ -508,213 +437,3 @@ class TagStore:
         finally:
             tmp.unlink(missing_ok=True)
         return path
-
-    # -- validation -------------------------------------------------------------------------
-
-    def _row(self, ev: TagEvent) -> dict:
-        annotator = _check_annotator(ev.annotator)
-        if ev.action not in ACTIONS:
-            raise StoreError(
-                f"unknown action {ev.action!r}; use one of {', '.join(ACTIONS)} (undo has its "
-                "own method)"
-            )
-        if ev.target_kind not in TARGET_KINDS:
-            raise StoreError(f"target_kind must be 'image' or 'post', not {ev.target_kind!r}")
-        target = self._check_target(ev.target, ev.target_kind)
-        row = {**dict.fromkeys(_COLUMNS), "annotator": annotator, "target": target}
-        row.update(target_kind=ev.target_kind, action=ev.action, note=_check_note(ev.note))
-        row.update(model=_check_model(ev.model), epoch=_check_epoch(ev.epoch))
-        if ev.action == "bucket":
-            if ev.target_kind != "image":
-                raise StoreError("buckets apply to images (queries), not to posts")
-            if ev.bucket is not None and ev.bucket not in BUCKETS:
-                raise StoreError(
-                    f"unknown bucket {ev.bucket!r}; use one of {', '.join(BUCKETS)} "
-                    "(or None to clear)"
-                )
-            if ev.suggested is not None and ev.suggested not in SUGGESTIONS:
-                raise StoreError(
-                    f"unknown suggested bucket {ev.suggested!r}; "
-                    f"use one of {', '.join(SUGGESTIONS)}"
-                )
-            row.update(bucket=ev.bucket, suggested=ev.suggested)
-        elif ev.action == "artifacts":
-            if ev.target_kind != "image":
-                raise StoreError("artifacts are tagged per image; tag each photo of the post")
-            row.update(self._artifacts(target, ev.artifacts, ev.regions))
-        elif ev.action == "flags":
-            row["flags"] = json.dumps(_check_flags(ev.flags))
-        elif ev.note is None:
-            raise StoreError("a note action needs a note (use '' to clear the note)")
-        return row
-
-    def _check_target(self, target: str, kind: str) -> str:
-        if not isinstance(target, str) or not target.strip():
-            raise StoreError(f"the {kind} id must be a non-empty string, got {target!r}")
-        target = target.strip()
-        known = self._images if kind == "image" else self._posts
-        if known is not None and target not in known:
-            close = difflib.get_close_matches(target, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            what = "manifest image path (split/file)" if kind == "image" else "post_id"
-            raise StoreError(
-                f"unknown {kind} {target!r}: not in the dataset ({len(known)} {kind}s); "
-                f"use its {what}{hint}"
-            )
-        return target
-
-    def _artifacts(self, image: str, artifacts, regions) -> dict:
-        if artifacts is None or isinstance(artifacts, str):
-            raise StoreError("artifacts must be a list of tags, e.g. ['tongue', 'grass']")
-        vocab = self.vocabulary()
-        tags = sorted({a.strip() for a in artifacts})
-        unknown = [a for a in tags if a not in vocab]
-        if unknown:
-            raise StoreError(
-                f"unknown artifact tag(s) {', '.join(unknown)}; use {', '.join(vocab)} "
-                "(or add the tag to the vocabulary first)"
-            )
-        size = self._image_size(image) if regions else None
-        try:
-            regs = validate_regions(regions, vocabulary=vocab, image_size=size)
-        except ValueError as exc:
-            raise StoreError(f"{image}: {exc}") from exc
-        stray = sorted({r["artifact"] for r in regs} - set(tags))
-        if stray:
-            raise StoreError(
-                f"{image}: region(s) marked {', '.join(stray)} but the artifact list does not "
-                "contain it; add the tag to the artifacts or remove the region"
-            )
-        return {"artifacts": json.dumps(tags), "regions": regions_json(regs)}
-
-    def _image_size(self, image: str) -> tuple[int, int] | None:
-        """Displayed (EXIF-rotated) ``(width, height)``; None without a dataset."""
-        if self._dataset is None:
-            return None
-        path = self._dataset.path(image)
-        try:
-            with Image.open(path) as img:
-                width, height = img.size
-                if img.getexif().get(0x0112) in (5, 6, 7, 8):
-                    width, height = height, width
-        except OSError as exc:
-            raise StoreError(f"{image}: cannot read the image size from {path} ({exc})") from exc
-        return width, height
-
-
-# -- module helpers ----------------------------------------------------------------------------
-
-_COLUMNS = (
-    "ts", "annotator", "target_kind", "target", "action", "bucket", "suggested", "artifacts",
-    "regions", "flags", "note", "model", "epoch", "undoes",
-)  # fmt: skip
-# The events table as written by migration 1 (the DDL lives in curation.migrations).
-_EVENTS = Table(
-    "events",
-    MetaData(),
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-    *(Column(c, Integer() if c in ("epoch", "undoes") else String()) for c in _COLUMNS),
-)
-_INSERT = _EVENTS.insert()
-_CURRENT_COLUMNS = (
-    "image", "bucket", "suggested", "artifacts", "regions", "flags", "note", "annotator", "time",
-    "model", "epoch", "events",
-)  # fmt: skip
-_POST_COLUMNS = ("post_id", "flags", "note", "annotator", "time", "events")
-_HISTORY_COLUMNS = ("id", "time", *_COLUMNS[1:], "undone")
-
-
-def _undone_ids(conn: Connection) -> list[int]:
-    rows = conn.execute(text("SELECT undoes FROM events WHERE undoes IS NOT NULL")).all()
-    return [int(r[0]) for r in rows]
-
-
-def _decode(row: dict) -> dict:
-    for key in ("artifacts", "regions", "flags"):
-        if row.get(key) is not None:
-            row[key] = json.loads(row[key])
-    return row
-
-
-def _empty_state(target: str) -> dict:
-    return {
-        "image": target, "bucket": None, "suggested": None, "artifacts": "", "regions": [],
-        "flags": "", "note": None, "annotator": None, "time": None, "model": None,
-        "epoch": None, "events": 0,
-    }  # fmt: skip
-
-
-def _fold(row: dict, ev: dict) -> None:
-    if ev["action"] == "bucket":
-        row["bucket"], row["suggested"] = ev["bucket"], ev["suggested"]
-    elif ev["action"] == "artifacts":
-        row["artifacts"] = ";".join(ev["artifacts"])
-        row["regions"] = ev["regions"] or []
-    elif ev["action"] == "flags":
-        row["flags"] = ";".join(ev["flags"])
-    if ev["note"] is not None:
-        row["note"] = ev["note"]
-    row.update(annotator=ev["annotator"], time=ev["ts"])
-    # an event that names only the epoch (or only the model) keeps the other one known
-    if ev["model"] is not None:
-        row["model"] = ev["model"]
-    if ev["epoch"] is not None:
-        row["epoch"] = ev["epoch"]
-    row["events"] += 1
-
-
-def _frame(rows: list[dict], columns: Sequence[str], *, key: str) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=list(columns))
-    df = df.sort_values(key, kind="mergesort").reset_index(drop=True)
-    df["time"] = pd.to_datetime(df["time"], utc=True, format="ISO8601")
-    if "epoch" in df.columns:
-        df["epoch"] = df["epoch"].astype("Int64")
-    df["events"] = df["events"].astype("int64")
-    return df
-
-
-def _check_annotator(annotator: Any) -> str:
-    if not isinstance(annotator, str) or not annotator.strip():
-        raise StoreError("every event needs an annotator name (who made the decision)")
-    if len(annotator) > 200:
-        raise StoreError("the annotator name is longer than 200 characters")
-    return annotator.strip()
-
-
-def _check_tag_name(tag: Any) -> str:
-    if not isinstance(tag, str) or not _TAG_RE.match(tag):
-        raise StoreError(
-            f"invalid tag name {tag!r}: use lowercase letters, digits and '-', "
-            "e.g. 'text-overlay' (at most 64 characters)"
-        )
-    return tag
-
-
-def _check_flags(flags: Any) -> list[str]:
-    if flags is None or isinstance(flags, str):
-        raise StoreError(f"flags must be a list drawn from {', '.join(FLAGS)}")
-    flags = sorted(set(flags))
-    unknown = [f for f in flags if f not in FLAGS]
-    if unknown:
-        raise StoreError(f"unknown flag(s) {', '.join(unknown)}; use {', '.join(FLAGS)}")
-    return flags
-
-
-def _check_note(note: Any) -> str | None:
-    if note is not None and not isinstance(note, str):
-        raise StoreError(f"a note must be text, not {type(note).__name__}")
-    return note
-
-
-def _check_model(model: Any) -> str | None:
-    if model is not None and (not isinstance(model, str) or len(model) > 500):
-        raise StoreError("model must be a short text naming the checkpoint (or series) on screen")
-    return model
-
-
-def _check_epoch(epoch: Any) -> int | None:
-    if epoch is None:
-        return None
-    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-        raise StoreError(f"epoch must be a non-negative whole number, got {epoch!r}")
-    return int(epoch)

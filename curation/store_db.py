@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
 from curation import migrations
+
+_T = TypeVar("_T")
 
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of WAL kept on disk after a checkpoint resets it
 MAX_BUSY_TIMEOUT = 30.0  # seconds one SQLite statement may wait for a lock before a retry
@@ -204,3 +210,46 @@ def is_busy(exc: DBAPIError) -> bool:
         or "database table is locked" in msg
         or sqlstate in ("40001", "40P01")  # PostgreSQL serialization failure, deadlock
     )
+
+
+def run_retrying(
+    engine: Engine,
+    fn: Callable[[Connection], _T],
+    *,
+    immediate: bool,
+    retry_integrity: bool,
+    max_wait: float,
+    where: str,
+) -> _T:
+    """Run ``fn`` in a transaction, retrying while the database is locked, for at most
+    ``max_wait`` seconds (each SQLite statement waits for a lock at most the rest of that
+    time, and never more than ``MAX_BUSY_TIMEOUT``)."""
+    started = time.monotonic()
+    deadline = started + max_wait
+    attempt = 0
+    while True:
+        try:
+            with engine.connect() as conn:
+                if engine.dialect.name == "sqlite":  # wait no longer than max_wait
+                    left = max(0.0, min(deadline - time.monotonic(), MAX_BUSY_TIMEOUT))
+                    raw = conn.connection.dbapi_connection
+                    raw.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
+                conn.execution_options(wb_immediate=immediate)
+                with conn.begin():
+                    return fn(conn)
+        except (OperationalError, IntegrityError, DBAPIError) as exc:
+            if not (is_busy(exc) or (retry_integrity and isinstance(exc, IntegrityError))):
+                problem = store_problem(exc, engine)
+                if problem is None:
+                    raise
+                raise problem from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreBusyError(
+                    f"the tag store {where} stayed locked for "
+                    f"{time.monotonic() - started:.1f} s (max_wait {max_wait:g} s; "
+                    f"{exc.orig}); another process holds it; try again, or raise max_wait"
+                ) from exc
+            attempt += 1
+            pause = min(0.01 * 2 ** min(attempt, 7), 1.0) * random.uniform(0.5, 1.5)
+            time.sleep(min(pause, left))

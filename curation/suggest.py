@@ -25,8 +25,11 @@ from typing import Any
 
 import pandas as pd
 
-NO_MATCH = "no-match-in-gallery"
-SUGGESTED_BUCKETS = ("worked", "missed", "spurious", NO_MATCH)
+from curation.vocabulary import MISSED, NO_MATCH, SPURIOUS, SUGGESTIONS, WORKED
+
+SUGGESTED_BUCKETS = SUGGESTIONS
+PENDING, CONFIRMED, OVERRIDDEN = "pending", "confirmed", "overridden"
+REVIEW_STATUSES = (PENDING, CONFIRMED, OVERRIDDEN)  # :func:`review`
 _COLUMNS = ("image", "post_id", "rank", "in_gallery")
 
 
@@ -90,7 +93,7 @@ def suggest_one(
             "was not found in the ranked list" if rank is None else f"first appears at rank {rank}"
         )
         return Suggestion(
-            "missed", f"the true match is in the gallery but {where} (top {k} shown)", **numbers
+            MISSED, f"the true match is in the gallery but {where} (top {k} shown)", **numbers
         )
     found = f"found at rank {rank} (top {k})"
     problems = []
@@ -105,10 +108,10 @@ def suggest_one(
             f"(at least {artifact_max:.0%})"
         )
     if problems:
-        return Suggestion("spurious", f"{found}, but {' and '.join(problems)}", **numbers)
+        return Suggestion(SPURIOUS, f"{found}, but {' and '.join(problems)}", **numbers)
     if animal is None and artifact is None:
         return Suggestion(
-            "worked",
+            WORKED,
             f"{found}; no attribution numbers, so a spurious match cannot be ruled out",
             **numbers,
         )
@@ -117,7 +120,7 @@ def suggest_one(
         parts.append(f"{animal:.0%} of the attribution on the animal")
     if artifact is not None:
         parts.append(f"{artifact:.0%} on artifact regions")
-    return Suggestion("worked", f"{found} with {', '.join(parts)}", **numbers)
+    return Suggestion(WORKED, f"{found} with {', '.join(parts)}", **numbers)
 
 
 def suggest(
@@ -175,11 +178,11 @@ def review(suggestions: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     status = []
     for sug, dec in zip(out["bucket"], out["decided"], strict=True):
         if dec is None or (isinstance(dec, float) and math.isnan(dec)):
-            status.append("pending")
+            status.append(PENDING)
         elif dec == sug or sug == NO_MATCH:
-            status.append("confirmed")
+            status.append(CONFIRMED)
         else:
-            status.append("overridden")
+            status.append(OVERRIDDEN)
     out["status"] = status
     return out
 

@@ -51,7 +51,7 @@ def frame(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -102,7 +102,7 @@ def test_bad_workspace_paths_show_errors_with_the_fix(app, app_world, tmp_path):
 
 
 def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
-    from pages import ui
+    from ui import loaders
 
     calls = []
 
@@ -110,7 +110,7 @@ def test_reload_from_disk_forgets_the_caches(app, monkeypatch):
         calls.append(path)
         return load_dataset(path, **kw)
 
-    monkeypatch.setattr(ui, "load_dataset", counted)
+    monkeypatch.setattr(loaders, "load_dataset", counted)
     app.run()
     assert calls == []  # cached
     app.button(key="workspace.reload").click().run()
@@ -297,3 +297,52 @@ def test_two_annotators_see_each_others_tags(app_world, tmp_path, monkeypatch):
     assert any(p.proto.text == f"1 of {total} queries reviewed" for p in bob.get("progress"))
     state = TagStore(tmp_path / "shared.sqlite").current()
     assert state["annotator"].tolist() == ["ann"] and state["bucket"].tolist() == ["missed"]
+
+
+def test_curate_controls_come_from_the_rule_catalog(app):
+    from curation.rules import CATALOG
+
+    at = open_page(app, "curate")
+    assert [at.toggle(key=f"curate.{r.name}").value for r in CATALOG] == [
+        r.on_by_default for r in CATALOG
+    ]
+    for r in CATALOG:
+        at.toggle(key=f"curate.{r.name}").set_value(True)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    kinds = {"bool": at.toggle, "int": at.number_input, "float": at.number_input,
+             "choice": at.selectbox, "multi": at.multiselect}  # fmt: skip
+    for r in CATALOG:
+        for p in r.params:
+            widget = kinds[p.kind](key=f"curate.{r.name}.{p.name}")
+            assert widget.label == p.name and widget.help == p.label, (r.name, p.name)
+    # the sample carries ground truth: the artifact source defaults to tags and manifest both
+    assert at.selectbox(key="curate.homogeneous_artifact.source").value == "both"
+    assert at.number_input(key="curate.quality_flags.blur").value == 30.0
+
+
+def test_the_sidebar_starts_from_the_settings(app_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
+    for var in ("WORKBENCH_DATA", "WORKBENCH_CHECKPOINTS", "WORKBENCH_STORE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORKBENCH_ANNOTATOR", "env-ann")
+    (tmp_path / "workbench.toml").write_text(
+        f'data = "{app_world["data"]}"\ncheckpoints = "{app_world["series"]}"\n'
+        'store = "team.sqlite"\n'
+    )
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.text_input(key="workspace.annotator").value == "env-ann"
+    assert at.text_input(key="workspace.data").value == str(app_world["data"])
+    assert at.text_input(key="workspace.store").value == str(tmp_path / "team.sqlite")
+    assert not at.error, [e.value for e in at.error]
+    (tmp_path / "workbench.toml").write_text("colour = 1\n")
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert "unknown setting(s) colour" in at.error[0].value

@@ -9,7 +9,8 @@ call it, and so can scripts and tests.
 - **Folders.** A path is resolved (``~``, symlinks, ``..``: ``os.path.realpath``) and must lie
   inside one of the allowed roots: the workspace (``WORKBENCH_WORKSPACE``), the cache
   (``WORKBENCH_CACHE``), the folders given at start (``WORKBENCH_DATA``,
-  ``WORKBENCH_CHECKPOINTS``; the store file ``WORKBENCH_STORE`` itself), and
+  ``WORKBENCH_CHECKPOINTS``; the store file ``WORKBENCH_STORE`` itself; or the same settings
+  in the workspace's ``workbench.toml``, see :mod:`workbench.settings`), and
   ``WORKBENCH_ALLOWED_ROOTS`` (``os.pathsep``-separated; default: the project's
   ``sample_data``). A refused path gets the same message whether it exists or not, so the
   sidebar cannot be used to probe the server's file system.
@@ -37,6 +38,8 @@ from typing import Literal
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy.engine import URL, make_url
 
+from workbench import settings
+
 PROJECT = Path(__file__).resolve().parents[1]
 ENV_ROOTS = "WORKBENCH_ALLOWED_ROOTS"
 ENV_STORES = "WORKBENCH_ALLOWED_STORES"
@@ -58,17 +61,15 @@ class AccessError(ValueError):
 
 
 def workspace_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the app writes jobs, exports, uploads and reports (WORKBENCH_WORKSPACE, else
-    ``<project>/workspace``)."""
-    env = os.environ if env is None else env
-    return Path(env.get("WORKBENCH_WORKSPACE") or PROJECT / "workspace")
+    """Where the app writes jobs, exports, uploads and reports (:mod:`workbench.settings`:
+    WORKBENCH_WORKSPACE, else ``<project>/workspace``)."""
+    return settings.load(env).workspace
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """The disk cache of embeddings and heatmaps (WORKBENCH_CACHE, else
-    ``<project>/.workbench/cache``)."""
-    env = os.environ if env is None else env
-    return Path(env.get("WORKBENCH_CACHE") or PROJECT / ".workbench" / "cache")
+    """The disk cache of embeddings and heatmaps (:mod:`workbench.settings`: WORKBENCH_CACHE or
+    the workspace's workbench.toml, else ``<project>/.workbench/cache``)."""
+    return settings.load(env).cache
 
 
 def resolve(raw: str | Path) -> Path:
@@ -100,16 +101,17 @@ class Policy:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Policy:
         """The policy the environment configures (see the module docstring)."""
         env = os.environ if env is None else env
+        given = settings.load(env)
         configured = [p for p in env.get(ENV_ROOTS, "").split(os.pathsep) if p.strip()]
         roots = [resolve(p) for p in configured] or [resolve(PROJECT / "sample_data")]
-        roots += [resolve(workspace_dir(env)), resolve(cache_dir(env))]
-        for var in ("WORKBENCH_DATA", "WORKBENCH_CHECKPOINTS"):
-            if env.get(var, "").strip():
-                path = resolve(env[var])
+        roots += [resolve(given.workspace), resolve(given.cache)]
+        for name in ("data", "checkpoints"):
+            if given.configured(name):
+                path = resolve(given.configured(name))
                 roots.append(path.parent if path.is_file() else path)  # a manifest: its folder
         files: list[Path] = []
         urls: list[URL] = []
-        for raw in [env.get("WORKBENCH_STORE", ""), *env.get(ENV_STORES, "").split()]:
+        for raw in [given.configured("store") or "", *env.get(ENV_STORES, "").split()]:
             raw = raw.strip()
             if not raw:
                 continue

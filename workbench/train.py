@@ -226,6 +226,22 @@ def existing_checkpoints(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob(f"{CHECKPOINT_PREFIX}*"))
 
 
+LOG_COLUMNS = ["epoch", "lr", "loss_softmax", "loss_triplet", "accuracy", "seconds", "rank1", "mAP"]
+
+
+@dataclass
+class _Parts:
+    """What one training run works with: the model, its optimizer and schedule, the losses."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    ce: torch.nn.Module
+    triplet: torch.nn.Module
+    device: torch.device
+    num_classes: int
+
+
 def train(
     dataset: Dataset,
     out_dir: str | Path,
@@ -245,18 +261,35 @@ def train(
     ``based_on``: where the recipe came from (e.g. ``{"recipe": path, "sha256": ...}`` of the
     baseline's ``recipe.json``), recorded in this run's ``recipe.json``.
     """
-    from explain.models.adapter import build_model, training_parts
+    from explain.models.adapter import training_parts
 
     reid = training_parts()
     recipe.validate()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = dataset.split("train")
+    posts = _train_posts(rows, recipe, dataset.source or dataset.root)
+    ledger = _prepare_out(out_dir, overwrite)  # after the checks: it may remove checkpoints
+    threads = set_threads(threads)
+    device = torch.device(device) if device is not None else default_device()
+    flags = seed_everything(recipe.seed)  # before anything draws a random number
+    loader = _loader(reid, dataset, rows, posts, recipe)
+    parts = _parts(reid, recipe, len(posts), device)
+    record = _run_record(dataset, rows, recipe, based_on, threads=threads, device=device,
+                         flags=flags)  # fmt: skip
+    _write_json(out_dir / "recipe.json", record, ledger)
+    return _epochs(dataset, out_dir, recipe, loader, parts, ledger, progress=progress,
+                   keep_optimizer=keep_optimizer, evaluate=evaluate)  # fmt: skip
+
+
+def _train_posts(rows, recipe: Recipe, where) -> list:
+    """The train split's posts, sorted (their index is the class label); TrainingError when a
+    batch of the recipe cannot be filled from them (``where``: the dataset, for the message)."""
     posts = sorted(rows["post_id"].unique())
     per_batch = recipe.batch_size // recipe.num_instances
     if not posts:
         raise TrainingError(
-            f"{dataset.source or dataset.root}: no train photos (only query/gallery): nothing to "
+            f"{where}: no train photos (only query/gallery): nothing to "
             "train on; add a train/ folder (or train rows to the manifest) with other posts"
         )
     if len(posts) < per_batch:
@@ -264,14 +297,14 @@ def train(
             f"the train split has {len(posts)} post(s) but a batch of {recipe.batch_size} with "
             f"{recipe.num_instances} photos per post needs {per_batch}; lower --batch-size"
         )
-    ledger = _prepare_out(out_dir, overwrite)  # after the checks: it may remove checkpoints
+    return posts
+
+
+def _loader(reid, dataset: Dataset, rows, posts: list, recipe: Recipe) -> DataLoader:
+    """Batches of ``recipe.num_instances`` photos per post (torchreid's identity sampler)."""
     label_of = {p: i for i, p in enumerate(posts)}
     images = rows["image"].tolist()
     labels = [label_of[p] for p in rows["post_id"]]
-
-    threads = set_threads(threads)
-    device = torch.device(device) if device is not None else default_device()
-    flags = seed_everything(recipe.seed)
     paths = [dataset.path(img) for img in images]  # refuses files outside the dataset root
     data = _TrainImages(paths, labels, train_transform(recipe))
     sampler = reid.data.sampler.RandomIdentitySampler(
@@ -279,9 +312,14 @@ def train(
         recipe.batch_size,
         recipe.num_instances,
     )
-    loader = DataLoader(data, batch_size=recipe.batch_size, sampler=sampler, drop_last=True)
+    return DataLoader(data, batch_size=recipe.batch_size, sampler=sampler, drop_last=True)
 
-    model = build_model(recipe.arch, len(posts), loss="triplet")
+
+def _parts(reid, recipe: Recipe, num_classes: int, device: torch.device) -> _Parts:
+    """The model (built without downloaded weights), optimizer, schedule and the two losses."""
+    from explain.models.adapter import build_model
+
+    model = build_model(recipe.arch, num_classes, loss="triplet")
     model = model.to(device=device, memory_format=torch.channels_last)
     optim_name = "adam" if recipe.optimizer == "adamw" else recipe.optimizer
     optimizer = reid.optim.build_optimizer(
@@ -296,28 +334,34 @@ def train(
             max_epoch=recipe.epochs,
         )
     ce = reid.losses.CrossEntropyLoss(
-        len(posts), use_gpu=device.type == "cuda", label_smooth=recipe.label_smooth
+        num_classes, use_gpu=device.type == "cuda", label_smooth=recipe.label_smooth
     )
     triplet = reid.losses.TripletLoss(margin=recipe.triplet_margin)
+    return _Parts(model, optimizer, scheduler, ce, triplet, device, num_classes)
 
-    _write_json(
-        out_dir / "recipe.json",
-        {
-            "recipe": recipe.to_dict(),
-            "losses": losses(recipe),
-            "based_on": based_on,
-            "dataset": dataset.source,
-            "train_posts": len(posts),
-            "train_images": len(images),
-            "train_sha256": _table_sha256(rows[["image", "post_id", "photo", "camid"]]),
-            "threads": threads,
-            "device": str(device),
-            "determinism": flags,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        ledger,
-    )
+
+def _run_record(dataset: Dataset, rows, recipe: Recipe, based_on, *, threads, device, flags):
+    """What ``recipe.json`` records about this run (recipe, data, machine, determinism)."""
+    return {
+        "recipe": recipe.to_dict(),
+        "losses": losses(recipe),
+        "based_on": based_on,
+        "dataset": dataset.source,
+        "train_posts": int(rows["post_id"].nunique()),
+        "train_images": len(rows),
+        "train_sha256": _table_sha256(rows[["image", "post_id", "photo", "camid"]]),
+        "threads": threads,
+        "device": str(device),
+        "determinism": flags,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _epochs(dataset, out_dir: Path, recipe: Recipe, loader, parts: _Parts, ledger: Ledger, *,
+            progress, keep_optimizer: bool, evaluate: bool) -> TrainResult:  # fmt: skip
+    """Every epoch: one pass over the loader, a checkpoint at the recipe's epochs, one line of
+    ``train_log.csv`` (flushed, recorded in the ledger)."""
     log_path = out_dir / "train_log.csv"
     log: list[dict] = []
     saved: list[Path] = []
@@ -325,83 +369,77 @@ def train(
     steps = len(loader)
     ledger.pending(log_path.name)
     with open(log_path, "w", newline="") as log_file:
-        writer: csv.DictWriter | None = None
+        writer = csv.DictWriter(log_file, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
         for epoch in range(1, recipe.epochs + 1):
-            t0 = time.perf_counter()
-            model.train()
-            sums = {"loss_softmax": 0.0, "loss_triplet": 0.0, "accuracy": 0.0}
-            for step, (x, y) in enumerate(loader, 1):
-                x = x.to(device, memory_format=torch.channels_last)
-                y = y.to(device)
-                logits, feats = model(x)
-                if recipe.triplet_normalize:
-                    feats = torch.nn.functional.normalize(feats, dim=1)
-                loss_x, loss_t = ce(logits, y), triplet(feats, y)
-                loss = recipe.weight_softmax * loss_x + recipe.weight_triplet * loss_t
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                sums["loss_softmax"] += loss_x.item()
-                sums["loss_triplet"] += loss_t.item()
-                sums["accuracy"] += (logits.argmax(1) == y).float().mean().item()
-                if progress:
-                    progress(
-                        TrainEvent(
-                            "batch", epoch, recipe.epochs, step, steps, {"loss": loss.item()}
-                        )
-                    )
-            lr = optimizer.param_groups[0]["lr"]
-            if scheduler is not None:
-                scheduler.step()
-            entry = {"epoch": epoch, "lr": lr, **{k: v / max(steps, 1) for k, v in sums.items()}}
-            entry["seconds"] = time.perf_counter() - t0
+            entry = _epoch(loader, parts, recipe, epoch, progress)
             if epoch in recipe.checkpoints:
-                metrics = _evaluate(model, dataset, recipe, device) if evaluate else {}
+                metrics = _evaluate(parts.model, dataset, recipe, parts.device) if evaluate else {}
                 entry.update(metrics)
-                state = {
-                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "epoch": epoch,
-                    "rank1": float(metrics.get("rank1", float("nan"))),
-                    "mAP": float(metrics.get("mAP", float("nan"))),
-                    "arch": recipe.arch,
-                    "num_classes": len(posts),
-                    "height": recipe.height,
-                    "width": recipe.width,
-                }
-                if keep_optimizer:
-                    state["optimizer"] = optimizer.state_dict()
-                path = out_dir / f"{CHECKPOINT_PREFIX}{epoch}"
-                _save(state, path, ledger)
+                path = _checkpoint(out_dir, parts, recipe, epoch, metrics, ledger, keep_optimizer)
                 saved.append(path)
                 if progress:
-                    progress(
-                        TrainEvent(
-                            "checkpoint",
-                            epoch,
-                            recipe.epochs,
-                            values={"path": str(path), **metrics},
-                        )
-                    )
+                    values = {"path": str(path), **metrics}
+                    progress(TrainEvent("checkpoint", epoch, recipe.epochs, values=values))
             log.append(entry)
-            if writer is None:
-                cols = [
-                    "epoch",
-                    "lr",
-                    "loss_softmax",
-                    "loss_triplet",
-                    "accuracy",
-                    "seconds",
-                    "rank1",
-                    "mAP",
-                ]
-                writer = csv.DictWriter(log_file, fieldnames=cols, extrasaction="ignore")
-                writer.writeheader()
             writer.writerow(entry)
             log_file.flush()
             ledger.done(log_path.name, grows=True)
             if progress:
                 progress(TrainEvent("epoch", epoch, recipe.epochs, steps, steps, entry))
     return TrainResult(out_dir, saved, log, time.perf_counter() - start)
+
+
+def _epoch(loader, parts: _Parts, recipe: Recipe, epoch: int, progress) -> dict:
+    """One pass over the loader; the epoch's log entry (mean losses and accuracy, the learning
+    rate it ran at, seconds)."""
+    t0 = time.perf_counter()
+    model, device, steps = parts.model, parts.device, len(loader)
+    model.train()
+    sums = {"loss_softmax": 0.0, "loss_triplet": 0.0, "accuracy": 0.0}
+    for step, (x, y) in enumerate(loader, 1):
+        x = x.to(device, memory_format=torch.channels_last)
+        y = y.to(device)
+        logits, feats = model(x)
+        if recipe.triplet_normalize:
+            feats = torch.nn.functional.normalize(feats, dim=1)
+        loss_x, loss_t = parts.ce(logits, y), parts.triplet(feats, y)
+        loss = recipe.weight_softmax * loss_x + recipe.weight_triplet * loss_t
+        parts.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        parts.optimizer.step()
+        sums["loss_softmax"] += loss_x.item()
+        sums["loss_triplet"] += loss_t.item()
+        sums["accuracy"] += (logits.argmax(1) == y).float().mean().item()
+        if progress:
+            values = {"loss": loss.item()}
+            progress(TrainEvent("batch", epoch, recipe.epochs, step, steps, values))
+    lr = parts.optimizer.param_groups[0]["lr"]
+    if parts.scheduler is not None:
+        parts.scheduler.step()
+    entry = {"epoch": epoch, "lr": lr, **{k: v / max(steps, 1) for k, v in sums.items()}}
+    entry["seconds"] = time.perf_counter() - t0
+    return entry
+
+
+def _checkpoint(out_dir: Path, parts: _Parts, recipe: Recipe, epoch: int, metrics: dict,
+                ledger: Ledger, keep_optimizer: bool) -> Path:  # fmt: skip
+    """Save ``model.pth.tar-EPOCH`` in torchreid's format (weights on the CPU)."""
+    state = {
+        "state_dict": {k: v.detach().cpu() for k, v in parts.model.state_dict().items()},
+        "epoch": epoch,
+        "rank1": float(metrics.get("rank1", float("nan"))),
+        "mAP": float(metrics.get("mAP", float("nan"))),
+        "arch": recipe.arch,
+        "num_classes": parts.num_classes,
+        "height": recipe.height,
+        "width": recipe.width,
+    }
+    if keep_optimizer:
+        state["optimizer"] = parts.optimizer.state_dict()
+    path = out_dir / f"{CHECKPOINT_PREFIX}{epoch}"
+    _save(state, path, ledger)
+    return path
 
 
 @torch.no_grad()

@@ -17,17 +17,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, inspect, text
 
-DEFAULT_VOCABULARY = (
-    "tongue",
-    "hands",
-    "grass",
-    "glare",
-    "pose",
-    "background",
-    "text-overlay",
-    "collage",
-    "other",
-)
+from curation.vocabulary import DEFAULT_ARTIFACTS
+
+DEFAULT_VOCABULARY = DEFAULT_ARTIFACTS  # seeds the store's vocabulary (step 1)
 
 # PostgreSQL advisory-lock key for migrations (any constant shared by every client).
 _PG_LOCK_KEY = 7_046_251_337

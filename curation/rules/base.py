@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from curation.dataset import SPLITS
+from curation.vocabulary import SPLITS
 
 REMOVAL_COLUMNS = ("image", "post_id", "split", "rule", "cause", "reason")
 

@@ -13,8 +13,9 @@ from curation.rules.base import (
     removal_frame,
     tag_set,
 )
+from curation.vocabulary import EXCLUDE, MULTIPLE_ANIMALS
 
-MULTIPLE = "multiple-animals"
+MULTIPLE = MULTIPLE_ANIMALS
 
 
 def one_animal_per_post(
@@ -65,7 +66,7 @@ def exclude_by_tags(
     *,
     buckets: Iterable[str] = (),
     artifacts: Iterable[str] = (),
-    flags: Iterable[str] = ("exclude",),
+    flags: Iterable[str] = (EXCLUDE,),
     annotators: Iterable[str] | None = None,
     post_flags: pd.DataFrame | None = None,
     splits: Sequence[str] = ("train",),

@@ -169,7 +169,7 @@ def local_evidence(
     import hashlib
 
     from curation.images import load_rgb
-    from explain.retrieval.baselines import colour_histograms
+    from explain.retrieval.colour import colour_histograms
     from explain.storage.cache import DiskCache, make_key
     from explain.storage.hashing import content_hashes
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import streamlit as st
+
+from tests.adversarial.app_inputs import ROOTS_VAR, World, bad_uploads, bomb_png
+from workbench import access
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,3 +118,67 @@ def assert_clean_error(proc: subprocess.CompletedProcess, *needles: str) -> None
     assert "Traceback" not in out, out
     for needle in needles:
         assert needle in out, f"{needle!r} not in:\n{out}"
+
+
+# -- the app-input tests' fixtures (tests/adversarial/app_inputs.py) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def bomb() -> bytes:
+    return bomb_png(12000, 12000)
+
+
+@pytest.fixture
+def roots_tree(tmp_path: Path) -> dict[str, Path]:
+    """``allowed/`` (the only root) with a folder, a file, links in and out; ``outside/`` with
+    a secret; ``allowed-evil/`` whose name starts with the root's."""
+    allowed, outside, evil = tmp_path / "allowed", tmp_path / "outside", tmp_path / "allowed-evil"
+    (allowed / "data" / "sub").mkdir(parents=True)
+    (allowed / "data" / "file.txt").write_text("inside")
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    evil.mkdir()
+    (allowed / "out").symlink_to(outside)
+    (allowed / "in").symlink_to(allowed / "data")
+    (allowed / "filelink").symlink_to(outside / "secret.txt")
+    return {"tmp": tmp_path, "allowed": allowed, "outside": outside, "evil": evil}
+
+
+@pytest.fixture
+def hostile_world(app_world, tmp_path, monkeypatch) -> World:
+    """The shared generated dataset and series as the configured workspace, an allowed root
+    with bad files in it, and ``outside/`` holding a valid copy of the dataset and series."""
+    w = World(
+        tmp=tmp_path, allowed=tmp_path / "allowed", ws=tmp_path / "ws",
+        outside=tmp_path / "outside", evil=tmp_path / "allowed-evil", data=app_world["data"],
+        series=app_world["series"], cache=app_world["base"] / "cache",
+    )  # fmt: skip
+    for d in (w.allowed, w.ws, w.outside):
+        d.mkdir()
+    shutil.copytree(w.data, w.outside / "pets")
+    shutil.copytree(w.series, w.outside / "series")
+    (w.outside / "secret.txt").write_text("secret")
+    shutil.copytree(w.data, w.evil / "pets")
+    (w.allowed / "notes.txt").write_text("not a manifest")
+    (w.allowed / "ckfile").write_text("not a folder")
+    (w.allowed / "textck").mkdir()
+    (w.allowed / "textck" / "model.pth.tar-5").write_text("not a checkpoint")
+    (w.allowed / "notdb.sqlite").write_text("this is not a database\n" * 20)
+    (w.allowed / "link").symlink_to(w.outside)
+    env = {
+        "WORKBENCH_DATA": str(w.data), "WORKBENCH_CHECKPOINTS": str(w.series),
+        "WORKBENCH_STORE": str(w.ws / "tags.sqlite"), "WORKBENCH_CACHE": str(w.cache),
+        "WORKBENCH_WORKSPACE": str(w.ws), ROOTS_VAR: str(w.allowed),
+    }  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv(access.ENV_UNAUTHENTICATED, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return w
+
+
+def pytest_generate_tests(metafunc):
+    if "bad_upload" in metafunc.fixturenames:
+        metafunc.parametrize(("bad_upload", "upload_name", "upload_message"),
+                             bad_uploads(bomb_png(12000, 12000)))  # fmt: skip

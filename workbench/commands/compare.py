@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_checkpoints, load_data
 from workbench.commands.numbers import THREADS
+from workbench.commands.options import cache_option, data_options, load_checkpoints, load_data
 
 
 @click.command("compare")
@@ -47,14 +47,7 @@ from workbench.commands.numbers import THREADS
     show_default=True,
     help="At most this many images with artifacts for the attribution tables (0: all).",
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Heatmap and embedding cache folder.",
-)
+@cache_option("Heatmap and embedding cache folder.")
 @click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2].")
 @click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any].")
 @click.option(
@@ -84,8 +77,8 @@ def command(
     from explain.compare.series import compare_series
     from explain.heatmaps.cache import HeatmapCache
     from explain.models.device import set_threads
-    from workbench.commands.evaluate import progress_bar
-    from workbench.commands.explain import _methods, print_table
+    from workbench.commands.explain import _methods
+    from workbench.commands.options import print_table, progress_bar
 
     names = _methods(methods)
     try:

@@ -7,25 +7,15 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import (
-    data_options,
-    evaluate_checkpoints,
-    load_checkpoints,
-    load_data,
-    model_options,
-)
 from workbench.commands.numbers import EPOCH, FiniteFloat
-
-
-def pick_checkpoint(models: list, epoch: int | None):
-    """The checkpoint of ``epoch`` (default: the last one of the series)."""
-    if epoch is None:
-        return models[-1]
-    for m in models:
-        if m.epoch == epoch:
-            return m
-    have = ", ".join(str(m.epoch) for m in models)
-    raise click.BadParameter(f"no checkpoint for epoch {epoch}; the series has {have}")
+from workbench.commands.options import (
+    DataChoice,
+    SeriesChoice,
+    data_group,
+    evaluate_checkpoints,
+    pick_checkpoint,
+    series_group,
+)
 
 
 def _gallery_against_itself(ds, model, cache_dir, flip):
@@ -38,8 +28,8 @@ def _gallery_against_itself(ds, model, cache_dir, flip):
 
 
 @click.command("confidence")
-@data_options
-@model_options
+@data_group
+@series_group
 @click.option("--epoch", type=EPOCH, default=None, help="Checkpoint epoch [default: the last].")
 @click.option(
     "--method",
@@ -71,22 +61,14 @@ def _gallery_against_itself(ds, model, cache_dir, flip):
     help="Write the per-query confidences to this CSV.",
 )
 def command(
-    data,
-    manifest,
-    root,
-    checkpoints,
-    arch,
-    cache_dir,
-    no_cache,
-    flip,
-    threads,
-    device,
-    epoch,
-    method,
-    target_precision,
-    bins,
-    gallery_queries,
-    out,
+    source: DataChoice,
+    series: SeriesChoice,
+    epoch: int | None,
+    method: str,
+    target_precision: float,
+    bins: int,
+    gallery_queries: bool,
+    out: Path | None,
 ) -> None:
     """Fit a match-confidence calibrator on half of the queries (split by post), score the other
     half, print the reliability curve and the threshold that reaches --target-precision."""
@@ -95,16 +77,16 @@ def command(
     from explain.models.device import set_threads
     from explain.retrieval.confidence import CalibrationError, choose_threshold, fit_confidence
 
-    set_threads(threads)
-    ds = load_data(data, manifest, root)
-    model = pick_checkpoint(load_checkpoints(checkpoints, arch, device), epoch)
+    set_threads(series.threads)
+    ds = source.load()
+    model = pick_checkpoint(series.load(), epoch)
     result = evaluate_checkpoints(
-        ds, [model], cache_dir=None if no_cache else cache_dir, k=10, flip=flip, threads=threads
+        ds, [model], cache_dir=series.cache, k=10, flip=series.flip, threads=series.threads
     )
     per_query = result.per_query[0]
     if gallery_queries:
         per_query = pd.concat(
-            [per_query, _gallery_against_itself(ds, model, None if no_cache else cache_dir, flip)],
+            [per_query, _gallery_against_itself(ds, model, series.cache, series.flip)],
             ignore_index=True,
         )
     try:

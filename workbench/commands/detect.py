@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_data, progress_bar
+from workbench.commands.options import cache_option, data_options, load_data, progress_bar
 
 
 def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
@@ -55,14 +55,7 @@ def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
     help="Animal mask: auto = the file's alpha, else the silhouette of a segmented photo, "
     "else GrabCut.",
 )
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Cache folder (an interrupted run resumes from it).",
-)
+@cache_option("Cache folder (an interrupted run resumes from it).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--catalog", "show_catalog", is_flag=True, help="List the detectors and exit.")
 def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache_dir, no_cache,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import DEFAULT_CACHE, data_options, load_data, progress_bar
+from workbench.commands.options import cache_option, data_options, load_data, progress_bar
 
 
 def _write_csv(frame, path: Path) -> None:
@@ -28,14 +28,7 @@ def _write_csv(frame, path: Path) -> None:
 )
 @click.option("--epoch", type=int, default=None, help="Checkpoint epoch [default: the last].")
 @click.option("--arch", default=None, help="torchreid model name [default: inferred].")
-@click.option(
-    "--cache",
-    "cache_dir",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Cache folder for hashes and embeddings.",
-)
+@cache_option("Cache folder for hashes and embeddings.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option(
     "--intra-hash",
@@ -134,8 +127,7 @@ def command(
     features = None
     if checkpoints is not None:
         from explain.retrieval.embeddings import embed_dataset
-        from workbench.commands.confidence import pick_checkpoint
-        from workbench.commands.evaluate import load_checkpoints
+        from workbench.commands.options import load_checkpoints, pick_checkpoint
 
         model = pick_checkpoint(load_checkpoints(checkpoints, arch, device), epoch)
         bar, progress = progress_bar(f"embedding ({model.label})")

@@ -19,14 +19,16 @@ from pathlib import Path
 import click
 
 from explain.models.limits import MAX_SEED, MAX_THREADS
-from workbench.commands.evaluate import (
-    DEFAULT_CACHE,
+from workbench.commands.numbers import COUNT, EPOCH, PIXELS, THREADS
+from workbench.commands.options import (
+    cache_option,
     data_options,
+    fmt,
     load_checkpoints,
     load_data,
+    print_table,
     progress_bar,
 )
-from workbench.commands.numbers import COUNT, EPOCH, PIXELS, THREADS
 
 
 def _methods(value: str) -> list[str]:
@@ -89,14 +91,7 @@ def series_options(fn: Callable) -> Callable:
                 help="Target layer for CAMs, a module path such as conv4 or conv3.1 "
                 "[default: per architecture, OSNet conv5 (16x8 at 256x128)].",
             ),
-            click.option(
-                "--cache",
-                "cache_dir",
-                type=click.Path(path_type=Path),
-                default=DEFAULT_CACHE,
-                show_default=True,
-                help="Heatmap cache folder.",
-            ),
+            cache_option("Heatmap cache folder."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option("--threads", type=THREADS, default=None, help="CPU threads [default: 2]."),
             click.option("--device", default=None, help="cpu, cuda ... [default: GPU if any]."),
@@ -150,29 +145,6 @@ def _params(method: str, layer, window=None, stride=None, baseline=None) -> dict
     from explain.heatmaps.catalog import method_params
 
     return method_params(method, layer=layer, window=window, stride=stride, baseline=baseline)
-
-
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
-
-
-def print_table(title: str, df, columns: list[str]) -> None:
-    """A plain-text table on stdout."""
-    click.echo(f"\n{title}")
-    if df.empty:
-        click.echo("  (no rows)")
-        return
-    cells = [[_fmt(r[c]) for c in columns] for _, r in df.iterrows()]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    click.echo("  " + "  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in cells:
-        click.echo("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
 
 
 @click.group("explain")
@@ -350,7 +322,7 @@ def maps(
             if not all(math.isnan(m) for m in mass):
                 click.echo(
                     "  on the animal: "
-                    + ", ".join(f"{lbl} {_fmt(m)}" for lbl, m in zip(res.labels, mass, strict=True))
+                    + ", ".join(f"{lbl} {fmt(m)}" for lbl, m in zip(res.labels, mass, strict=True))
                     + "  (artifact mass needs artifact regions: the Heatmaps page or "
                     "`explain report` with a manifest)"
                 )
@@ -365,10 +337,10 @@ def maps(
                     "layer's map is negative everywhere: try an earlier --layer or occlusion"
                 )
             for i, s in enumerate(scores):
-                click.echo(f"  {res.labels[i]} -> {res.labels[i + 1]}: Spearman {_fmt(s)}")
+                click.echo(f"  {res.labels[i]} -> {res.labels[i + 1]}: Spearman {fmt(s)}")
             if "similarity" in res.extra:
                 sims = ", ".join(
-                    f"{lbl} {_fmt(v)}"
+                    f"{lbl} {fmt(v)}"
                     for lbl, v in zip(res.labels, res.extra["similarity"], strict=True)
                 )
                 click.echo(f"  pair similarity: {sims}")

@@ -6,36 +6,30 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.datasets import dataset_kwargs, dataset_options
+from workbench.commands.options import configured_store, dataset_kwargs, dataset_options
 
-RULES_EPILOG = """\b
+RULES_SYNTAX = """\b
 --rules syntax: rules separated by commas; parameters follow the rule name, each
 after ':'; list values joined with '+':
   homogeneous_artifact:threshold=0.8,duplicates
   homogeneous_artifact:source=manifest:artifacts=tongue+hands,quality_flags:blur=20
   exclude_by_tags:buckets=spurious:splits=train+query
 
-\b
-Rules and parameters [defaults]:
-  homogeneous_artifact  drop a post when one artifact is in >= threshold of its photos
-                        threshold [0.8], min_photos [2], artifacts [all], splits [train],
-                        source [tags] = tags (the store) | manifest (ground truth) | both
-  duplicates            copies inside a post, reposts across posts, train-test leakage
-                        leakage [post] | image, kinds [exact+near], splits [train];
-                        needs --duplicates
-  one_animal_per_post   drop posts flagged multiple-animals (and flagged photos)
-                        flag [multiple-animals], images [true], splits [train]; needs --store
-  exclude_by_tags       drop photos by bucket, artifact tag or exclude flag
-                        buckets, artifacts, flags [exclude], annotators, posts [true],
-                        splits [train]; needs --store
-  quality_flags         too dark, glare-blown, blurry, tiny (computed from pixels)
-                        dark [60], glare [0.15], blur [30], min_side [64],
-                        min_foreground [0.03], splits [train]
-Every rule also takes unknown [raise] | ignore, for tags on images not in --data.
 """
 
 
-@click.command("export", epilog=RULES_EPILOG)
+class RulesHelp(click.Command):
+    """A command whose help ends with the rule catalog (read only when help is shown, so that
+    starting the CLI does not load the rules)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from curation.rules.catalog import help_text
+
+        self.epilog = RULES_SYNTAX + help_text()
+        super().format_epilog(ctx, formatter)
+
+
+@click.command("export", cls=RulesHelp)
 @dataset_options
 @click.option(
     "--data",
@@ -50,10 +44,9 @@ Every rule also takes unknown [raise] | ignore, for tags on images not in --data
 )
 @click.option(
     "--store",
-    envvar="WORKBENCH_STORE",
-    default=None,
+    default=configured_store,
     help="Tag store (SQLite file or URL) for tag-based rules and the bucket folders "
-    "(env WORKBENCH_STORE).",
+    "[default: the configured store (WORKBENCH_STORE or workbench.toml), else none].",
 )
 @click.option(
     "--out",

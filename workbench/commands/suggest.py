@@ -6,15 +6,15 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.evaluate import (
-    DEFAULT_CACHE,
+from workbench.commands.numbers import EPOCH, TOP_K
+from workbench.commands.options import (
+    cache_option,
     data_options,
     evaluate_checkpoints,
     load_checkpoints,
     load_data,
     progress_bar,
 )
-from workbench.commands.numbers import EPOCH, TOP_K
 
 
 @click.command("suggest")
@@ -31,8 +31,7 @@ from workbench.commands.numbers import EPOCH, TOP_K
 @click.option("--method", default="gradcam", show_default=True, help="Heatmap method.")
 @click.option("--store", default=None, help="Tag store: use annotators' regions and show "
               "their decisions next to the suggestions.")  # fmt: skip
-@click.option("--cache", "cache_dir", type=click.Path(path_type=Path), default=DEFAULT_CACHE,
-              show_default=True, help="Embedding and heatmap cache folder.")  # fmt: skip
+@cache_option("Embedding and heatmap cache folder.")
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None,
               help="Also write the table to this CSV file.")  # fmt: skip
 def command(data, manifest, root, checkpoints, epoch, k, method, store, cache_dir, csv_path):
@@ -43,7 +42,7 @@ def command(data, manifest, root, checkpoints, epoch, k, method, store, cache_di
     from curation.suggest import review, suggest
     from explain.heatmaps.cache import HeatmapCache
     from explain.heatmaps.explorer import attribution_outcomes
-    from workbench.commands.confidence import pick_checkpoint
+    from workbench.commands.options import pick_checkpoint
 
     ds = load_data(data, manifest, root)
     member = pick_checkpoint(load_checkpoints(checkpoints, None, None), epoch)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import click
 
-DEFAULT_STORE = "workspace/tags.sqlite"
+from curation.vocabulary import BUCKETS
+from workbench import settings
+from workbench.commands.options import default_annotator, default_store
 
 
 class _Ctx:
@@ -36,13 +37,6 @@ class _Ctx:
         return self.annotator
 
 
-def _default_annotator() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        return None
-
-
 def _run(fn):
     """Call ``fn``; turn the store's refusals into a clean error message."""
     from curation.regions import RegionError
@@ -63,22 +57,19 @@ def _split_list(value: str) -> list[str]:
 @click.group("tags")
 @click.option(
     "--store",
-    envvar="WORKBENCH_STORE",
-    default=DEFAULT_STORE,
-    show_default=True,
-    help="SQLite file or SQLAlchemy URL (postgresql+psycopg://user@host/db); env WORKBENCH_STORE.",
+    default=default_store,
+    show_default="settings: WORKBENCH_STORE, else <workspace>/tags.sqlite",
+    help="SQLite file or SQLAlchemy URL (postgresql+psycopg://user@host/db).",
 )
 @click.option(
     "--annotator",
-    envvar="WORKBENCH_ANNOTATOR",
-    default=_default_annotator,
-    help="Who is tagging (env WORKBENCH_ANNOTATOR; default: your login name).",
+    default=default_annotator,
+    help="Who is tagging (default: WORKBENCH_ANNOTATOR, else your login name).",
 )
 @click.option(
     "--data",
     type=click.Path(path_type=Path, exists=True),
-    envvar="WORKBENCH_DATA",
-    default=None,
+    default=lambda: settings.load().configured("data"),
     help="Dataset folder or manifest: image ids and region bounds are checked against it.",
 )
 @click.pass_context
@@ -91,7 +82,7 @@ def command(ctx: click.Context, store: str, annotator: str | None, data: Path | 
 
 @command.command("bucket")
 @click.argument("images", nargs=-1, required=True)
-@click.argument("bucket", type=click.Choice(["worked", "missed", "spurious", "none"]))
+@click.argument("bucket", type=click.Choice([*BUCKETS, "none"]))
 @click.option("--suggested", default=None, help="The bucket the workbench suggested.")
 @click.option("--model", default=None, help="Checkpoint (or series) on screen.")
 @click.option("--epoch", type=int, default=None, help="Epoch on screen.")

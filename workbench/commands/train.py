@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from explain.models.limits import MAX_BATCH, MAX_SEED, MAX_THREADS, MAX_TRAIN_EPOCHS
-from workbench.commands.datasets import dataset_kwargs, dataset_options
 from workbench.commands.numbers import FiniteFloat
+from workbench.commands.options import dataset_kwargs, dataset_options
 
 
 def _epochs(value: str) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from workbench.commands.datasets import dataset_kwargs, links_option
+from workbench.commands.options import dataset_kwargs, links_option
 
 FULL_HELP = (
     "--full (default) decodes every image, which finds truncated and corrupt files: measured "

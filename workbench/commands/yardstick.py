@@ -10,7 +10,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from workbench.commands.evaluate import progress_bar
+from workbench.commands.options import progress_bar
 
 
 def find_query_leaks(ds, cache: Path | None) -> pd.DataFrame:

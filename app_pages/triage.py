@@ -12,21 +12,29 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+import ui
 from curation.images import load_rgb
 from curation.regions import RegionError
-from curation.store import BUCKETS
-from curation.suggest import review, suggest
+from curation.suggest import REVIEW_STATUSES, review, suggest
+from curation.vocabulary import BUCKETS, SUGGESTIONS
 from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.render import boxes, overlay
-from pages import safety, ui
-from pages.widgets import query_table, shortcut_letters, top_k_strip
+from ui import safety
+from ui.queries import (
+    artifact_tags,
+    filter_queries,
+    query_table,
+    selection_region,
+    shortcut_letters,
+    triage_table,
+)
+from ui.widgets import top_k_strip
 
 K_POS = "triage.position"
 K_FLASH = "triage.flash"
 K_NOTE = "triage.note"
-BUCKET_KEYS = {"worked": "1", "missed": "2", "spurious": "3"}
+BUCKET_KEYS = {b: str(i) for i, b in enumerate(BUCKETS, start=1)}  # 1 / 2 / 3
 
-ui.through_app()
 st.title("Triage")
 ds, models, ev = ui.evaluated()
 tags = ui.store(ds)
@@ -46,34 +54,16 @@ per_query = ev.per_query[labels.index(screen)]
 state = ui.store_state(tags)
 found = ui.outcomes(ds, member, per_query, state)
 suggestions = review(suggest(found, k=k), state)
-table = query_table(ds, per_query, state, k).merge(
-    suggestions[["image", "bucket", "reason", "status", "animal_mass", "artifact_mass"]].rename(
-        columns={"image": "query", "bucket": "suggested"}
-    ),
-    on="query",
-    how="left",
-)
-table = table.merge(found[["image", "animal_source", "artifact_source", "target"]].rename(
-    columns={"image": "query"}), on="query", how="left")  # fmt: skip
+table = triage_table(query_table(ds, per_query, state, k), suggestions, found)
 
 reviewed = int((table["bucket"] != "").sum())
 st.progress(reviewed / max(len(table), 1), text=f"{reviewed} of {len(table)} queries reviewed")
 
 c1, c2, c3 = st.columns(3)
-f_sugg = c1.multiselect(
-    "Suggested", ["worked", "missed", "spurious", "no-match-in-gallery"], key="triage.f_sugg"
-)
-f_status = c2.multiselect("Status", ["pending", "confirmed", "overridden"], key="triage.f_status")
-all_tags = sorted({a for v in table["artifact tags"] for a in v.split(";") if a})
-f_art = c3.multiselect("Artifact", all_tags, key="triage.f_art")
-shown = table
-if f_sugg:
-    shown = shown[shown["suggested"].isin(f_sugg)]
-if f_status:
-    shown = shown[shown["status"].isin(f_status)]
-if f_art:
-    shown = shown[[bool(set(a.split(";")) & set(f_art)) for a in shown["artifact tags"]]]
-shown = shown.reset_index(drop=True)
+f_sugg = c1.multiselect("Suggested", SUGGESTIONS, key="triage.f_sugg")
+f_status = c2.multiselect("Status", REVIEW_STATUSES, key="triage.f_status")
+f_art = c3.multiselect("Artifact", artifact_tags(table), key="triage.f_art")
+shown = filter_queries(table, suggested=f_sugg, status=f_status, artifacts=f_art)
 if shown.empty:
     st.info("No query passes these filters; widen them.")
     st.stop()
@@ -282,19 +272,8 @@ event = c1.plotly_chart(
     width="content", config={"displayModeBar": True},
 )  # fmt: skip
 with c2:
-    sel = event.selection if event is not None else None
-    region = None
-    if sel and sel.get("box"):
-        b = sel["box"][-1]
-        xs, ys = [float(v) for v in b["x"]], [float(v) for v in b["y"]]
-        region = {"kind": "box", "points": [[min(xs), min(ys)], [max(xs), max(ys)]]}
-    elif sel and sel.get("lasso"):
-        b = sel["lasso"][-1]
-        region = {"kind": "polygon", "points": [[float(x), float(y)] for x, y in
-                                                 zip(b["x"], b["y"], strict=True)]}  # fmt: skip
+    region = selection_region(event.selection if event is not None else None, orig)
     if region is not None:
-        w, h = orig
-        region["points"] = [[min(max(x, 0.0), w), min(max(y, 0.0), h)] for x, y in region["points"]]
         tag = st.selectbox("Artifact in this region", vocab, key="triage.region_tag")
         st.button(
             "Add region", key="triage.add_region", type="primary", on_click=add_region,

@@ -101,11 +101,14 @@ def closed() -> None:
     """The only page before sign-in: what :func:`gate` showed, nothing more."""
 
 
-def account_box(annotator_key: str) -> None:
-    """In the sidebar: who is signed in and a logout button, or the free-text annotator name."""
+def account_box(annotator_key: str, default: str = "") -> None:
+    """In the sidebar: who is signed in and a logout button, or the free-text annotator name
+    (starting at ``default``)."""
     who = signed_in_user()
     if who is None:
-        st.text_input("Annotator", key=annotator_key, placeholder="your name (for tags)")
+        st.text_input(
+            "Annotator", value=default, key=annotator_key, placeholder="your name (for tags)"
+        )
         return
     if who:
         st.caption(f"Signed in as **{who}** (tags are recorded under this name)")

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+import ui
 from explain.compare.report import figures, write_report
-from explain.heatmaps.catalog import names
-from pages import safety, ui
+from ui import safety
 from workbench.access import AccessError
 
 K_RUN = "compare.requested"
 K_REPORT = "compare.report"
 
-ui.through_app()
 st.title("Compare")
 ds = ui.dataset()
 if ds is None:
@@ -24,7 +23,7 @@ if ds is None:
 def default_curated() -> str:
     """The sample's curated series when it exists and may be used, else ""."""
     try:
-        return str(ui.check(ui.DEFAULT_COMPARE, "", expect="dir"))
+        return str(ui.check(ui.compare_default(), "", expect="dir"))
     except AccessError:  # absent, or outside the allowed folders: no default
         return ""
 
@@ -35,7 +34,7 @@ cur_dir = c2.text_input("Curated series", value=default_curated(), key="compare.
                         placeholder="checkpoint folder of the retrained model")  # fmt: skip
 c1, c2, c3 = st.columns(3)
 methods = c1.multiselect(
-    "Methods", names(reference=False),
+    "Methods", ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion"],
     default=["gradcam"], key="compare.methods",
 )  # fmt: skip
 n_queries = int(c2.number_input("Queries in the heatmap grid", 1, 24, 6, key="compare.n"))

@@ -6,12 +6,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+import ui
 from explain.retrieval.baselines import evaluate_baselines, verdict, yardstick
 from explain.retrieval.confidence import choose_threshold
 from explain.retrieval.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
-from pages import ui
-
-ui.through_app()
 
 
 @st.cache_data(show_spinner="Scoring the trivial baselines (colour histogram, pHash)…")

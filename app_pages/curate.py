@@ -4,40 +4,22 @@ the torchreid layout, the worked / missed / spurious folders and provenance."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import plotly.express as px
 import streamlit as st
 
+import ui
 from curation.coverage import rule_notes, training_note
-from curation.dataset import SPLITS
 from curation.export import ExportError, export, tags_provenance
-from curation.rules import RULES, describe, parameters, summarise
-from curation.rules.apply import RuleSpec
-from curation.store import BUCKETS, FLAGS
-from pages import safety, ui
+from curation.rules import RuleSpec, describe, summarise
+from curation.rules.catalog import ANNOTATORS, ARTIFACT_TAGS
+from curation.vocabulary import SPLITS
+from ui import safety
+from ui.rules import rule_controls
 from workbench.access import AccessError
 
-DESCRIPTIONS = {
-    "homogeneous_artifact": "Drop a train post when the same artifact is in at least `threshold` "
-    "of its photos (tongue out in every photo, hands in every segment ...): the model can learn "
-    "the artifact instead of the animal.",
-    "duplicates": "Exact and near duplicates inside a post (keep one), reposts of a post under "
-    "another id (keep the post with most photos), train photos leaking into query/gallery.",
-    "one_animal_per_post": "Drop posts annotators flagged as showing several animals.",
-    "exclude_by_tags": "Drop photos by annotators' decisions: buckets, artifact tags, the "
-    "exclude flag.",
-    "quality_flags": "Drop photos that are too dark, glare-blown, blurry or tiny (from pixels).",
-}
 K_RESULT = "curate.result"
-CHOICES: dict[str, tuple] = {
-    "source": ("tags", "manifest", "both"),
-    "leakage": ("post", "image"),
-    "unknown": ("raise", "ignore"),
-    "flag": FLAGS,
-}
 
-ui.through_app()
 st.title("Curate & export")
 ds = ui.dataset()
 if ds is None:
@@ -48,13 +30,9 @@ if tags is None:
 state, post_flags = ui.store_state(tags), tags.post_flags()
 vocab = sorted(set(tags.vocabulary()) | {a for v in ds.table.get("artifacts", []) if isinstance(
     v, str) for a in v.split(";") if a})  # fmt: skip
-options: dict[str, tuple] = {
-    "artifacts": tuple(vocab),
-    "splits": SPLITS,
-    "buckets": BUCKETS,
-    "kinds": ("exact", "near"),
-    "flags": FLAGS,
-    "annotators": tuple(sorted(state["annotator"].dropna().unique())) if len(state) else (),
+values = {
+    ARTIFACT_TAGS: tuple(vocab),
+    ANNOTATORS: tuple(sorted(state["annotator"].dropna().unique())) if len(state) else (),
 }
 st.caption(
     f"{len(ds.table)} photos · tag store: {len(state)} tagged photos, {len(post_flags)} flagged "
@@ -62,46 +40,10 @@ st.caption(
 )
 
 
-def widget(rule: str, name: str, default: Any) -> Any:
-    key = f"curate.{rule}.{name}"
-    if rule == "homogeneous_artifact" and name == "source":
-        default = "both" if ds.has_ground_truth else "tags"
-    if isinstance(default, bool):
-        return st.toggle(name, value=default, key=key)
-    if isinstance(default, int):
-        return int(st.number_input(name, value=default, step=1, key=key))
-    if isinstance(default, float):
-        step = 0.05 if default <= 1 else 1.0
-        return float(st.number_input(name, value=default, step=step, key=key))
-    if name in CHOICES:
-        return st.selectbox(name, CHOICES[name], index=CHOICES[name].index(default), key=key)
-    if default is None or isinstance(default, tuple | list):
-        opts = options.get(name, ())
-        chosen = st.multiselect(
-            name, opts, default=[d for d in (default or ()) if d in opts], key=key,
-            placeholder="all" if default is None else "none",
-        )  # fmt: skip
-        return tuple(chosen) if chosen or default is not None else None
-    return st.text_input(name, value=str(default), key=key)
-
-
-specs = []
-cols = st.columns(len(RULES))
-for col, rule in zip(cols, RULES, strict=True):
-    with col:
-        on = st.toggle(
-            rule.replace("_", " "), value=rule == "homogeneous_artifact", key=f"curate.{rule}"
-        )
-        st.caption(DESCRIPTIONS[rule])
-        if on:
-            params = {n: widget(rule, n, d) for n, d in parameters(rule).items()}
-            specs.append((rule, params))
-
+specs = rule_controls(ground_truth=ds.has_ground_truth, values=values)
 if not specs:
     st.info("Switch on at least one rule to see what it removes.")
-    removals = ui.removals(ds, tags, [], state, post_flags)
-else:
-    removals = ui.removals(ds, tags, specs, state, post_flags)
+removals = ui.removals(ds, tags, specs, state, post_flags)
 if removals is None:
     st.stop()
 

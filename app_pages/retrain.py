@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages import safety, ui
+import ui
+from ui import safety
 from workbench import access, jobs
 from workbench.access import AccessError
 
 K_MESSAGE = "retrain.message"
 
-ui.through_app()
 st.title("Retrain")
 st.caption(
     "The new series is trained with the recipe recorded beside the baseline (architecture, "

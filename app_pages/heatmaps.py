@@ -6,16 +6,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import ui
 from explain.heatmaps.catalog import method_params, names, reference_method
 from explain.heatmaps.explorer import regions_for
 from explain.heatmaps.layers import layer_choices
 from explain.heatmaps.pair_check import copy_inliers, pair_caveat
 from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
 from explain.heatmaps.series import change_score
-from pages import ui
-from pages.widgets import query_picker, top_k_strip
+from ui.widgets import query_picker, top_k_strip
 
-ui.through_app()
 st.title("Heatmaps")
 ds, models, ev = ui.evaluated()
 tags = ui.store(ds)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pages import ui
+import ui
 
-ui.through_app()
 st.title("Re-ID workbench")
 st.caption(
     "Explain and curate a re-identification model: metrics per checkpoint, heatmaps per epoch, "

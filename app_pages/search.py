@@ -6,19 +6,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import ui
 from curation.images import ImageReadError
 from explain.heatmaps.explorer import Photo, photo_file
 from explain.heatmaps.render import framed, overlay
 from explain.models.checkpoints import LoadedModel
 from explain.retrieval.lookup import embed_photos, nearest_posts
-from pages import ui
 from workbench import access
 
 UPLOADS = ui.workspace_dir() / "uploads"
 # what the uploader offers; the content is checked too (access.check_upload)
 UPLOAD_TYPES = sorted({s.lstrip(".") for s in access.UPLOAD_FORMATS.values()} | {"jpeg", "tiff"})
 
-ui.through_app()
 st.title("Search")
 st.caption(
     "Upload a photo of an animal: the workbench embeds it with a checkpoint, searches the "

@@ -1,0 +1,315 @@
+"""Every curation rule, declared once: its name, the function that runs it, the inputs it reads,
+what it does, and its parameters with their choices, labels and defaults.
+
+:func:`~curation.rules.apply.apply_rules` runs rules from here, the ``workbench export`` help
+lists them from here, and the Curate page draws its controls from here. A new rule is one module
+in curation/rules/ with a pure function (table and inputs in, removal table out) plus one
+:class:`Rule` record in :data:`CATALOG`.
+
+Inputs a rule may read besides the manifest table (:data:`INPUTS`):
+
+``tags``        the store's current tags (:meth:`TagStore.current`)
+``post_flags``  the store's post flags (:meth:`TagStore.post_flags`)
+``duplicates``  the duplicate table (``workbench duplicates`` output)
+``quality``     pixel measures (computed from the image files when not given)
+``dataset``     the image files themselves (to measure them)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from curation.rules.base import tag_set
+from curation.rules.decisions import exclude_by_tags, one_animal_per_post
+from curation.rules.duplicates import duplicates
+from curation.rules.homogeneous import homogeneous_artifact
+from curation.rules.quality import quality_flags
+from curation.vocabulary import BUCKETS, EXCLUDE, FLAGS, MULTIPLE_ANIMALS, SPLITS
+
+INPUTS = ("tags", "post_flags", "duplicates", "quality", "dataset")
+# what a missing input means for the user, and how to give it ({rule} is the rule's name)
+MISSING = {
+    "tags": "rule {rule} needs the store's tags; pass the tag store (--store)",
+    "post_flags": "rule {rule} needs the store's post flags; pass the tag store (--store)",
+    "duplicates": "rule {rule} needs the duplicate table; run `workbench duplicates` and pass "
+    "its CSV with --duplicates",
+}
+# value sets that depend on the data (the page fills them in; the CLI takes any value)
+ARTIFACT_TAGS, ANNOTATORS = "artifact tags", "annotators"
+SOURCES = ("tags", "manifest", "both")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One tunable parameter of a rule.
+
+    ``kind``: ``bool``, ``int``, ``float``, ``choice`` (one of ``choices``) or ``multi`` (a tuple
+    drawn from ``choices``; a default of None means "all"). ``choices``: the allowed values, or
+    the name of a value set that depends on the data (:data:`ARTIFACT_TAGS`, :data:`ANNOTATORS`).
+    ``truth_default``: the default when the dataset carries the sample's ground truth, if it
+    differs."""
+
+    name: str
+    kind: str
+    default: Any
+    label: str
+    choices: tuple | str = ()
+    truth_default: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("bool", "int", "float", "choice", "multi"):
+            raise ValueError(f"parameter {self.name}: unknown kind {self.kind!r}")
+
+
+UNKNOWN = Param(
+    "unknown", "choice", "raise", "tags on images not in the dataset", ("raise", "ignore")
+)
+SPLITS_PARAM = Param("splits", "multi", ("train",), "splits it removes from", SPLITS)
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """What rules read besides their parameters; None when not given."""
+
+    dataset: Any
+    tags: pd.DataFrame | None = None
+    post_flags: pd.DataFrame | None = None
+    duplicates: pd.DataFrame | None = None
+    quality: pd.DataFrame | None = None
+    progress: Callable[[int, int], None] | None = None
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.dataset.table
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One curation rule. ``run(inputs, params)`` returns its removal table (``params``: every
+    declared parameter, defaults filled in); ``needs`` names the inputs it cannot run without,
+    ``reads`` every input it may use; ``on_by_default``: switched on when the Curate page
+    opens."""
+
+    name: str
+    run: Callable[[RuleInputs, dict[str, Any]], pd.DataFrame]
+    summary: str
+    description: str
+    params: tuple[Param, ...]
+    reads: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    on_by_default: bool = False
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+# -- how each rule is fed ----------------------------------------------------------------------
+
+
+def _artifact_tags(table: pd.DataFrame, tags: pd.DataFrame | None, source: str) -> pd.DataFrame:
+    if source not in SOURCES:
+        raise ValueError(
+            f"homogeneous_artifact: source must be tags, manifest or both, not {source!r}"
+        )
+    if source in ("manifest", "both") and "artifacts" not in table.columns:
+        raise ValueError(
+            "homogeneous_artifact:source=manifest needs the manifest's ground-truth 'artifacts' "
+            "column; this dataset has none, use the store's tags (source=tags)"
+        )
+    if source in ("tags", "both") and tags is None:
+        raise ValueError(
+            "homogeneous_artifact reads the store's artifact tags; pass the tag store (--store), "
+            "or use homogeneous_artifact:source=manifest for the manifest's ground truth"
+        )
+    if source == "manifest":
+        return table[["image", "artifacts"]]
+    if source == "tags":
+        return tags[["image", "artifacts"]]
+    merged: dict[str, frozenset[str]] = {}
+    for frame in (table[["image", "artifacts"]], tags[["image", "artifacts"]]):
+        for image, value in zip(frame["image"], frame["artifacts"], strict=True):
+            merged[image] = merged.get(image, frozenset()) | tag_set(value)
+    return pd.DataFrame(
+        {"image": list(merged), "artifacts": [";".join(sorted(v)) for v in merged.values()]}
+    )
+
+
+def _run_homogeneous(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    source = p.pop("source")
+    return homogeneous_artifact(inp.table, _artifact_tags(inp.table, inp.tags, source), **p)
+
+
+def _run_duplicates(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    return duplicates(inp.duplicates, inp.table, **p)
+
+
+def _run_one_animal(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    images = inp.tags if p.pop("images") else None
+    return one_animal_per_post(inp.table, inp.post_flags, image_flags=images, **p)
+
+
+def _run_exclude(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    post_flags = inp.post_flags if p.pop("posts") else None
+    return exclude_by_tags(inp.table, inp.tags, post_flags=post_flags, **p)
+
+
+def _run_quality(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    quality = inp.quality
+    if quality is None:
+        from curation.quality import measure_images
+
+        rows = inp.table[inp.table["split"].isin(list(p["splits"]))]
+        quality = measure_images(inp.dataset, rows["image"], progress=inp.progress)
+    return quality_flags(inp.table, quality, **p)
+
+
+CATALOG: tuple[Rule, ...] = (
+    Rule(
+        "homogeneous_artifact",
+        _run_homogeneous,
+        summary="drop a post when one artifact is in >= threshold of its photos",
+        description="Drop a train post when the same artifact is in at least `threshold` of "
+        "its photos (tongue out in every photo, hands in every segment ...): the model can "
+        "learn the artifact instead of the animal.",
+        params=(
+            Param("threshold", "float", 0.8, "share of the post's photos (0..1)"),
+            Param("min_photos", "int", 2, "fewest photos a post needs"),
+            Param("artifacts", "multi", None, "artifacts it looks at", ARTIFACT_TAGS),
+            SPLITS_PARAM,
+            UNKNOWN,
+            Param(
+                "source",
+                "choice",
+                "tags",
+                "where the artifact tags come from",
+                SOURCES,
+                truth_default="both",
+            ),
+        ),
+        reads=("tags",),  # unless source=manifest; its runner says which input is missing
+        on_by_default=True,
+    ),
+    Rule(
+        "duplicates",
+        _run_duplicates,
+        summary="copies inside a post, reposts across posts, train-test leakage",
+        description="Exact and near duplicates inside a post (keep one), reposts of a post "
+        "under another id (keep the post with most photos), train photos leaking into "
+        "query/gallery.",
+        params=(
+            SPLITS_PARAM,
+            Param("leakage", "choice", "post", "what a leak removes", ("post", "image")),
+            Param("kinds", "multi", ("exact", "near"), "duplicate kinds", ("exact", "near")),
+            UNKNOWN,
+        ),
+        reads=("duplicates",),
+        needs=("duplicates",),
+    ),
+    Rule(
+        "one_animal_per_post",
+        _run_one_animal,
+        summary=f"drop posts flagged {MULTIPLE_ANIMALS} (and flagged photos)",
+        description="Drop posts annotators flagged as showing several animals.",
+        params=(
+            Param("flag", "choice", MULTIPLE_ANIMALS, "the flag it reads", FLAGS),
+            SPLITS_PARAM,
+            UNKNOWN,
+            Param("images", "bool", True, "flagged photos too, not only posts"),
+        ),
+        reads=("post_flags", "tags"),
+        needs=("post_flags",),
+    ),
+    Rule(
+        "exclude_by_tags",
+        _run_exclude,
+        summary=f"drop photos by bucket, artifact tag or {EXCLUDE} flag",
+        description="Drop photos by annotators' decisions: buckets, artifact tags, the "
+        "exclude flag.",
+        params=(
+            Param("buckets", "multi", (), "buckets it removes", BUCKETS),
+            Param("artifacts", "multi", (), "artifact tags it removes", ARTIFACT_TAGS),
+            Param("flags", "multi", (EXCLUDE,), "flags it removes", FLAGS),
+            Param("annotators", "multi", None, "whose tags count", ANNOTATORS),
+            SPLITS_PARAM,
+            UNKNOWN,
+            Param("posts", "bool", True, "flagged posts too"),
+        ),
+        reads=("tags", "post_flags"),
+        needs=("tags",),
+    ),
+    Rule(
+        "quality_flags",
+        _run_quality,
+        summary="too dark, glare-blown, blurry, tiny (computed from pixels)",
+        description="Drop photos that are too dark, glare-blown, blurry or tiny (from pixels).",
+        params=(
+            Param("dark", "float", 60.0, "darkest mean brightness kept (0..255)"),
+            Param("glare", "float", 0.15, "largest blown-out share kept (0..1)"),
+            Param("blur", "float", 30.0, "lowest sharpness kept (Laplacian variance)"),
+            Param("min_side", "int", 64, "shortest side kept (pixels)"),
+            Param("min_foreground", "float", 0.03, "smallest non-black share kept (0..1)"),
+            SPLITS_PARAM,
+            UNKNOWN,
+        ),
+        reads=("quality", "dataset"),
+    ),
+)
+RULES: dict[str, Rule] = {r.name: r for r in CATALOG}
+
+
+def rule(name: str) -> Rule:
+    """The rule called ``name``; ValueError naming the available rules otherwise."""
+    if name not in RULES:
+        raise ValueError(f"unknown rule {name!r}; available: {', '.join(RULES)}")
+    return RULES[name]
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "all"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "+".join(value) if value else "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def help_text() -> str:
+    """The rules and their parameters [defaults] for a command's help (click's ``\\b`` keeps
+    the lines as they are)."""
+    lines = ["\b", "Rules and parameters [defaults]:"]
+    for r in CATALOG:
+        lines.append(f"  {r.name:22s}{r.summary}")
+        shown = []
+        for p in r.params:
+            if p.name == "unknown":
+                continue
+            text = f"{p.name} [{_shown(p.default)}]"
+            if p.kind == "choice" and isinstance(p.choices, tuple):
+                text += " = " + " | ".join(str(c) for c in p.choices)
+            shown.append(text)
+        needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates"}
+        wants = sorted({needs[n] for n in r.needs if n in needs})
+        if wants:
+            shown[-1] += f"; needs {' and '.join(wants)}"
+        lines.extend(f"  {'':22s}{part}" for part in _wrap(shown, 60))
+    lines.append(
+        "Every rule also takes unknown [raise] | ignore, for tags on images not in --data."
+    )
+    return "\n".join(lines)
+
+
+def _wrap(items: list[str], width: int) -> list[str]:
+    """``items`` joined by ", " into lines of at most ``width`` characters, never breaking
+    inside an item."""
+    lines = [""]
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if lines[-1] and len(lines[-1]) + 1 + len(piece) > width:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {piece}" if lines[-1] else piece
+    return lines

@@ -1,0 +1,124 @@
+"""What the app's pages share (Streamlit is allowed here, as in app.py and app_pages/).
+
+- :mod:`ui.state` — session-state keys and the messages that name a fix;
+- :mod:`ui.workspace` — the sidebar's dataset / checkpoints / store, who tags, allowed paths;
+- :mod:`ui.loaders` — cached loaders (dataset, checkpoints, evaluation, tag store, photos);
+- :mod:`ui.compute` — cached computations (heatmaps, outcomes, rule removals, comparison);
+- :mod:`ui.widgets`, :mod:`ui.queries` — the query picker, top-k strip, query tables;
+- :mod:`ui.format`, :mod:`ui.progress` — how values and errors read, progress bars;
+- :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference.
+
+A page does ``import ui`` and calls these names; a new page goes in app_pages/ and is listed
+in app.py.
+"""
+
+from ui.compute import (
+    comparison,
+    confidence,
+    explanation,
+    heatmap_cache,
+    method_params,
+    outcomes,
+    removals,
+    rule_specs,
+)
+from ui.format import pct, store_problem
+from ui.loaders import (
+    STORE_ERRORS,
+    checkpoint_files,
+    dataset,
+    dataset_colour,
+    epoch_labels,
+    evaluated,
+    evaluation,
+    gallery_features,
+    gallery_queries,
+    layer_shapes,
+    load_photo,
+    series,
+    store,
+    store_state,
+    thumbnail,
+)
+from ui.progress import progress_callback
+from ui.state import (
+    FIX_CHECKPOINTS,
+    FIX_DATA,
+    K_ANNOTATOR,
+    K_CHECKPOINTS,
+    K_DATA,
+    K_QUERY,
+    K_RELOAD,
+    K_STORE,
+    TOP_K,
+)
+from ui.workspace import (
+    ROOT,
+    Workspace,
+    allowed,
+    annotator,
+    annotator_default,
+    cache_dir,
+    check,
+    clear_caches,
+    compare_default,
+    configured,
+    data_key,
+    policy,
+    workspace,
+    workspace_defaults,
+    workspace_dir,
+)
+
+__all__ = [
+    "FIX_CHECKPOINTS",
+    "FIX_DATA",
+    "K_ANNOTATOR",
+    "K_CHECKPOINTS",
+    "K_DATA",
+    "K_QUERY",
+    "K_RELOAD",
+    "K_STORE",
+    "ROOT",
+    "STORE_ERRORS",
+    "TOP_K",
+    "Workspace",
+    "allowed",
+    "annotator",
+    "annotator_default",
+    "cache_dir",
+    "check",
+    "checkpoint_files",
+    "clear_caches",
+    "compare_default",
+    "comparison",
+    "confidence",
+    "configured",
+    "data_key",
+    "dataset",
+    "dataset_colour",
+    "epoch_labels",
+    "evaluated",
+    "evaluation",
+    "explanation",
+    "gallery_features",
+    "gallery_queries",
+    "heatmap_cache",
+    "layer_shapes",
+    "load_photo",
+    "method_params",
+    "outcomes",
+    "pct",
+    "policy",
+    "progress_callback",
+    "removals",
+    "rule_specs",
+    "series",
+    "store",
+    "store_problem",
+    "store_state",
+    "thumbnail",
+    "workspace",
+    "workspace_defaults",
+    "workspace_dir",
+]  # fmt: skip

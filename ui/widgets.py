@@ -1,0 +1,76 @@
+"""Widgets several pages share: the query picker with its filters and the top-k strip."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from curation.dataset import Dataset
+from curation.vocabulary import BUCKETS
+from explain.heatmaps.render import framed
+from ui import loaders
+from ui.queries import (
+    NO_BUCKET,
+    OUTCOMES,
+    artifact_tags,
+    filter_queries,
+    query_labels,
+    query_table,
+)
+from ui.state import K_QUERY
+
+
+def _remember(widget_key: str) -> None:
+    st.session_state[K_QUERY] = st.session_state[widget_key]
+
+
+def query_picker(
+    ds: Dataset, per_query: pd.DataFrame, state: pd.DataFrame, *, key: str, k: int = 5
+) -> pd.Series | None:
+    """Filters (outcome, bucket, artifact tag) and a query selector over ``per_query`` with the
+    store's current ``state``; the chosen query's row of
+    :func:`query_table`, or None when no query passes the filters. The choice is shared across
+    pages (the same query stays selected when switching)."""
+    table = query_table(ds, per_query, state, k)
+    all_tags = artifact_tags(table)
+    c1, c2, c3 = st.columns(3)
+    outcomes = c1.multiselect("Outcome", OUTCOMES, key=f"{key}.outcome")
+    buckets = c2.multiselect("Bucket", [*BUCKETS, NO_BUCKET], key=f"{key}.bucket")
+    arts = c3.multiselect("Artifact", all_tags, key=f"{key}.artifact")
+    shown = filter_queries(table, outcomes=outcomes, buckets=buckets, artifacts=arts)
+    if shown.empty:
+        st.info("No query passes these filters; widen them.")
+        return None
+    options = shown["query"].tolist()
+    remembered = st.session_state.get(K_QUERY)
+    index = options.index(remembered) if remembered in options else 0
+    widget = f"{key}.query"
+    if st.session_state.get(widget) not in options:
+        st.session_state.pop(widget, None)
+    labels = query_labels(shown)
+
+    chosen = st.selectbox(
+        f"Query ({len(options)} of {len(table)})", options, index=index, key=widget,
+        format_func=labels.__getitem__, on_change=_remember, args=(widget,),
+    )  # fmt: skip
+    st.session_state[K_QUERY] = chosen
+    return shown[shown["query"] == chosen].iloc[0]
+
+
+def top_k_strip(ds: Dataset, row: pd.Series, k: int = 5, size=(256, 128)) -> None:
+    """The query and its top-k gallery matches, true matches framed green, others red."""
+    images = [framed(loaders.thumbnail(ds, row["query"], size), None, 4)]
+    captions = [f"query {row['query'].split('/')[-1]}"]
+    for i, (img, post, sim, ok) in enumerate(
+        zip(row["top_images"], row["top_post_ids"], row["top_similarities"], row["top_correct"],
+            strict=True)
+    ):  # fmt: skip
+        if i >= k:
+            break
+        images.append(framed(loaders.thumbnail(ds, img, size), bool(ok), 4))
+        captions.append(f"#{i + 1} post {post} · {sim:.3f}" + (" ✓" if ok else ""))
+    st.image(images, caption=captions, width=96)
+    if not bool(row["in_gallery"]):
+        st.warning("No photo of this post is in the gallery: this query can never be found.")
+    elif int(row["rank"]) > k:
+        st.warning(f"The first true match is at rank {int(row['rank'])}, outside the top {k}.")
