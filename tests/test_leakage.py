@@ -13,7 +13,8 @@ from PIL import Image
 from curation.dataset import load_dataset, load_folder
 from curation.reposts import TRANSFORMS, build_reposts, repost
 from curation.rules.duplicates import duplicates
-from explain.retrieval.baselines import colour_histogram, evaluate_baselines, hash_features
+from explain.retrieval.baselines import evaluate_baselines, hash_features
+from explain.retrieval.colour import colour_histogram
 from explain.retrieval.copies import compare, local_features
 from explain.retrieval.duplicates import find_duplicates
 from explain.retrieval.leakage import find_leaks, query_gallery_leaks, top1_by_copy
