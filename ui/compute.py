@@ -43,20 +43,6 @@ def heatmap_cache() -> HeatmapCache:
     return _heatmap_cache(str(cache_dir()))
 
 
-def method_params(
-    method: str, *, layer: str | None, window: int, stride: int, baseline: str, colour
-) -> dict:
-    """The parameters a page passes to a heatmap method."""
-    if method == "occlusion":
-        p = {"window": window, "stride": stride, "baseline": baseline}
-        if baseline == "mean":
-            p["colour"] = [round(c, 4) for c in colour]
-        return p
-    if method in ("randomcam",):
-        return {}
-    return {"layer": layer} if layer else {}
-
-
 @st.cache_data(show_spinner=False, max_entries=128)
 def _explanation(
     key: str,
