@@ -58,6 +58,19 @@ def empty(photo: np.ndarray, version: str, **info: Any) -> Detection:
     return Detection(np.zeros(photo.shape[:2], bool), 0.0, version, dict(info))
 
 
+def strongest(parts: list[tuple[float, np.ndarray]], photo: np.ndarray, version: str) -> Detection:
+    """The detection made of candidate regions ``(score, (H, W) bool)``: the union of those
+    scoring at least half the best one, with the best score; :func:`empty` when none scores."""
+    best = max((score for score, _ in parts), default=0.0)
+    if best <= 0.0:
+        return empty(photo, version)
+    mask = np.zeros(photo.shape[:2], bool)
+    for score, region in parts:
+        if score >= 0.5 * best:
+            mask |= region
+    return Detection(mask, best, version)
+
+
 def hsv(photo: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` float32 HSV: hue in degrees [0, 360), saturation and value in [0, 1]."""
     out = cv2.cvtColor(photo, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)

@@ -26,6 +26,7 @@ from curation.perception.base import (
     empty,
     hsv,
     squash,
+    strongest,
 )
 from curation.perception.tongue import pink_pixels
 
@@ -76,11 +77,4 @@ def detect(photo: np.ndarray, animal: np.ndarray) -> Detection:
     # a colour covering much of the animal is its coat (or a colour cast), not a collar
     cast = 1 - squash(float((band & animal).sum()) / n_animal, 0.15, 0.3)
     parts = [(score * cast, region) for score, region in parts]
-    best = max((s for s, _ in parts), default=0.0)
-    if best <= 0.0:
-        return empty(photo, VERSION)
-    mask = np.zeros(animal.shape, bool)
-    for score, region in parts:
-        if score >= 0.5 * best:
-            mask |= region
-    return Detection(mask, best, VERSION)
+    return strongest(parts, photo, VERSION)

@@ -25,6 +25,7 @@ from curation.perception.base import (
     hsv,
     ring,
     squash,
+    strongest,
 )
 
 NAME = "glare"
@@ -72,11 +73,4 @@ def detect(photo: np.ndarray, animal: np.ndarray) -> Detection:
             * (1 - squash(max(w, h) / max(min(w, h), 1), 3.0, 4.5))
         )
         parts.append((score, region))
-    best = max((s for s, _ in parts), default=0.0)
-    if best <= 0.0:
-        return empty(photo, VERSION)
-    mask = np.zeros(animal.shape, bool)
-    for score, region in parts:
-        if score >= 0.5 * best:
-            mask |= region
-    return Detection(mask, best, VERSION)
+    return strongest(parts, photo, VERSION)

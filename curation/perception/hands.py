@@ -25,6 +25,7 @@ from curation.perception.base import (
     local_std,
     ring,
     squash,
+    strongest,
 )
 
 NAME = "hands"
@@ -87,11 +88,4 @@ def detect(photo: np.ndarray, animal: np.ndarray) -> Detection:
         region = labels == i
         if region.sum() >= 20:
             parts.append((_region_score(region, colour, texture, edges, scale, n_animal), region))
-    best = max((s for s, _ in parts), default=0.0)
-    if best <= 0.0:
-        return empty(photo, VERSION)
-    mask = np.zeros(animal.shape, bool)
-    for score, region in parts:
-        if score >= 0.5 * best:
-            mask |= region
-    return Detection(mask, best, VERSION)
+    return strongest(parts, photo, VERSION)

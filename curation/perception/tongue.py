@@ -21,6 +21,7 @@ from curation.perception.base import (
     empty,
     hsv,
     squash,
+    strongest,
 )
 
 NAME = "tongue"
@@ -71,11 +72,4 @@ def detect(photo: np.ndarray, animal: np.ndarray) -> Detection:
             * (1 - squash(elongation, 5.0, 8.0))
         )
         parts.append((score, region))
-    best = max((s for s, _ in parts), default=0.0)
-    if best <= 0.0:
-        return empty(photo, VERSION)
-    mask = np.zeros(animal.shape, bool)
-    for score, region in parts:
-        if score >= 0.5 * best:
-            mask |= region
-    return Detection(mask, best, VERSION)
+    return strongest(parts, photo, VERSION)
