@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from workbench.synth.config import SynthConfig
+
+DEFAULTS = SynthConfig()
+
 
 @click.command("generate")
 @click.option(
@@ -24,8 +28,8 @@ import click
     show_default=True,
     help="Black background (segmented) or floor/sofa/grass scenes.",
 )
-@click.option("--train-ids", type=int, default=80, show_default=True)
-@click.option("--test-ids", type=int, default=60, show_default=True)
+@click.option("--train-ids", type=int, default=DEFAULTS.n_train_ids, show_default=True)
+@click.option("--test-ids", type=int, default=DEFAULTS.n_test_ids, show_default=True)
 @click.option("--no-counterfactual", is_flag=True, help="Skip the artifact-free re-renders.")
 def command(
     out_dir: Path, seed: int, look: str, train_ids: int, test_ids: int, no_counterfactual: bool
@@ -33,7 +37,7 @@ def command(
     """Write the synthetic pet re-ID sample dataset (torchreid layout + manifest.csv)."""
     from tqdm import tqdm
 
-    from workbench.synth import SynthConfig, generate
+    from workbench.synth import generate
 
     try:
         config = SynthConfig(
