@@ -40,10 +40,10 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from curation.dataset import Dataset, load_dataset  # noqa: E402
 from curation.images import load_rgb  # noqa: E402
-from explain.checkpoints import load_series  # noqa: E402
-from explain.device import set_threads  # noqa: E402
-from explain.embeddings import extract  # noqa: E402
-from explain.metrics import evaluate  # noqa: E402
+from explain.models.device import set_threads  # noqa: E402
+from explain.models.series import load_series  # noqa: E402
+from explain.retrieval.embeddings import extract  # noqa: E402
+from explain.retrieval.metrics import evaluate  # noqa: E402
 
 
 def _artifacts(value: str) -> set[str]:
