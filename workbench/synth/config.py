@@ -109,6 +109,13 @@ class SynthConfig:
         if not 50 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be between 50 and 100, not {self.jpeg_quality}")
 
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> SynthConfig:
+        """The options of a named preset (:data:`PRESETS`), with ``overrides`` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
     @property
     def n_posts(self) -> int:
         return (
@@ -117,3 +124,29 @@ class SynthConfig:
             + self.n_gallery_distractors
             + self.n_query_without_gallery
         )
+
+
+#: Named option sets. ``sample``: the shipped sample. ``shortcut``: a smaller, stronger-shortcut
+#: sample for controlled experiments (64x128 photos so a training run takes minutes): a third of
+#: the train posts polluted, all as twin groups, most test pairs differ in an artifact and every
+#: query with an artifact has a decoy carrying it.
+PRESETS: dict[str, dict[str, object]] = {
+    "sample": {},
+    "shortcut": {
+        "n_train_ids": 90,
+        "n_test_ids": 40,
+        "n_gallery_distractors": 40,
+        "photos_min": 3,
+        "photos_max": 5,
+        "height": 128,
+        "width": 64,
+        "polluted_fraction": 0.34,
+        "polluted_twin_fraction": 1.0,
+        "random_artifact_rate": 0.05,
+        "mismatch_fraction": 0.55,
+        "query_side_fraction": 0.8,
+        "shared_pair_fraction": 0.05,
+        "decoy_fraction": 1.0,
+        "lookalike_decoy_fraction": 0.3,
+    },
+}
