@@ -134,8 +134,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "sample": {},
     "shortcut": {
         "n_train_ids": 90,
-        "n_test_ids": 40,
-        "n_gallery_distractors": 40,
+        "n_test_ids": 70,
+        "n_gallery_distractors": 70,
         "photos_min": 3,
         "photos_max": 5,
         "height": 128,
