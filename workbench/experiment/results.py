@@ -104,8 +104,60 @@ def summarise(results: list[dict]) -> dict:
     return {"level": LEVEL, "arms": arms, "deltas": deltas, "verdicts": verdicts}
 
 
-def plot(summary: dict, path: Path) -> None:
-    """Per-arm means with their seed intervals, one panel per verdict metric (plotly HTML)."""
+#: metrics where a lower value is better (the shortcut is used less)
+LOWER_IS_BETTER = ("decoy_rate", "reliance_auc", "reliance_polluted")
+
+
+def effect(metric: str, interval: dict) -> str:
+    """``better`` / ``worse`` when the interval of a difference excludes 0, else ``no
+    detectable effect`` (``no interval`` with fewer than two values)."""
+    low, high = interval["low"], interval["high"]
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "no interval"
+    if low <= 0 <= high:
+        return "no detectable effect"
+    up = low > 0
+    return "better" if up != (metric in LOWER_IS_BETTER) else "worse"
+
+
+def delta_table(summary: dict) -> pd.DataFrame:
+    """One row per (arm, metric): the difference from the baseline with its seed interval and
+    query-bootstrap interval, and the :func:`effect` of the seed interval."""
+    rows = []
+    for arm, metrics in summary["deltas"].items():
+        for m, d in metrics.items():
+            seed_iv, q = d["seed_interval"], d.get("query_interval") or {}
+            rows.append(
+                {
+                    "arm": arm,
+                    "metric": METRICS[m][0],
+                    "delta": seed_iv["estimate"],
+                    "seeds": seed_iv["n"],
+                    "seed_low": seed_iv["low"],
+                    "seed_high": seed_iv["high"],
+                    "query_low": q.get("low", float("nan")),
+                    "query_high": q.get("high", float("nan")),
+                    "effect": effect(m, seed_iv),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def arm_table(summary: dict) -> pd.DataFrame:
+    """One row per arm: runs, train posts and each metric as ``mean [low, high]`` (seeds)."""
+    rows = []
+    for arm, a in summary["arms"].items():
+        row = {"arm": arm, "runs": a["runs"], "train posts": a["train_posts"]}
+        for m, iv in a["metrics"].items():
+            lo, hi = iv["low"], iv["high"]
+            span = f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else ""
+            row[METRICS[m][0]] = f"{iv['estimate']:.3f}{span}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def figure(summary: dict):
+    """Per-arm means with their seed intervals, one panel per verdict metric (plotly)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -135,7 +187,12 @@ def plot(summary: dict, path: Path) -> None:
     fig.update_layout(
         title=f"mean over seeds with {int(LEVEL * 100)}% t interval", height=420, width=1400
     )
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    return fig
+
+
+def plot(summary: dict, path: Path) -> None:
+    """:func:`figure` as a self-contained HTML file."""
+    figure(summary).write_html(path, include_plotlyjs=True, full_html=True)
 
 
 def write_results(out_dir: str | Path) -> dict:
