@@ -92,9 +92,13 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     d = cmp.metric_deltas
     assert len(d) == 2 * 2 * 5  # epochs x subsets x metrics
     np.testing.assert_allclose(d["delta"], d["curated"] - d["baseline"])
+    pq = cmp.per_query  # the rows the bootstrap intervals resample
+    first = pq[(pq["series"] == "baseline") & (pq["epoch"] == 1)]
+    got_map = m[(m["series"] == "baseline") & (m["epoch"] == 1) & (m["subset"] == "all")]["mAP"]
+    assert first["ap"].mean() == pytest.approx(float(got_map.iloc[0]))
 
     mass = cmp.artifact_mass
-    assert {"any", "tongue"} <= set(mass["artifact"]) and set(mass["series"]) == {
+    assert {"any", "hands"} <= set(mass["artifact"]) and set(mass["series"]) == {
         "baseline", "curated"}  # fmt: skip
     assert mass["mass_mean"].dropna().between(0, 1).all()
     assert len(cmp.artifact_deltas) > 0

@@ -248,3 +248,22 @@ def test_tiny_grid_runs_resumes_and_summarises(sample, tmp_path):
     assert delta["seed_interval"]["estimate"] == pytest.approx(paired.mean())
     assert delta["query_interval"]["n"] == len(by["baseline-s0"]["per_query"]["ap"])
     assert (out / "results.html").stat().st_size > 10_000
+
+
+def test_series_intervals_and_headline_on_known_per_query_rows():
+    from explain.compare.intervals import headline, series_intervals
+
+    rows = []
+    for i in range(20):
+        for series, shift in (("baseline", 0.0), ("curated", 0.1)):
+            ap = 0.3 + 0.02 * i + shift
+            rows.append({"series": series, "epoch": 5, "query": f"q{i}", "ap": ap,
+                         "rank1": float(ap > 0.5), "clean": i < 10})  # fmt: skip
+    table = series_intervals(pd.DataFrame(rows))
+    m = table[(table["measure"] == "mAP") & (table["subset"] == "clean")].iloc[0]
+    assert (m["delta"], m["low"], m["high"]) == pytest.approx((0.1, 0.1, 0.1))
+    assert m["queries"] == 10 and m["effect"] == "better"
+    assert (
+        headline(table)
+        == "Epoch 5: clean-query mAP +0.100 [+0.100, +0.100] (bootstrap over queries)"
+    )

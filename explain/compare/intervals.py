@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -113,3 +114,62 @@ def verdict(label: str, interval: Interval, *, points: bool = False) -> str:
     rng = f"[{fmt.format(interval.low * scale)}, {fmt.format(interval.high * scale)}]"
     tail = " — no detectable effect" if interval.covers_zero else ""
     return f"{label} {est} {rng}{tail}"
+
+
+def series_intervals(
+    per_query: pd.DataFrame, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
+    """Curated minus baseline per matched epoch, subset (``all``/``clean``) and measure (mAP,
+    rank1), with the paired bootstrap interval over queries (:func:`bootstrap_delta`).
+
+    ``per_query``: rows ``series`` (``baseline``/``curated``), ``epoch``, ``query``, ``ap``,
+    ``rank1``, ``clean``. Columns: epoch, subset, measure, delta, low, high, queries, effect
+    (``better``/``worse``/``no detectable effect``). One model per series: the interval covers
+    the choice of queries, not training noise (that needs several seeds)."""
+    rows = []
+    for epoch in sorted(set(per_query["epoch"])):
+        at = per_query[per_query["epoch"] == epoch]
+        base = at[at["series"] == "baseline"].set_index("query")
+        cur = at[at["series"] == "curated"].set_index("query")
+        shared = base.index.intersection(cur.index)
+        if shared.empty:
+            continue
+        for subset in ("all", "clean"):
+            keep = shared if subset == "all" else shared[base.loc[shared, "clean"].to_numpy(bool)]
+            for measure, col in (("mAP", "ap"), ("rank1", "rank1")):
+                iv = bootstrap_delta(
+                    cur.loc[keep, col].to_numpy(float)[None],
+                    base.loc[keep, col].to_numpy(float)[None],
+                    level=level,
+                    resamples=resamples,
+                    seed=seed,
+                )
+                rows.append({"epoch": int(epoch), "subset": subset, "measure": measure,
+                             "delta": iv.estimate, "low": iv.low, "high": iv.high,
+                             "queries": iv.n, "effect": effect(iv)})  # fmt: skip
+    cols = ["epoch", "subset", "measure", "delta", "low", "high", "queries", "effect"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def effect(iv: Interval, lower_is_better: bool = False) -> str:
+    """``better``/``worse`` when the interval of a difference excludes 0 (``lower_is_better``
+    flips the sense), ``no detectable effect`` when it covers 0, ``no interval`` without one."""
+    if math.isnan(iv.low):
+        return "no interval"
+    if iv.covers_zero:
+        return "no detectable effect"
+    return "better" if (iv.low > 0) != lower_is_better else "worse"
+
+
+def headline(table: pd.DataFrame) -> str:
+    """One sentence on the last epoch's clean-query (else all-query) mAP difference."""
+    if table.empty:
+        return "No epoch is shared by both series: nothing to compare."
+    last = table[table["epoch"] == table["epoch"].max()]
+    pick = last[(last["measure"] == "mAP") & (last["subset"] == "clean") & (last["queries"] > 0)]
+    if pick.empty:
+        pick = last[(last["measure"] == "mAP") & (last["subset"] == "all")]
+    row = pick.iloc[0]
+    label = "clean-query mAP" if row["subset"] == "clean" else "mAP"
+    iv = Interval(row["delta"], row["low"], row["high"], int(row["queries"]))
+    return f"Epoch {int(row['epoch'])}: " + verdict(label, iv) + " (bootstrap over queries)"

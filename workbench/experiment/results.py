@@ -22,6 +22,9 @@ from explain.compare.intervals import (
     t_interval,
     verdict,
 )
+from explain.compare.intervals import (
+    effect as interval_effect,
+)
 from workbench.experiment.measure import RUN_METRICS
 from workbench.experiment.runner import GRID, load_results, write_json
 
@@ -111,13 +114,7 @@ LOWER_IS_BETTER = ("decoy_rate", "reliance_auc", "reliance_polluted")
 def effect(metric: str, interval: dict) -> str:
     """``better`` / ``worse`` when the interval of a difference excludes 0, else ``no
     detectable effect`` (``no interval`` with fewer than two values)."""
-    low, high = interval["low"], interval["high"]
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "no interval"
-    if low <= 0 <= high:
-        return "no detectable effect"
-    up = low > 0
-    return "better" if up != (metric in LOWER_IS_BETTER) else "worse"
+    return interval_effect(Interval(**interval), metric in LOWER_IS_BETTER)
 
 
 def delta_table(summary: dict) -> pd.DataFrame:
