@@ -267,3 +267,27 @@ def test_series_intervals_and_headline_on_known_per_query_rows():
         headline(table)
         == "Epoch 5: clean-query mAP +0.100 [+0.100, +0.100] (bootstrap over queries)"
     )
+
+
+def test_shortcut_augmentations_change_what_they_should():
+    import random
+
+    from workbench.augment import RandomGamma, erase_region
+    from workbench.recipe import Recipe
+    from workbench.train import TrainingError, _erase_masks
+
+    img = Image.fromarray(np.full((16, 8, 3), 128, dtype=np.uint8))
+    random.seed(0)
+    out = np.asarray(RandomGamma(p=1.0, gamma=(2.0, 2.0), brightness=(1.0, 1.0))(img))
+    assert out[0, 0, 0] == round(255 * (128 / 255) ** 2)  # gamma 2 on mid-grey
+    assert np.asarray(RandomGamma(p=0.0)(img)).tolist() == np.asarray(img).tolist()
+    mask = np.zeros((16, 8), dtype=bool)
+    mask[2:5, 1:4] = True
+    erased = np.asarray(erase_region(img, mask, p=1.0))
+    assert (erased[~mask] == 128).all() and (erased[mask] != 128).any()
+    Recipe(augment=("random_flip", "random_gamma", "artifact_erasing")).validate()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        RandomGamma(p=2.0)
+    no_masks = pd.DataFrame({"image": ["train/1_1.jpg"], "split": ["train"]})
+    with pytest.raises(TrainingError, match="no mask_<artifact> column"):
+        _erase_masks(None, no_masks, Recipe(augment=("artifact_erasing",)))
