@@ -193,7 +193,8 @@ def main() -> None:
         for loaded in load_series(folder, device="cpu"):
             if loaded.epoch not in epochs:
                 continue
-            f = extract(loaded.model, [dataset.path(i) for i in images])
+            height, width = loaded.input_size
+            f = extract(loaded.model, [dataset.path(i) for i in images], height=height, width=width)
             feats = dict(zip(images, f, strict=True))
             ret, pq = retrieval(dataset, feats)
             rel = reliance_summary(post_drops(table, feats))
