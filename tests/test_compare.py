@@ -114,6 +114,10 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     html = report.read_text()
     assert "<script src='plotly.min.js'></script>" in html and "cdn.plot.ly" not in html
     assert (tmp_path / "report" / "plotly.min.js").stat().st_size > 1_000_000
+    from explain.compare.intervals import headline, series_intervals
+
+    assert f"<h2 class='headline'>{headline(series_intervals(cmp.per_query))}</h2>" in html
+    assert html.count("<tr style='background:") == 2 * 2 * 2  # epochs x subsets x measures
     for name in ("metrics", "metric_deltas", "artifact_mass", "counterfactual_deltas"):
         assert not pd.read_csv(tmp_path / "report" / f"{name}.csv").empty
     assert (tmp_path / "report" / "grid_gradcam.png").is_file()
