@@ -44,36 +44,8 @@ from explain.models.device import set_threads  # noqa: E402
 from explain.models.series import load_series  # noqa: E402
 from explain.retrieval.embeddings import extract  # noqa: E402
 from explain.retrieval.metrics import evaluate  # noqa: E402
-
-
-def _artifacts(value: str) -> set[str]:
-    return {a for a in str(value).split(";") if a}
-
-
-def post_drops(table: pd.DataFrame, feats: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per train post: ``post_id``, ``polluted``, ``artifact_photos``, ``drop``."""
-    train = table[table["split"] == "train"]
-    rows = []
-    for post, photos in train.groupby("post_id", sort=True):
-        drops = []
-        for _, row in photos.iterrows():
-            if not row["counterfactual"]:
-                continue
-            mates = [feats[m] for m in photos["image"] if m != row["image"]]
-            if not mates:
-                continue
-            m = np.stack(mates)
-            drops.append(float(np.mean(m @ feats[row["image"]] - m @ feats[row["counterfactual"]])))
-        rows.append(
-            {
-                "post_id": post,
-                "polluted": bool(photos["polluted"].iloc[0]),
-                "kind": photos["homogeneous_artifact"].iloc[0],
-                "artifact_photos": len(drops),
-                "drop": float(np.mean(drops)) if drops else 0.0,
-            }
-        )
-    return pd.DataFrame(rows)
+from workbench.experiment.measure import artifacts_of as _artifacts  # noqa: E402
+from workbench.experiment.measure import post_drops  # noqa: E402
 
 
 def reliance_summary(drops: pd.DataFrame) -> dict:
