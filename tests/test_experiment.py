@@ -239,6 +239,7 @@ def test_tiny_grid_runs_resumes_and_summarises(sample, tmp_path):
     table = pd.read_csv(out / "results.csv")
     assert len(table) == 12 and set(table["arm"]) == {*arms, "fraction-0.5"}
     assert set(summary["verdicts"]) == {"drop", "repair", "augment", "random-drop", "fraction-0.5"}
+    assert list(summary["arms"]) == [*arms, "fraction-0.5"]  # baseline first, then remedies
     assert summary["verdicts"]["drop"].startswith("drop: mAP ")
     base = table[table["arm"] == "baseline"]["mAP"]
     assert summary["arms"]["baseline"]["metrics"]["mAP"]["estimate"] == pytest.approx(base.mean())

@@ -25,6 +25,7 @@ from explain.compare.intervals import (
 from explain.compare.intervals import (
     effect as interval_effect,
 )
+from workbench.experiment.arms import ARMS
 from workbench.experiment.measure import RUN_METRICS
 from workbench.experiment.runner import GRID, load_results, write_json
 
@@ -83,6 +84,8 @@ def summarise(results: list[dict]) -> dict:
     by_arm: dict[str, list[dict]] = {}
     for r in results:
         by_arm.setdefault(r["arm"], []).append(r)
+    rank = {a: i for i, a in enumerate(ARMS)}
+    by_arm = dict(sorted(by_arm.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
     arms = {}
     for arm, runs in by_arm.items():
         arms[arm] = {
