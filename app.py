@@ -18,6 +18,7 @@ PAGES = [
     ("curate.py", "Curate & export", "cleaning_services", "curate"),
     ("retrain.py", "Retrain", "model_training", "retrain"),
     ("compare.py", "Compare", "compare", "compare"),
+    ("experiments.py", "Experiments", "science", "experiments"),
     ("search.py", "Search", "search", "search"),
 ]
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
+from explain.compare.intervals import headline, series_intervals
 from explain.compare.report import figures, write_report
 from ui import safety
 from workbench.access import AccessError
 
 K_RUN = "compare.requested"
 K_REPORT = "compare.report"
+EFFECT_COLOURS = {"better": "#d4edda", "worse": "#f8d7da", "no detectable effect": "#eeeeee"}
 
 st.title("Compare")
 ds = ui.dataset()
@@ -88,6 +90,23 @@ st.subheader("Retrieval")
 if "metrics" in figs:
     st.plotly_chart(figs["metrics"], key="compare.fig_metrics")
 st.dataframe(comp.metric_deltas, hide_index=True, key="compare.metric_deltas")
+st.subheader("Is the difference more than noise?")
+if comp.per_query is not None and not comp.per_query.empty:
+    intervals = series_intervals(comp.per_query)
+    st.markdown(f"**{headline(intervals)}**")
+    st.caption(
+        "Curated minus baseline with a 95% paired bootstrap interval over queries (fixed seed). "
+        "One model per series: training noise is not in it — the Experiments page repeats "
+        "each arm over seeds. Green: better, red: worse, grey: the interval covers 0."
+    )
+    st.dataframe(
+        intervals.style.apply(
+            lambda row: [f"background-color: {EFFECT_COLOURS.get(row['effect'], '')}"] * len(row),
+            axis=1,
+        ).format(precision=3),
+        hide_index=True,
+        key="compare.intervals",
+    )
 st.subheader("Artifact mass")
 st.caption(
     "Share of each heatmap's positive attribution on the photo's artifact regions, for photos of "

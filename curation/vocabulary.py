@@ -37,7 +37,7 @@ DEFAULT_ARTIFACTS = (
     "collage",
     "other",
 )
-GT_ARTIFACTS = ("tongue", "hands", "grass", "glare")
+GT_ARTIFACTS = ("tongue", "hands", "grass", "glare", "collar")
 
 __all__ = [
     "BUCKETS",

@@ -92,9 +92,13 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     d = cmp.metric_deltas
     assert len(d) == 2 * 2 * 5  # epochs x subsets x metrics
     np.testing.assert_allclose(d["delta"], d["curated"] - d["baseline"])
+    pq = cmp.per_query  # the rows the bootstrap intervals resample
+    first = pq[(pq["series"] == "baseline") & (pq["epoch"] == 1)]
+    got_map = m[(m["series"] == "baseline") & (m["epoch"] == 1) & (m["subset"] == "all")]["mAP"]
+    assert first["ap"].mean() == pytest.approx(float(got_map.iloc[0]))
 
     mass = cmp.artifact_mass
-    assert {"any", "tongue"} <= set(mass["artifact"]) and set(mass["series"]) == {
+    assert {"any", "hands"} <= set(mass["artifact"]) and set(mass["series"]) == {
         "baseline", "curated"}  # fmt: skip
     assert mass["mass_mean"].dropna().between(0, 1).all()
     assert len(cmp.artifact_deltas) > 0
@@ -110,6 +114,10 @@ def test_compare_two_series_and_write_the_report(world, tmp_path, monkeypatch):
     html = report.read_text()
     assert "<script src='plotly.min.js'></script>" in html and "cdn.plot.ly" not in html
     assert (tmp_path / "report" / "plotly.min.js").stat().st_size > 1_000_000
+    from explain.compare.intervals import headline, series_intervals
+
+    assert f"<h2 class='headline'>{headline(series_intervals(cmp.per_query))}</h2>" in html
+    assert html.count("<tr style='background:") == 2 * 2 * 2  # epochs x subsets x measures
     for name in ("metrics", "metric_deltas", "artifact_mass", "counterfactual_deltas"):
         assert not pd.read_csv(tmp_path / "report" / f"{name}.csv").empty
     assert (tmp_path / "report" / "grid_gradcam.png").is_file()

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "Write the synthetic pet re-ID sample dataset."),
     "validate": ("validate", "Load a dataset folder or manifest and report every problem."),
     "train": ("train", "Train a torchreid model and save a checkpoint series."),
+    "experiment": ("experiment", "Train arms x seeds and compare curation remedies."),
     "checkpoints": ("checkpoints", "List a checkpoint series and what each file holds."),
     "evaluate": ("evaluate", "Retrieval metrics (mAP, CMC, mINP) per checkpoint."),
     "confidence": ("confidence", "Calibrated match confidence and a precision/recall threshold."),

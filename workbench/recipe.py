@@ -31,6 +31,8 @@ from explain.models.limits import (
 )
 
 AUGMENTATIONS = ("random_flip", "random_crop", "color_jitter")
+# not on by default: workbench.augment (they break a shortcut; artifact_erasing needs masks)
+SHORTCUT_AUGMENTATIONS = ("random_gamma", "artifact_erasing")
 MAX_RECIPE_BYTES = 1 << 20  # a recipe.json is about 2 KB
 
 
@@ -165,7 +167,7 @@ RECIPE_FIELDS: dict[str, tuple[str, float | None, float | None]] = {
 CHOICES = {
     "optimizer": ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw"),
     "scheduler": ("cosine", "single_step", "none"),
-    "augment": AUGMENTATIONS,
+    "augment": AUGMENTATIONS + SHORTCUT_AUGMENTATIONS,
 }
 
 

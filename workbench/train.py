@@ -35,6 +35,7 @@ from curation.images import load_rgb
 from curation.owned import RECORD, Ledger, entries_phrase, foreign_entries, read_record
 from explain.models.device import default_device, set_threads
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from workbench.augment import RandomGamma, erase_region, union_mask
 from workbench.recipe import Recipe, TrainingError
 
 CHECKPOINT_PREFIX = "model.pth.tar-"
@@ -63,14 +64,23 @@ class TrainResult:
 
 
 class _TrainImages(TorchDataset):
-    def __init__(self, paths: list[Path], labels: list[int], transform: T.Compose):
-        self.paths, self.labels, self.transform = paths, labels, transform
+    def __init__(
+        self,
+        paths: list[Path],
+        labels: list[int],
+        transform: T.Compose,
+        masks: list[list[Path]] | None = None,
+    ):
+        self.paths, self.labels, self.transform, self.masks = paths, labels, transform, masks
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.transform(load_rgb(self.paths[i])), self.labels[i]
+        img = load_rgb(self.paths[i])
+        if self.masks is not None and self.masks[i]:
+            img = erase_region(img, union_mask(self.masks[i], img.size))
+        return self.transform(img), self.labels[i]
 
 
 def train_transform(recipe: Recipe) -> T.Compose:
@@ -87,6 +97,8 @@ def train_transform(recipe: Recipe) -> T.Compose:
         ops.append(T.RandomHorizontalFlip())
     if "color_jitter" in recipe.augment:
         ops.append(T.ColorJitter(brightness=0.2, contrast=0.15, saturation=0, hue=0))
+    if "random_gamma" in recipe.augment:
+        ops.append(RandomGamma())
     ops += [T.ToTensor(), T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)]
     return T.Compose(ops)
 
@@ -306,13 +318,29 @@ def _loader(reid, dataset: Dataset, rows, posts: list, recipe: Recipe) -> DataLo
     images = rows["image"].tolist()
     labels = [label_of[p] for p in rows["post_id"]]
     paths = [dataset.path(img) for img in images]  # refuses files outside the dataset root
-    data = _TrainImages(paths, labels, train_transform(recipe))
+    data = _TrainImages(paths, labels, train_transform(recipe), _erase_masks(dataset, rows, recipe))
     sampler = reid.data.sampler.RandomIdentitySampler(
         [(img, lab, 0, 0) for img, lab in zip(images, labels, strict=True)],
         recipe.batch_size,
         recipe.num_instances,
     )
     return DataLoader(data, batch_size=recipe.batch_size, sampler=sampler, drop_last=True)
+
+
+def _erase_masks(dataset: Dataset, rows, recipe: Recipe) -> list[list[Path]] | None:
+    """Per train row, the artifact mask files ``artifact_erasing`` erases (None when off)."""
+    if "artifact_erasing" not in recipe.augment:
+        return None
+    cols = [c for c in rows.columns if c.startswith("mask_")]
+    if not cols:
+        raise TrainingError(
+            "artifact_erasing erases annotated artifact regions, but the manifest has no "
+            "mask_<artifact> column; drop it from the augmentations or add the masks"
+        )
+    return [
+        [dataset.path(v) for v in rec if isinstance(v, str) and v]
+        for rec in rows[cols].itertuples(index=False)
+    ]
 
 
 def _parts(reid, recipe: Recipe, num_classes: int, device: torch.device) -> _Parts:

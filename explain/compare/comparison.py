@@ -27,6 +27,8 @@ class Comparison:
                          drop_self_mean (cosine similarity units), n
     ``counterfactual_deltas`` epoch, group, measure, baseline, curated, delta
     ``grids``            method -> PNG path (rows = ``queries``, columns = ``columns``)
+    ``per_query``        series, epoch, query, ap, rank1 (0/1), clean: the valid queries (for
+                         the bootstrap intervals of :mod:`explain.compare.intervals`)
     """
 
     metrics: pd.DataFrame
@@ -39,3 +41,4 @@ class Comparison:
     columns: list[str]
     grids: dict[str, Path] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    per_query: pd.DataFrame | None = None

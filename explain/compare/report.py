@@ -129,6 +129,34 @@ def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")
 
 
+EFFECT_COLOURS = {"better": "#d4edda", "worse": "#f8d7da", "no detectable effect": "#eeeeee"}
+
+
+def _intervals_html(comparison: Comparison) -> list[str]:
+    """The headline and the bootstrap-interval table, rows coloured by effect."""
+    from explain.compare.intervals import headline, series_intervals
+
+    if comparison.per_query is None or comparison.per_query.empty:
+        return []
+    table = series_intervals(comparison.per_query)
+    rows = []
+    for rec in table.to_dict("records"):
+        colour = EFFECT_COLOURS.get(rec["effect"], "")
+        cells = "".join(
+            f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+            for v in rec.values()
+        )
+        rows.append(f"<tr style='background:{colour}'>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    return [
+        f"<h2 class='headline'>{html.escape(headline(table))}</h2>",
+        "<p>Curated minus baseline, 95% paired bootstrap interval over queries (fixed seed); one "
+        "model per series, so training noise is not in it (repeat over seeds with "
+        "<code>workbench experiment</code>).</p>",
+        f"<table class='t intervals'><tr>{head}</tr>{''.join(rows)}</table>",
+    ]
+
+
 def _html(comparison: Comparison, figs: dict, grids: dict[str, str]) -> str:
     meta = comparison.meta
     parts = [
@@ -149,6 +177,7 @@ def _html(comparison: Comparison, figs: dict, grids: dict[str, str]) -> str:
         "<p>Recipes: the same.</p>" if not diff else
         "<p>Recipes differ: " + html.escape(json.dumps(diff)) + "</p>"
     )  # fmt: skip
+    parts += _intervals_html(comparison)
     for name, fig in figs.items():
         parts.append(fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{name}"))
     for title, table in (

@@ -67,7 +67,9 @@ def clean_queries(dataset) -> set[str] | None:
     return set(query.loc[~query["artifacts"].map(_present), "image"])
 
 
-def _metrics(dataset, series: dict[str, list], cache_dir, note, clean=None) -> pd.DataFrame:
+def _metrics(dataset, series: dict[str, list], cache_dir, note, clean=None, sink=None):
+    """The metrics table; per-query rows (series, epoch, query, ap, rank1, clean) go to
+    ``sink`` (a list) when given."""
     from explain.retrieval.series import evaluate_series
 
     clean = clean_queries(dataset) if clean is None else clean
@@ -80,11 +82,26 @@ def _metrics(dataset, series: dict[str, list], cache_dir, note, clean=None) -> p
         for (_, m), table in zip(ev.metrics.iterrows(), ev.per_query, strict=True):
             base = {"series": name, "epoch": int(m["epoch"])}
             rows.append({**base, "subset": "all", **subset_metrics(table)})
+            if sink is not None:
+                sink.append(_query_rows(table, base, clean))
             if clean is not None:
                 keep = table["query"].isin(clean)
                 rows.append({**base, "subset": "clean", **subset_metrics(table, keep)})
     cols = ["series", "epoch", "subset", *METRICS, "num_query", "num_valid"]
     return pd.DataFrame(rows)[cols]
+
+
+def _query_rows(table: pd.DataFrame, base: dict, clean: set | None) -> pd.DataFrame:
+    valid = table[table["in_gallery"]]
+    return pd.DataFrame(
+        {
+            **{k: [v] * len(valid) for k, v in base.items()},
+            "query": valid["query"].to_numpy(),
+            "ap": valid["ap"].to_numpy(dtype=float),
+            "rank1": (valid["rank"].astype(float) == 1).to_numpy(dtype=float),
+            "clean": valid["query"].isin(clean or set()).to_numpy(),
+        }
+    )
 
 
 def deltas(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
@@ -249,7 +266,8 @@ def compare_series(
         from explain.compare.tags import clean_from_tags
 
         clean = clean_from_tags(dataset, tags)
-    metrics = _metrics(dataset, loaded, cache_dir, note, clean)
+    per_query: list[pd.DataFrame] = []
+    metrics = _metrics(dataset, loaded, cache_dir, note, clean, sink=per_query)
     if "animal_mask" in dataset.table.columns:
         mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
     elif tags is not None:
@@ -282,6 +300,7 @@ def compare_series(
         columns=columns,
         grids=grids,
         meta=_meta(dataset, loaded, methods, limit, clean, tags),
+        per_query=pd.concat(per_query, ignore_index=True) if per_query else None,
     )
 
 

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import click
 
+from workbench.synth.config import PRESETS, SynthConfig
+
+DEFAULTS = SynthConfig()
+
 
 @click.command("generate")
 @click.option(
@@ -16,6 +20,14 @@ import click
     required=True,
     help="Folder to write (created; must be empty or a previous sample).",
 )
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="sample",
+    show_default=True,
+    help="Named options: sample (the shipped sample) or shortcut (smaller photos, a stronger "
+    "planted shortcut, for `workbench experiment`).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--look",
@@ -24,24 +36,38 @@ import click
     show_default=True,
     help="Black background (segmented) or floor/sofa/grass scenes.",
 )
-@click.option("--train-ids", type=int, default=80, show_default=True)
-@click.option("--test-ids", type=int, default=60, show_default=True)
+@click.option(
+    "--train-ids",
+    type=int,
+    default=None,
+    help=f"Train posts [preset; sample: {DEFAULTS.n_train_ids}]",
+)
+@click.option(
+    "--test-ids", type=int, default=None, help=f"Test posts [preset; sample: {DEFAULTS.n_test_ids}]"
+)
 @click.option("--no-counterfactual", is_flag=True, help="Skip the artifact-free re-renders.")
 def command(
-    out_dir: Path, seed: int, look: str, train_ids: int, test_ids: int, no_counterfactual: bool
+    out_dir: Path,
+    preset: str,
+    seed: int,
+    look: str,
+    train_ids: int | None,
+    test_ids: int | None,
+    no_counterfactual: bool,
 ) -> None:
     """Write the synthetic pet re-ID sample dataset (torchreid layout + manifest.csv)."""
     from tqdm import tqdm
 
-    from workbench.synth import SynthConfig, generate
+    from workbench.synth import generate
 
     try:
-        config = SynthConfig(
+        counts = {"n_train_ids": train_ids, "n_test_ids": test_ids}
+        config = SynthConfig.preset(
+            preset,
             seed=seed,
             look=look,
-            n_train_ids=train_ids,
-            n_test_ids=test_ids,
             counterfactual=not no_counterfactual,
+            **{k: v for k, v in counts.items() if v is not None},
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

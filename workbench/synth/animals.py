@@ -97,6 +97,9 @@ class Anchors:
     feet: tuple[float, float]  # x range of the paws
     grabs: dict[str, Point] = field(default_factory=dict)  # where a hand can hold the animal
     glare: dict[str, Point] = field(default_factory=dict)  # fur that can catch a highlight
+    # a collar: the band's two ends across the neck and how far its middle sags (units)
+    collar: tuple[Point, Point, float] = ((0.0, 0.0), (0.0, 0.0), 0.0)
+    strap: tuple[Point, Point, float] = ((0.0, 0.0), (0.0, 0.0), 0.0)  # a harness' chest band
 
 
 def random_identity(rng: np.random.Generator, species: str | None = None) -> Identity:
@@ -114,6 +117,30 @@ def lookalike(target: Identity, rng: np.random.Generator) -> Identity:
     if rng.random() < 0.5:  # often the same ear type, which makes the decoy harder
         build = replace(build, ear_type=target.build.ear_type)
     return Identity(target.species, build, similar_coat(target.coat, rng, target.species))
+
+
+def twin(target: Identity, rng: np.random.Generator, spread: float = 0.04) -> Identity:
+    """A different animal that could pass for ``target``: the same build within ``spread``
+    (a share, per proportion), the same coat recipe and colours (markings laid out anew)."""
+    b = target.build
+    jitter = {
+        f: getattr(b, f) * float(rng.uniform(1.0 - spread, 1.0 + spread))
+        for f in (
+            "girth",
+            "leg_len",
+            "leg_w",
+            "head_r",
+            "muzzle_len",
+            "muzzle_w",
+            "ear_size",
+            "tail_len",
+            "tail_w",
+            "neck_len",
+        )
+    }
+    return Identity(
+        target.species, replace(b, **jitter), similar_coat(target.coat, rng, target.species)
+    )
 
 
 def random_build(rng: np.random.Generator, species: str) -> Build:

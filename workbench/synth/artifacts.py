@@ -1,9 +1,11 @@
-"""Non-native features planted in photos: a tongue, a human hand, a grass patch, a fur glare.
+"""Non-native features planted in photos: a tongue, a human hand, a grass patch, a fur glare,
+a collar (or a harness, or a collar with a leash).
 
 Each artifact is drawn into its own layer from an :class:`ArtifactLook` (what stays the same
 across the photos of a polluted post: skin tone and side of a hand, size and colour of a
-tongue...) and the photo's random draws (exact placement). Layers are composited above the
-animal, so the photo without them (the counterfactual) is the same render minus these layers.
+tongue, colour and style of a collar...) and the photo's random draws (exact placement).
+Layers are composited above the animal, so the photo without them (the counterfactual) is the
+same render minus these layers.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from workbench.synth.shapes import (
     smoothstep,
 )
 
-ARTIFACTS = ("tongue", "hands", "grass", "glare")
+ARTIFACTS = ("tongue", "hands", "grass", "glare", "collar")
 
 SKIN = [
     (241, 194, 167),
@@ -39,6 +41,21 @@ SKIN = [
 ]
 TONGUE = [(222, 106, 128), (205, 90, 110), (232, 128, 142), (192, 82, 102)]
 GREEN = [(84, 140, 52), (98, 158, 60), (66, 118, 44), (122, 150, 62)]
+# collars and harnesses are often saturated; black and brown leather are common too
+COLLAR = [
+    (205, 32, 42),  # red
+    (32, 82, 205),  # blue
+    (36, 158, 72),  # green
+    (236, 92, 164),  # pink
+    (244, 136, 24),  # orange
+    (238, 206, 40),  # yellow
+    (122, 52, 172),  # purple
+    (22, 168, 186),  # teal
+    (30, 30, 34),  # black
+    (122, 72, 38),  # brown leather
+]
+COLLAR_STYLES = ("collar", "studded", "harness", "leash")
+STUD: RGB = (0.86, 0.86, 0.88)
 
 
 @dataclass(frozen=True)
@@ -46,8 +63,11 @@ class ArtifactLook:
     """Post-level appearance of one artifact.
 
     ``size``: tongue length (head radii), hand length (frame widths), grass height (frame
-    heights) or glare radius (body units); ``width``: tongue width (head radii), finger spread,
-    grass density or glare elongation; ``side``: where it enters or sits; ``angle``: lean (rad).
+    heights), glare radius (body units) or collar band width (head radii); ``width``: tongue
+    width (head radii), finger spread, grass density, glare elongation or the thickness of a
+    harness strap or leash (relative to the band); ``side``: where it enters or sits (for a
+    leash: the side it rises to); ``angle``: lean (rad; for a leash its slant); ``where``:
+    where a hand holds or a glare sits, or the collar's style (:data:`COLLAR_STYLES`).
     """
 
     kind: str
@@ -70,7 +90,7 @@ def random_look(kind: str, rng: np.random.Generator) -> ArtifactLook:
     pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
     if kind == "tongue":
         return ArtifactLook(
-            kind, _rgb(pick(TONGUE), rng), u(0.55, 1.05), u(0.26, 0.4), "", u(-0.25, 0.25)
+            kind, _rgb(pick(TONGUE), rng), u(0.7, 1.2), u(0.3, 0.44), "", u(-0.25, 0.25)
         )
     if kind == "hands":
         return ArtifactLook(
@@ -86,8 +106,8 @@ def random_look(kind: str, rng: np.random.Generator) -> ArtifactLook:
         return ArtifactLook(
             kind,
             _rgb(pick(GREEN), rng, 0.12),
-            u(0.05, 0.11),
-            u(1.2, 2.0),
+            u(0.07, 0.14),
+            u(1.5, 2.4),
             pick(["all", "all", "left", "right"]),
             u(-0.4, 0.4),
         )
@@ -96,11 +116,23 @@ def random_look(kind: str, rng: np.random.Generator) -> ArtifactLook:
         return ArtifactLook(
             kind,
             (1.0, 0.985, 0.95 + warm),
-            u(0.07, 0.13),
+            u(0.09, 0.16),
             u(1.2, 2.6),
             "",
             u(-0.6, 0.6),
             pick(["body", "head", "haunch"]),
+        )
+    if kind == "collar":
+        style = COLLAR_STYLES[int(rng.choice(len(COLLAR_STYLES), p=[0.35, 0.15, 0.3, 0.2]))]
+        colour = (30, 30, 34) if style == "studded" else pick(COLLAR)
+        return ArtifactLook(
+            kind,
+            _rgb(colour, rng, 0.05),
+            u(0.35, 0.55),
+            u(0.8, 1.2),
+            pick(["left", "right"]),
+            u(-0.35, 0.35),
+            style,
         )
     raise ValueError(f"artifact must be one of {ARTIFACTS}, not {kind!r}")
 
@@ -129,7 +161,13 @@ def draw(
     cleanly); with a background the arm reaches the image edge it comes from.
     """
     layer = Layer(canvas.height, canvas.width)
-    painter = {"tongue": _tongue, "hands": _hand, "grass": _grass, "glare": _glare}[look.kind]
+    painter = {
+        "tongue": _tongue,
+        "hands": _hand,
+        "grass": _grass,
+        "glare": _glare,
+        "collar": _collar,
+    }[look.kind]
     painter(layer, look, canvas, anchors, animal, fur, rng, segmented)
     return layer
 
@@ -315,3 +353,67 @@ def _glare(layer, look, canvas, anchors, animal, fur, rng, segmented) -> None:
     a = smoothstep(1.0, 0.6, k) * np.clip(0.9 + 0.35 * fur[idx], 0, 1)
     a = np.clip(a * 1.15, 0, 1) * animal.alpha[idx]
     layer.paint(patch.win, a.astype(F32), np.asarray(look.colour, F32))
+
+
+def _curve(a: tuple, b: tuple, sag: float, n: int = 6) -> list[tuple[float, float]]:
+    """``n + 1`` points of a quadratic curve from ``a`` to ``b`` whose middle lies ``sag`` off
+    the straight line, towards ``(-dy, dx)`` (y down: below a band drawn left to right)."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    norm = math.hypot(dx, dy) or 1.0
+    c = ((a[0] + b[0]) / 2 - dy / norm * 2 * sag, (a[1] + b[1]) / 2 + dx / norm * 2 * sag)
+    out = []
+    for i in range(n + 1):
+        t = i / n
+        p, q, r = (1 - t) ** 2, 2 * t * (1 - t), t * t
+        out.append((p * a[0] + q * c[0] + r * b[0], p * a[1] + q * c[1] + r * b[1]))
+    return out
+
+
+def _strap(layer: Layer, canvas: Canvas, pts: list, thick: float, colour, animal: Layer) -> None:
+    """A band of width ``thick`` (units) along ``pts`` (units), only where the fur is."""
+    patch = chain(canvas, pts, [thick / 2] * len(pts))
+    if patch is None:
+        return
+    cov = coverage(patch) * np.clip(animal.alpha[patch.win.index] * 1.5, 0, 1)
+    col = np.empty((*cov.shape, 3), F32)
+    col[...] = colour
+    # stitched edges: a little darker along both borders
+    col *= (1.0 - 0.25 * smoothstep(0.55, 0.95, np.abs(patch.s)))[..., None]
+    layer.paint(patch.win, cov.astype(F32), np.clip(shade(col, patch, patch.s, thick / 2), 0, 1))
+
+
+def _collar(layer, look, canvas, anchors, animal, fur, rng, segmented) -> None:
+    thick = look.size * anchors.head_r
+    a, b, sag = anchors.collar
+    band = _curve(a, b, sag * rng.uniform(0.8, 1.2))
+    _strap(layer, canvas, band, thick, look.colour, animal)
+    if look.where == "harness":
+        sa, sb, ssag = anchors.strap
+        _strap(layer, canvas, _curve(sa, sb, ssag), thick * 1.25 * look.width, look.colour, animal)
+    if look.where == "studded":
+        for p in band[1:-1]:
+            stud = ellipse(canvas, p, thick * 0.32, thick * 0.32)
+            if stud is not None:
+                cov = coverage(stud) * animal.alpha[stud.win.index]
+                col = np.empty((*cov.shape, 3), F32)
+                col[...] = STUD
+                layer.paint(stud.win, cov.astype(F32), np.clip(shade(col, stud, stud.s, 1.0), 0, 1))
+    if look.where == "leash":
+        _leash(layer, look, canvas, band, thick, rng, segmented)
+
+
+def _leash(layer, look, canvas, band, thick, rng, segmented) -> None:
+    """A leash from the collar's ring, near the band's end on ``look.side``, up and out of the
+    frame on that side (cut short next to the animal in a segmented photo)."""
+    h = canvas.height
+    ends = sorted((canvas.frame.to_px(*band[1]), canvas.frame.to_px(*band[-2])))
+    (rx, ry), sign = (ends[0], -1.0) if look.side == "left" else (ends[1], 1.0)
+    lean = 0.25 + 0.5 * abs(look.angle) + rng.uniform(-0.04, 0.04)
+    ex, ey = rx + sign * lean * h, -0.1 * h
+    if segmented:  # the segmentation kept a short piece next to the animal
+        keep = rng.uniform(0.18, 0.32) * h / (math.hypot(ex - rx, ey - ry) or 1.0)
+        ex, ey = rx + (ex - rx) * min(keep, 1.0), ry + (ey - ry) * min(keep, 1.0)
+    r = max(0.9, thick * canvas.ppu * 0.22 * look.width)
+    pts = _curve((rx, ry), (ex, ey), -sign * 0.06 * math.hypot(ex - rx, ey - ry), 4)
+    patch = chain(canvas, pts, [r] * len(pts), space="px")
+    _paint(layer, patch, np.asarray(look.colour, F32) * 0.9, r, 0.6)

@@ -17,14 +17,23 @@ class SynthConfig:
     Counts are posts (one post = one animal). ``n_test_ids`` animals appear in query and
     gallery; ``n_query_without_gallery`` extra query posts (look-alikes of test animals) have no
     gallery photo; ``n_gallery_distractors`` extra gallery-only posts, ``decoy_fraction`` of them
-    built as look-alikes of a test query. Rates are per photo, fractions per post.
+    decoys of a test query: first one per query with an artifact, carrying that artifact (a
+    look-alike animal in ``lookalike_decoy_fraction`` of them, another animal of the species
+    otherwise), then look-alikes of other queries. ``polluted_fraction`` of the train posts carry
+    one artifact in every photo (the kinds in turn); ``polluted_twin_fraction`` of those, in
+    groups of one post per artifact kind, show twins of one clean train animal (its build within
+    a few per cent, its coat's recipe and colours), so the artifact is what tells the group's
+    posts apart most easily. Test posts:
+    in ``mismatch_fraction`` an artifact is on one side of the true pair only (the query's side
+    in ``query_side_fraction`` of them), in ``shared_pair_fraction`` on every photo; the others
+    get incidental artifacts at ``test_artifact_rate``. Rates are per photo, fractions per post.
     ``height``/``width`` are the image size in pixels.
     """
 
     seed: int = 0
-    n_train_ids: int = 80
+    n_train_ids: int = 120
     n_test_ids: int = 60
-    n_gallery_distractors: int = 10
+    n_gallery_distractors: int = 40
     n_query_without_gallery: int = 2
     photos_min: int = 3
     photos_max: int = 6
@@ -32,11 +41,15 @@ class SynthConfig:
     height: int = 256
     width: int = 128
     counterfactual: bool = True
-    polluted_fraction: float = 0.25
+    polluted_fraction: float = 0.21
+    polluted_twin_fraction: float = 1.0
     random_artifact_rate: float = 0.1
     test_artifact_rate: float = 0.12
-    mismatch_fraction: float = 0.25
-    decoy_fraction: float = 0.7
+    mismatch_fraction: float = 0.35
+    query_side_fraction: float = 0.75
+    shared_pair_fraction: float = 0.1
+    decoy_fraction: float = 0.9
+    lookalike_decoy_fraction: float = 0.5
     dog_fraction: float = 0.55
     jpeg_quality: int = 90
 
@@ -76,16 +89,32 @@ class SynthConfig:
             raise ValueError(f"images must be at least 32x16 (HxW), not {self.height}x{self.width}")
         for name in (
             "polluted_fraction",
+            "polluted_twin_fraction",
             "random_artifact_rate",
             "test_artifact_rate",
             "mismatch_fraction",
+            "query_side_fraction",
+            "shared_pair_fraction",
             "decoy_fraction",
+            "lookalike_decoy_fraction",
             "dog_fraction",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)}")
+        if self.mismatch_fraction + self.shared_pair_fraction > 1.0:
+            raise ValueError(
+                f"mismatch_fraction ({self.mismatch_fraction}) + shared_pair_fraction "
+                f"({self.shared_pair_fraction}) is above 1; lower one of them"
+            )
         if not 50 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be between 50 and 100, not {self.jpeg_quality}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> SynthConfig:
+        """The options of a named preset (:data:`PRESETS`), with ``overrides`` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
 
     @property
     def n_posts(self) -> int:
@@ -95,3 +124,29 @@ class SynthConfig:
             + self.n_gallery_distractors
             + self.n_query_without_gallery
         )
+
+
+#: Named option sets. ``sample``: the shipped sample. ``shortcut``: a smaller, stronger-shortcut
+#: sample for controlled experiments (64x128 photos so a training run takes minutes): a third of
+#: the train posts polluted, all as twin groups, most test pairs differ in an artifact and every
+#: query with an artifact has a decoy carrying it.
+PRESETS: dict[str, dict[str, object]] = {
+    "sample": {},
+    "shortcut": {
+        "n_train_ids": 90,
+        "n_test_ids": 70,
+        "n_gallery_distractors": 70,
+        "photos_min": 3,
+        "photos_max": 5,
+        "height": 128,
+        "width": 64,
+        "polluted_fraction": 0.34,
+        "polluted_twin_fraction": 1.0,
+        "random_artifact_rate": 0.05,
+        "mismatch_fraction": 0.55,
+        "query_side_fraction": 0.8,
+        "shared_pair_fraction": 0.05,
+        "decoy_fraction": 1.0,
+        "lookalike_decoy_fraction": 0.3,
+    },
+}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from workbench.synth.animals import Identity, lookalike, random_identity
+from workbench.synth.animals import Identity, lookalike, random_identity, twin
 from workbench.synth.artifacts import ARTIFACTS, ArtifactLook, jitter, random_look
 from workbench.synth.config import FIRST_POST_ID, LAST_POST_ID, SynthConfig
 
@@ -59,8 +59,16 @@ def plan(config: SynthConfig) -> list[PhotoPlan]:
     }
     photos: list[PhotoPlan] = []
     n_polluted = round(config.polluted_fraction * len(train))
-    polluted = list(g.choice(len(train), n_polluted, replace=False)) if n_polluted else []
+    polluted = [int(i) for i in g.choice(len(train), n_polluted, replace=False)]
     kinds = {train[i]: ARTIFACTS[k % len(ARTIFACTS)] for k, i in enumerate(polluted)}
+    # groups of polluted posts, one per artifact kind, show twins of one clean train animal
+    clean = [i for i in range(len(train)) if i not in set(polluted)]
+    n_twins = round(config.polluted_twin_fraction * n_polluted)
+    groups = min(-(-n_twins // len(ARTIFACTS)), len(clean))
+    originals = [int(i) for i in g.choice(clean, groups, replace=False)] if groups else []
+    for k, i in enumerate(polluted[: min(n_twins, groups * len(ARTIFACTS))]):
+        original = idents[train[originals[k // len(ARTIFACTS)]]]
+        idents[train[i]] = twin(original, _rng(config, int(train[i]), 6))
     for post in train:
         photos += _train_post(config, post, idents[post], kinds.get(post, ""))
     queries: dict[str, list[PhotoPlan]] = {}
@@ -68,20 +76,43 @@ def plan(config: SynthConfig) -> list[PhotoPlan]:
         post_photos = _test_post(config, post, idents[post])
         queries[post] = [p for p in post_photos if p.split == "query"]
         photos += post_photos
-    n_decoys = round(config.decoy_fraction * len(distractors))
-    decoys = {str(x) for x in g.choice(distractors, n_decoys, replace=False)} if n_decoys else set()
-    used: set[str] = set()
-    for post in sorted(set(lonely) | set(distractors)):
-        split = "query" if post in lonely else "gallery"
-        if queries and (post in decoys or split == "query"):
-            photos += _decoy_post(config, post, split, queries, used, g, idents)
-        else:
-            ident = random_identity(
-                _rng(config, int(post), 1), _species(config, _rng(config, int(post), 5))
-            )
-            photos += _plain_post(config, post, split, ident)
+    for post in lonely:  # look-alikes of test queries with no gallery photo of their own
+        target = sorted(queries)[int(g.integers(len(queries)))] if queries else ""
+        mode = ("colour", "both")[int(g.integers(2))]
+        photos += _other_post(config, post, "query", target, mode, queries, idents)
+    targets = _decoy_targets(config, queries, len(distractors), g)
+    for k, post in enumerate(distractors):
+        target, mode = targets.get(k, ("", ""))
+        photos += _other_post(config, post, "gallery", target, mode, queries, idents)
     order = {s: i for i, s in enumerate(SPLITS)}
     return sorted(photos, key=lambda p: (order[p.split], p.post_id, p.photo))
+
+
+def _decoy_targets(
+    config: SynthConfig,
+    queries: dict[str, list[PhotoPlan]],
+    n_distractors: int,
+    g: np.random.Generator,
+) -> dict[int, tuple[str, str]]:
+    """Which distractor (by index) imitates which test query, and how.
+
+    Every query post with an artifact gets, while decoys last, a decoy that carries the same
+    artifact ("artifact": another animal of the species; "both": a look-alike as well); the
+    remaining decoys are look-alikes of other queries ("colour"), without the artifact.
+    """
+    n_decoys = round(config.decoy_fraction * n_distractors)
+    with_artifact = [p for p in sorted(queries) if any(q.artifacts for q in queries[p])]
+    without = [p for p in sorted(queries) if p not in set(with_artifact)]
+    g.shuffle(with_artifact)
+    g.shuffle(without)
+    plan_: list[tuple[str, str]] = []
+    for post in with_artifact[:n_decoys]:
+        plan_.append((post, "both" if g.random() < config.lookalike_decoy_fraction else "artifact"))
+    pool = without or sorted(queries)
+    for k in range(n_decoys - len(plan_)):
+        plan_.append((pool[k % len(pool)], "colour"))
+    slots = [int(i) for i in g.permutation(n_distractors)[: len(plan_)]]
+    return dict(zip(slots, plan_, strict=True))
 
 
 def _count(config: SynthConfig, post: str) -> int:
@@ -113,12 +144,17 @@ def _test_post(config: SynthConfig, post: str, ident: Identity) -> list[PhotoPla
     n_query = 2 if n >= 4 and rng.random() < 0.2 else 1
     query = set(int(q) + 1 for q in rng.choice(n, n_query, replace=False))
     arts: list[list[ArtifactLook]] = [[] for _ in range(n)]
-    if rng.random() < config.mismatch_fraction:  # the true pair differs in an artifact
+    draw = rng.random()
+    if draw < config.mismatch_fraction:  # the true pair differs in an artifact
         look = _random_artifact(rng)
-        on_query = rng.random() < 0.5
+        on_query = rng.random() < config.query_side_fraction
         for i, a in enumerate(arts):
             if ((i + 1) in query) == on_query:
                 a.append(jitter(look, rng))
+    elif draw < config.mismatch_fraction + config.shared_pair_fraction:  # the same in all photos
+        look = _random_artifact(rng)
+        for a in arts:
+            a.append(jitter(look, rng))
     else:
         for a in arts:
             if rng.random() < config.test_artifact_rate:
@@ -129,41 +165,30 @@ def _test_post(config: SynthConfig, post: str, ident: Identity) -> list[PhotoPla
     ]
 
 
-def _plain_post(config: SynthConfig, post: str, split: str, ident: Identity) -> list[PhotoPlan]:
-    n = _count(config, post) if split == "gallery" else 1
-    rng = _rng(config, int(post), 3)
-    out = []
-    for i in range(n):
-        a = (_random_artifact(rng),) if rng.random() < config.test_artifact_rate else ()
-        out.append(PhotoPlan(split, post, i + 1, ident, a))
-    return out
-
-
-def _decoy_post(
+def _other_post(
     config: SynthConfig,
     post: str,
     split: str,
+    target: str,
+    mode: str,
     queries: dict[str, list[PhotoPlan]],
-    used: set[str],
-    g: np.random.Generator,
     idents: dict[str, Identity],
 ) -> list[PhotoPlan]:
-    """A different animal built to be confused with a test query: similar coat and/or artifact."""
-    mode = ("colour", "artifact", "both")[int(g.integers(3))]
-    with_artifact = sorted(p for p, qs in queries.items() if any(q.artifacts for q in qs))
-    if mode != "colour" and not with_artifact:
-        mode = "colour"
-    pool = with_artifact if mode != "colour" else sorted(queries)
-    fresh = [p for p in pool if p not in used] or pool
-    target = fresh[int(g.integers(len(fresh)))]
-    used.add(target)
+    """A post that is no test animal: a plain distractor (``target`` empty) or a decoy built to
+    be confused with the query of ``target``: a look-alike ("colour"), another animal of its
+    species carrying the query's artifact ("artifact"), or a look-alike with it ("both")."""
     rng = _rng(config, int(post), 1)
-    if mode == "artifact":
+    if not target:
+        ident = random_identity(rng, _species(config, _rng(config, int(post), 5)))
+    elif mode == "artifact":
         ident = random_identity(rng, idents[target].species)
     else:
         ident = lookalike(idents[target], rng)
-    shared = next(a for q in queries[target] for a in q.artifacts) if mode != "colour" else None
-    n = _count(config, post) if split == "gallery" else (2 if rng.random() < 0.2 else 1)
+    shared = None
+    if target and mode != "colour":
+        shared = next((a for q in queries[target] for a in q.artifacts), None)
+    two = bool(target) and split == "query" and rng.random() < 0.2  # a query post: 1 or 2
+    n = _count(config, post) if split == "gallery" else 1 + int(two)
     arts = _rng(config, int(post), 3)
     out = []
     for i in range(n):

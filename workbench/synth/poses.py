@@ -84,6 +84,24 @@ def _head_view(rng: np.random.Generator, p_front: float) -> str:
     return "front" if rng.random() < p_front else "side"
 
 
+def _band(centre: Point, toward: Point, half: float, sag: float) -> tuple[Point, Point, float]:
+    """A band of half-length ``half`` across the axis from ``centre`` to ``toward``: its two ends
+    and how far its middle sags away from ``toward`` (units)."""
+    dx, dy = toward[0] - centre[0], toward[1] - centre[1]
+    n = math.hypot(dx, dy) or 1.0
+    px, py = -dy / n * half, dx / n * half
+    return (centre[0] - px, centre[1] - py), (centre[0] + px, centre[1] + py), sag
+
+
+def _collar(hc: Point, hr: float, body: Point, half: float, sag: float, gap: float = 1.05):
+    """The collar around the neck just below the head, whose centre is ``hc``: on the axis
+    from ``hc`` towards ``body`` at ``gap`` head radii."""
+    dx, dy = body[0] - hc[0], body[1] - hc[1]
+    n = math.hypot(dx, dy) or 1.0
+    centre = (hc[0] + dx / n * hr * gap, hc[1] + dy / n * hr * gap)
+    return _band(centre, hc, half, sag)
+
+
 def _stand(ident: Identity, rng: np.random.Generator) -> tuple[list[Part], Anchors]:
     b = ident.build
     hw = b.girth / 2
@@ -138,6 +156,8 @@ def _stand(ident: Identity, rng: np.random.Generator) -> tuple[list[Part], Ancho
             "head": _forehead(hc, hr, view),
             "haunch": (-0.3, -hw * 0.45),
         },
+        collar=_collar(hc, hr, (0.3, -hw * 0.05), 0.45 * (hr * 0.72 + hw * 0.85), hr * 0.05),
+        strap=((0.2 + tilt * hw, -hw * 1.02), (0.2 - tilt * hw, hw * 1.02), hw * 0.12),
     )
     return parts, anchors
 
@@ -205,6 +225,8 @@ def _sit(ident: Identity, rng: np.random.Generator) -> tuple[list[Part], Anchors
             "body": (s * tw * 0.5, -th * 0.5),
             "haunch": (s * tw * 0.85, th * 0.2),
         },
+        collar=_collar(hc, hr, (hc[0], hc[1] + 1.0), tw * 0.66, tw * 0.16, gap=1.12),
+        strap=((-tw * 0.9, -th * 0.3), (tw * 0.9, -th * 0.3), th * 0.14),
     )
     return parts, anchors
 
@@ -283,6 +305,8 @@ def _lie(ident: Identity, rng: np.random.Generator) -> tuple[list[Part], Anchors
             "head": _forehead(hc, hr, view),
             "haunch": (-0.3, -hw * 0.6),
         },
+        collar=_collar(hc, hr, (0.3, -hw * 0.1), 0.45 * (hr * 0.72 + hw * 0.9), hr * 0.05),
+        strap=((0.22, -hw * 1.02), (0.22, hw * 0.95), hw * 0.12),
     )
     return parts, anchors
 
@@ -330,5 +354,7 @@ def _closeup(ident: Identity, rng: np.random.Generator) -> tuple[list[Part], Anc
             "body": (-hr * 0.7, hr * 1.6),
             "cheek": (-hr * 0.5, hr * 0.05),
         },
+        collar=_collar((0.0, 0.0), hr, (0.0, 1.0), hr * 0.9, hr * 0.22, gap=1.12),
+        strap=((-hr * 2.0, hr * 2.15), (hr * 2.0, hr * 2.15), hr * 0.3),
     )
     return parts, anchors

@@ -6,7 +6,8 @@ only where an artifact is visible (plus the blur's and the JPEG block's reach ar
 
 Masks, at output resolution, threshold the *visible* share of each layer at 0.5:
 an artifact mask is what can be seen of the artifact; the animal mask is the visible fur
-(a hand, a tongue or grass in front of the animal cuts it; a glare does not: it lies on the fur).
+(a hand, a tongue, a collar or grass in front of the animal cuts it; a glare does not: it lies
+on the fur).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ LOOKS = ("segmented", "background")
 SUPERSAMPLE = 1  # analytic edge coverage already anti-aliases; 2 is sharper, 2x slower
 ATTEMPTS = 12
 MIN_ARTIFACT_SHARE = 20 / (256 * 128)  # a smaller artifact (share of the image) is re-drawn
-ORDER = ("glare", "tongue", "grass", "hands")  # compositing order above the animal
+ORDER = ("glare", "collar", "tongue", "grass", "hands")  # compositing order above the animal
 
 
 class RenderError(RuntimeError):
