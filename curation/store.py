@@ -30,6 +30,7 @@ Actions and their payload:
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import os
@@ -40,10 +41,18 @@ from typing import Any, TypeVar
 import pandas as pd
 from sqlalchemy import (
     Connection,
+    bindparam,
     text,
 )
 
-from curation import migrations, store_db
+from curation import (
+    migrations,
+    store_agreement,
+    store_db,
+    store_detections,
+    store_scope,
+    store_views,
+)
 from curation.regions import regions_json
 from curation.store_db import StoreBusyError, StoreError, StoreSchemaError
 from curation.store_events import (
@@ -52,8 +61,12 @@ from curation.store_events import (
     INSERT,
     TARGET_KINDS,
     EventChecker,
+    VERDICTS,
     TagEvent,
     check_annotator,
+    check_human,
+    check_note,
+    check_score,
     check_tag_name,
     now,
 )
@@ -61,6 +74,8 @@ from curation.store_state import HISTORY_COLUMNS, decode, image_state, post_stat
 from curation.vocabulary import BUCKETS, FLAGS, SUGGESTIONS
 
 DEFAULT_VOCABULARY = migrations.DEFAULT_VOCABULARY
+_LEGACY = store_scope.Identity(store_scope.LEGACY, store_scope.LEGACY, "", 0, "")
+_HUMAN = ", ".join(f"'{a}'" for a in ACTIONS)  # the actions people take (not detections)
 _T = TypeVar("_T")
 __all__ = [
     "ACTIONS", "BUCKETS", "DEFAULT_VOCABULARY", "FLAGS", "SUGGESTIONS", "TARGET_KINDS",
@@ -71,8 +86,11 @@ __all__ = [
 class TagStore:
     """Append-only tag events in SQLite (a file path) or any SQLAlchemy database (a URL).
 
-    ``dataset``: when given (a :class:`curation.dataset.Dataset`), image ids and post ids are
-    checked against it and region points against the image size.
+    ``dataset``: the dataset the store works on (a :class:`curation.dataset.Dataset`, or a
+    dataset key as text): every event written carries its key and every read sees only its
+    events (see :mod:`curation.store_scope`; None: the legacy events, those written without a
+    dataset). A Dataset also checks image ids and post ids against it and region points
+    against the image size.
     ``vocabulary``: artifact tags for a new store (default :data:`DEFAULT_VOCABULARY`); for an
     existing store, tags missing from its vocabulary are added.
     ``max_wait``: seconds to keep retrying a locked database before :class:`StoreBusyError`.
@@ -94,9 +112,11 @@ class TagStore:
         self._engine = store_db.engine(
             url_or_path, busy_timeout=min(self.max_wait, store_db.MAX_BUSY_TIMEOUT)
         )
-        self._checker = EventChecker(dataset, self.vocabulary)
+        self._checker = EventChecker(None if isinstance(dataset, str) else dataset, self.vocabulary)
+        ident = store_scope.identity(dataset) if dataset is not None else _LEGACY
         try:
             self._open(vocabulary)
+            self.dataset_key, self._keys = self._scope(ident)
         except BaseException:
             self._engine.dispose()  # no connection left open on a store that was refused
             raise
@@ -122,6 +142,19 @@ class TagStore:
             missing = [t for t in seed if t not in self.vocabulary()]
             for tag in missing:
                 self.add_tag(tag, "config")
+
+    def _scope(self, ident: store_scope.Identity) -> tuple[str, list[str]]:
+        """Register the dataset (when new) and find the keys this store reads and writes."""
+        if self._read(lambda c: store_scope.needs_write(c, ident)):
+            return self._write(lambda c: store_scope.resolve(c, ident, write=True))
+        return self._read(lambda c: store_scope.resolve(c, ident, write=False))
+
+    def datasets(self) -> pd.DataFrame:
+        """Every dataset key the store has seen: ``key, name, root, images, alias_of,
+        first_seen`` (``alias_of``: the key whose events it shares, after a move or for the
+        legacy events)."""
+        cols = ["key", "name", "root", "images", "alias_of", "first_seen"]
+        return pd.DataFrame(self._read(store_scope.registry), columns=cols)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -181,7 +214,7 @@ class TagStore:
         def insert(conn: Connection) -> list[int]:
             ids = []
             for row in rows:
-                row = {**row, "ts": now()}
+                row = {**row, "ts": now(), "dataset": self.dataset_key}
                 result = conn.execute(INSERT, row)
                 ids.append(int(result.inserted_primary_key[0]))
             return ids
@@ -283,11 +316,11 @@ class TagStore:
         def step(conn: Connection) -> dict | None:
             row = (
                 conn.execute(
-                    text(
-                        "SELECT * FROM effective_events WHERE annotator = :a "
-                        "ORDER BY id DESC LIMIT 1"
+                    self._sql(
+                        "SELECT * FROM effective_events WHERE annotator = :a AND dataset IN "
+                        ":keys ORDER BY id DESC LIMIT 1"
                     ),
-                    {"a": annotator},
+                    {"a": annotator, "keys": self._keys},
                 )
                 .mappings()
                 .first()
@@ -304,11 +337,113 @@ class TagStore:
                     "target": row["target"],
                     "action": "undo",
                     "undoes": row["id"],
+                    "dataset": self.dataset_key,
                 },
             )
             return decode(dict(row))
 
         return self._write(step, retry_integrity=True)
+
+    # -- detections (machine tags) -----------------------------------------------------------
+
+    def add_detections(self, found: pd.DataFrame) -> store_detections.DetectionWrite:
+        """Store detector results as machine tags (see :mod:`curation.store_detections`).
+
+        ``found``: one row per (image, artifact) with ``image``, ``artifact`` (the vocabulary
+        tag), ``score`` and ``threshold`` in [0, 1], ``region`` (JSON text or a list of
+        regions) and ``detector`` (``detector:NAME@VERSION``). Results already stored at the
+        same version are left out; an artifact tag missing from the vocabulary is added (signed
+        by its detector) and named in the result.
+        """
+        vocab = self.vocabulary()
+        new_tags = sorted({str(a) for a in found.get("artifact", [])} - set(vocab))
+        for tag in new_tags:
+            check_tag_name(tag)
+        signer = dict(zip(found.get("artifact", []), found.get("detector", []), strict=True))
+        for tag in new_tags:
+            self.add_tag(tag, str(signer[tag]))
+        rows = store_detections.check_rows(found, self._checker, self.vocabulary())
+
+        def write(conn: Connection) -> tuple[int, int]:
+            existing = self._conn_events(conn, "AND action = 'detection'")
+            todo, unchanged, superseded = store_detections.plan(existing, rows)
+            if todo:
+                stamp = now()
+                conn.execute(INSERT, [{**r, "ts": stamp, "dataset": self.dataset_key}
+                                      for r in todo])  # fmt: skip
+            return len(todo), unchanged, superseded
+
+        added, unchanged, superseded = self._write(write)
+        return store_detections.DetectionWrite(added, unchanged, superseded, tuple(new_tags))
+
+    def detections(
+        self, *, min_score: float | None = None, detected_only: bool = False
+    ) -> pd.DataFrame:
+        """Current detections: one row per (image, artifact, detector name), the newest
+        version's result, with its review. Columns (:data:`store_detections.DETECTION_COLUMNS`):
+        ``image``, ``artifact``, ``score``, ``threshold``, ``detected`` (score >= threshold),
+        ``detector`` (``detector:NAME@VERSION``), ``name``, ``version``, ``regions``,
+        ``review`` (``confirmed`` / ``rejected`` / ``unreviewed``), ``reviewed_by``,
+        ``reviewed_at``, ``time``. ``min_score``: only scores >= it; ``detected_only``: only
+        results at or above their detector's threshold."""
+        dets = self._events("AND action = 'detection'", view="effective_events")
+        reviews = self._events("AND action = 'review'", view="effective_events")
+        df = store_detections.fold(dets, reviews)
+        if min_score is not None:
+            df = df[df["score"] >= check_score(min_score, "min_score")]
+        if detected_only:
+            df = df[df["detected"]]
+        return df.reset_index(drop=True)
+
+    def review_detection(
+        self,
+        image: str,
+        artifact: str,
+        detector: str,
+        verdict: str = "confirm",
+        *,
+        annotator: str,
+        note: str | None = None,
+    ) -> int:
+        """Confirm or reject the current detection of ``artifact`` on ``image`` by ``detector``
+        (``detector:NAME@VERSION``, ``NAME@VERSION`` or ``NAME`` for its current version);
+        ``verdict``: ``confirm`` or ``reject``. An event like any other: undo reverts it."""
+        if verdict not in VERDICTS:
+            raise StoreError(f"verdict must be confirm or reject, not {verdict!r}")
+        who = check_human(annotator)
+        image = self._checker.check_target(image, "image")
+        signature = store_detections.find(self.detections(), image, artifact, detector)
+        row = {**dict.fromkeys(COLUMNS), "annotator": who, "target_kind": "image",
+               "target": image, "action": "review", "artifacts": json.dumps([artifact]),
+               "detector": signature, "verdict": verdict, "note": check_note(note)}  # fmt: skip
+
+        def insert(conn: Connection) -> int:
+            result = conn.execute(INSERT, {**row, "ts": now(), "dataset": self.dataset_key})
+            return int(result.inserted_primary_key[0])
+
+        return self._write(insert)
+
+    def _conn_events(self, conn: Connection, where: str) -> list[dict]:
+        sql = f"SELECT * FROM effective_events WHERE dataset IN :keys {where} ORDER BY id"
+        rows = conn.execute(self._sql(sql), {"keys": self._keys}).mappings().all()
+        return [decode(dict(r)) for r in rows]
+
+    # -- saved views ------------------------------------------------------------------------
+
+    def save_view(self, name: str, page: str, params: dict, annotator: str) -> None:
+        """Save (or replace) the view ``name``: a page's filters (its query-parameter dict),
+        for this dataset."""
+        row = store_views.check(name, page, params, annotator)
+        self._write(lambda c: store_views.save(c, self.dataset_key, row))
+
+    def views(self, page: str | None = None) -> pd.DataFrame:
+        """This dataset's saved views (of one ``page``, or all): ``name``, ``page``,
+        ``params`` (dict), ``annotator``, ``saved_at``; sorted by page and name."""
+        return self._read(lambda c: store_views.listed(c, self.dataset_key, page))
+
+    def delete_view(self, name: str) -> None:
+        """Delete this dataset's saved view ``name`` (StoreError when there is none)."""
+        self._write(lambda c: store_views.delete(c, self.dataset_key, name))
 
     # -- vocabulary -------------------------------------------------------------------------
 
@@ -351,29 +486,51 @@ class TagStore:
 
     # -- reading ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _sql(sql: str):
+        return text(sql).bindparams(bindparam("keys", expanding=True))
+
     def _events(self, where: str = "", params: dict | None = None, *, view: str) -> list[dict]:
-        sql = f"SELECT * FROM {view} {where} ORDER BY id"
-        rows = self._read(lambda c: c.execute(text(sql), params or {}).mappings().all())
+        """Events of this store's dataset (``where``: further ``AND`` clauses), in id order."""
+        sql = f"SELECT * FROM {view} WHERE dataset IN :keys {where} ORDER BY id"
+        params = {**(params or {}), "keys": self._keys}
+        rows = self._read(lambda c: c.execute(self._sql(sql), params).mappings().all())
         return [decode(dict(r)) for r in rows]
 
-    def current(self, *, annotator: str | None = None) -> pd.DataFrame:
-        """Current state: one row per image that has an effective event, sorted by image.
+    def current(self, *, annotator: str | None = None, by: str = "image") -> pd.DataFrame:
+        """Current human tags: one row per image that has an effective event, sorted by image
+        (detections are machine tags: see :meth:`detections`).
 
         Columns: ``image``, ``bucket``, ``suggested``, ``artifacts`` (``;``-joined, sorted, as
         in the manifest), ``regions`` (list of region dicts), ``flags`` (``;``-joined), ``note``,
         ``annotator``/``time`` of the latest effective event, ``model``/``epoch`` of the latest
         one that named the checkpoint on screen, ``events`` (number of effective events).
-        ``annotator``: only that annotator's events.
+        ``annotator``: only that annotator's events. ``by="annotator"``: one row per (image,
+        annotator), each folding only that annotator's events (every vote kept), sorted by
+        image then annotator; ``by="image"``: the latest decision of anyone wins.
         """
-        where, params = "WHERE target_kind = 'image'", {}
+        if by not in ("image", "annotator"):
+            raise StoreError(f"by must be 'image' or 'annotator', not {by!r}")
+        where, params = f"AND target_kind = 'image' AND action IN ({_HUMAN})", {}
         if annotator is not None:
             where, params = where + " AND annotator = :a", {"a": annotator}
-        return image_state(self._events(where, params, view="effective_events"))
+        events = self._events(where, params, view="effective_events")
+        return image_state(events, by_annotator=by == "annotator")
+
+    def consensus(self) -> pd.DataFrame:
+        """One row per image some annotator put in a bucket: the majority bucket and how the
+        votes split (see :func:`curation.store_agreement.consensus`)."""
+        return store_agreement.consensus(self.current(by="annotator"))
+
+    def agreement(self) -> store_agreement.Agreement:
+        """Cohen's kappa per pair of annotators, Fleiss' kappa over all, and the conflicts
+        (see :func:`curation.store_agreement.agreement`)."""
+        return store_agreement.agreement(self.current(by="annotator"))
 
     def post_flags(self) -> pd.DataFrame:
         """Current flags and note of each post that has one: ``post_id``, ``flags``
         (``;``-joined), ``note``, ``annotator``, ``time``, ``events``; sorted by post_id."""
-        return post_state(self._events("WHERE target_kind = 'post'", view="effective_events"))
+        return post_state(self._events("AND target_kind = 'post'", view="effective_events"))
 
     def history(
         self, image: str | None = None, *, post: str | None = None, annotator: str | None = None
@@ -381,7 +538,8 @@ class TagStore:
         """Every event (including undo events) in order, with ``undone`` marking reverted ones.
 
         Filters: ``image`` (events on that image), ``post`` (events on that post itself),
-        ``annotator``.
+        ``annotator``. Detections (``action='detection'``, annotator ``detector:NAME@VERSION``)
+        and reviews of them are events too.
         """
         clauses, params = [], {}
         if image is not None:
@@ -393,7 +551,7 @@ class TagStore:
         if annotator is not None:
             clauses.append("annotator = :a")
             params["a"] = annotator
-        where = ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
+        where = "".join(f" AND ({c})" for c in clauses)
         events = self._events(where, params, view="events")
         undone = set(self._read(undone_ids))
         for ev in events:
@@ -406,8 +564,9 @@ class TagStore:
         return df
 
     def count(self) -> int:
-        """Number of stored events (undo events included)."""
-        return int(self._read(lambda c: c.execute(text("SELECT COUNT(*) FROM events")).scalar()))
+        """Number of stored events of this store's dataset (undo events included)."""
+        sql = self._sql("SELECT COUNT(*) FROM events WHERE dataset IN :keys")
+        return int(self._read(lambda c: c.execute(sql, {"keys": self._keys}).scalar()))
 
     def snapshot_sha256(self) -> str:
         """SHA-256 of the canonical CSV of the current state of images and posts."""
