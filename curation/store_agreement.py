@@ -120,14 +120,14 @@ def agreement(per_annotator: pd.DataFrame) -> Agreement:
 def conflicts(per_annotator: pd.DataFrame) -> pd.DataFrame:
     """Images where two or more annotators decided differently: ``kind`` ``bucket`` (their
     buckets differ) or ``artifacts`` (their non-empty artifact sets differ: an empty set is
-    not told apart from "not tagged"); ``decisions``: ``ann: missed; bob: spurious``. Sorted by image, kind."""
+    not told apart from "not tagged"); ``decisions``: ``ann: missed; bob: spurious``. Sorted
+    by image, kind."""
     rows = []
     for image, group in per_annotator.groupby("image", sort=True):
         decided = group[group["bucket"].map(lambda b: isinstance(b, str) and b != "")]
         if decided["bucket"].nunique() > 1:
-            shown = "; ".join(f"{w}: {b}" for w, b in zip(decided["annotator"],
-                                                         decided["bucket"], strict=True))  # fmt: skip
-            rows.append((image, "bucket", len(decided), shown))
+            pairs = zip(decided["annotator"], decided["bucket"], strict=True)
+            rows.append((image, "bucket", len(decided), "; ".join(f"{w}: {b}" for w, b in pairs)))
         sets = {w: a for w, a in zip(group["annotator"], group["artifacts"], strict=True) if a}
         if len(set(sets.values())) > 1:
             rows.append((image, "artifacts", len(sets),

@@ -75,8 +75,8 @@ def delete(conn: Connection, dataset: str, name: str) -> None:
         text("DELETE FROM views WHERE dataset = :d AND name = :n"), {"d": dataset, "n": name}
     )
     if gone.rowcount == 0:
-        have = [r[0] for r in conn.execute(
-            text("SELECT name FROM views WHERE dataset = :d ORDER BY name"), {"d": dataset})]  # fmt: skip
+        sql = text("SELECT name FROM views WHERE dataset = :d ORDER BY name")
+        have = [r[0] for r in conn.execute(sql, {"d": dataset})]
         raise StoreError(
             f"no saved view {name!r} for this dataset (saved: {', '.join(have) or 'none'})"
         )
