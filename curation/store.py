@@ -569,13 +569,18 @@ class TagStore:
         return int(self._read(lambda c: c.execute(sql, {"keys": self._keys}).scalar()))
 
     def snapshot_sha256(self) -> str:
-        """SHA-256 of the canonical CSV of the current state of images and posts."""
+        """SHA-256 of the canonical CSV of the current state of images, posts and detections
+        (with their reviews) of this store's dataset."""
         images = self.current()
         images = images.assign(regions=[regions_json(r) for r in images["regions"]])
         h = hashlib.sha256()
         h.update(images.drop(columns=["time"]).to_csv(index=False, lineterminator="\n").encode())
         posts = self.post_flags().drop(columns=["time"])
         h.update(posts.to_csv(index=False, lineterminator="\n").encode())
+        dets = self.detections()
+        if not dets.empty:  # a store without detections keeps the hash it had before them
+            dets = dets.assign(regions=[regions_json(r) for r in dets["regions"]])
+            h.update(dets.drop(columns=["time"]).to_csv(index=False, lineterminator="\n").encode())
         return h.hexdigest()
 
     def export_csv(self, path: str | Path) -> Path:
