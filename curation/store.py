@@ -74,7 +74,6 @@ from curation.store_state import HISTORY_COLUMNS, decode, image_state, post_stat
 from curation.vocabulary import BUCKETS, FLAGS, SUGGESTIONS
 
 DEFAULT_VOCABULARY = migrations.DEFAULT_VOCABULARY
-_LEGACY = store_scope.Identity(store_scope.LEGACY, store_scope.LEGACY, "", 0, "")
 _HUMAN = ", ".join(f"'{a}'" for a in ACTIONS)  # the actions people take (not detections)
 _T = TypeVar("_T")
 __all__ = [
@@ -88,9 +87,10 @@ class TagStore:
 
     ``dataset``: the dataset the store works on (a :class:`curation.dataset.Dataset`, or a
     dataset key as text): every event written carries its key and every read sees only its
-    events (see :mod:`curation.store_scope`; None: the legacy events, those written without a
-    dataset). A Dataset also checks image ids and post ids against it and region points
-    against the image size.
+    events (see :mod:`curation.store_scope`; None: the one dataset the store holds, or the
+    legacy events of a store that holds none yet; a store holding several refuses to guess).
+    A Dataset also checks image ids and post ids against it and region points against the
+    image size.
     ``vocabulary``: artifact tags for a new store (default :data:`DEFAULT_VOCABULARY`); for an
     existing store, tags missing from its vocabulary are added.
     ``max_wait``: seconds to keep retrying a locked database before :class:`StoreBusyError`.
@@ -113,10 +113,10 @@ class TagStore:
             url_or_path, busy_timeout=min(self.max_wait, store_db.MAX_BUSY_TIMEOUT)
         )
         self._checker = EventChecker(None if isinstance(dataset, str) else dataset, self.vocabulary)
-        ident = store_scope.identity(dataset) if dataset is not None else _LEGACY
+        ident = store_scope.identity(dataset) if dataset is not None else None
         try:
             self._open(vocabulary)
-            self.dataset_key, self._keys = self._scope(ident)
+            self._canonical = self._scope(ident) if ident is not None else None
         except BaseException:
             self._engine.dispose()  # no connection left open on a store that was refused
             raise
@@ -143,11 +143,25 @@ class TagStore:
             for tag in missing:
                 self.add_tag(tag, "config")
 
-    def _scope(self, ident: store_scope.Identity) -> tuple[str, list[str]]:
-        """Register the dataset (when new) and find the keys this store reads and writes."""
+    def _scope(self, ident: store_scope.Identity) -> str:
+        """Register the dataset (when new); the key this store writes under."""
         if self._read(lambda c: store_scope.needs_write(c, ident)):
             return self._write(lambda c: store_scope.resolve(c, ident, write=True))
         return self._read(lambda c: store_scope.resolve(c, ident, write=False))
+
+    def _key(self, conn: Connection) -> str:
+        """The dataset key events are written under (a store opened without a dataset finds
+        it on every use: the datasets in the store may change)."""
+        return self._canonical or store_scope.unscoped(conn, self.where)
+
+    def _keys(self, conn: Connection) -> list[str]:
+        """The dataset keys whose events this store reads (its key and its aliases)."""
+        return store_scope.members(conn, self._key(conn))
+
+    @property
+    def dataset_key(self) -> str:
+        """The key of the dataset this store reads and writes (see :mod:`curation.store_scope`)."""
+        return self._canonical or self._read(lambda c: store_scope.unscoped(c, self.where))
 
     def datasets(self) -> pd.DataFrame:
         """Every dataset key the store has seen: ``key, name, root, images, alias_of,
@@ -214,7 +228,7 @@ class TagStore:
         def insert(conn: Connection) -> list[int]:
             ids = []
             for row in rows:
-                row = {**row, "ts": now(), "dataset": self.dataset_key}
+                row = {**row, "ts": now(), "dataset": self._key(conn)}
                 result = conn.execute(INSERT, row)
                 ids.append(int(result.inserted_primary_key[0]))
             return ids
@@ -320,7 +334,7 @@ class TagStore:
                         "SELECT * FROM effective_events WHERE annotator = :a AND dataset IN "
                         ":keys ORDER BY id DESC LIMIT 1"
                     ),
-                    {"a": annotator, "keys": self._keys},
+                    {"a": annotator, "keys": self._keys(conn)},
                 )
                 .mappings()
                 .first()
@@ -337,7 +351,7 @@ class TagStore:
                     "target": row["target"],
                     "action": "undo",
                     "undoes": row["id"],
-                    "dataset": self.dataset_key,
+                    "dataset": self._key(conn),
                 },
             )
             return decode(dict(row))
@@ -369,7 +383,7 @@ class TagStore:
             todo, unchanged, superseded = store_detections.plan(existing, rows)
             if todo:
                 stamp = now()
-                conn.execute(INSERT, [{**r, "ts": stamp, "dataset": self.dataset_key}
+                conn.execute(INSERT, [{**r, "ts": stamp, "dataset": self._key(conn)}
                                       for r in todo])  # fmt: skip
             return len(todo), unchanged, superseded
 
@@ -418,14 +432,14 @@ class TagStore:
                "detector": signature, "verdict": verdict, "note": check_note(note)}  # fmt: skip
 
         def insert(conn: Connection) -> int:
-            result = conn.execute(INSERT, {**row, "ts": now(), "dataset": self.dataset_key})
+            result = conn.execute(INSERT, {**row, "ts": now(), "dataset": self._key(conn)})
             return int(result.inserted_primary_key[0])
 
         return self._write(insert)
 
     def _conn_events(self, conn: Connection, where: str) -> list[dict]:
         sql = f"SELECT * FROM effective_events WHERE dataset IN :keys {where} ORDER BY id"
-        rows = conn.execute(self._sql(sql), {"keys": self._keys}).mappings().all()
+        rows = conn.execute(self._sql(sql), {"keys": self._keys(conn)}).mappings().all()
         return [decode(dict(r)) for r in rows]
 
     # -- saved views ------------------------------------------------------------------------
@@ -434,16 +448,16 @@ class TagStore:
         """Save (or replace) the view ``name``: a page's filters (its query-parameter dict),
         for this dataset."""
         row = store_views.check(name, page, params, annotator)
-        self._write(lambda c: store_views.save(c, self.dataset_key, row))
+        self._write(lambda c: store_views.save(c, self._key(c), row))
 
     def views(self, page: str | None = None) -> pd.DataFrame:
         """This dataset's saved views (of one ``page``, or all): ``name``, ``page``,
         ``params`` (dict), ``annotator``, ``saved_at``; sorted by page and name."""
-        return self._read(lambda c: store_views.listed(c, self.dataset_key, page))
+        return self._read(lambda c: store_views.listed(c, self._key(c), page))
 
     def delete_view(self, name: str) -> None:
         """Delete this dataset's saved view ``name`` (StoreError when there is none)."""
-        self._write(lambda c: store_views.delete(c, self.dataset_key, name))
+        self._write(lambda c: store_views.delete(c, self._key(c), name))
 
     # -- vocabulary -------------------------------------------------------------------------
 
@@ -493,8 +507,12 @@ class TagStore:
     def _events(self, where: str = "", params: dict | None = None, *, view: str) -> list[dict]:
         """Events of this store's dataset (``where``: further ``AND`` clauses), in id order."""
         sql = f"SELECT * FROM {view} WHERE dataset IN :keys {where} ORDER BY id"
-        params = {**(params or {}), "keys": self._keys}
-        rows = self._read(lambda c: c.execute(self._sql(sql), params).mappings().all())
+
+        def read(conn: Connection) -> list:
+            args = {**(params or {}), "keys": self._keys(conn)}
+            return conn.execute(self._sql(sql), args).mappings().all()
+
+        rows = self._read(read)
         return [decode(dict(r)) for r in rows]
 
     def current(self, *, annotator: str | None = None, by: str = "image") -> pd.DataFrame:
@@ -566,7 +584,7 @@ class TagStore:
     def count(self) -> int:
         """Number of stored events of this store's dataset (undo events included)."""
         sql = self._sql("SELECT COUNT(*) FROM events WHERE dataset IN :keys")
-        return int(self._read(lambda c: c.execute(sql, {"keys": self._keys}).scalar()))
+        return int(self._read(lambda c: c.execute(sql, {"keys": self._keys(c)}).scalar()))
 
     def snapshot_sha256(self) -> str:
         """SHA-256 of the canonical CSV of the current state of images, posts and detections

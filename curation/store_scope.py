@@ -16,9 +16,13 @@ itself (or its target when it is an alias).
   longer exists, the new key becomes an alias of the old one, with a :class:`ScopeWarning`:
   the tags follow the move. A copy (the old root still exists) is a new dataset with no tags.
 - **Legacy events**: events written before stores kept datasets (schema 2 and older), or by a
-  store opened without a dataset, carry :data:`LEGACY`. The first dataset opened while legacy
-  events exist adopts them (``legacy`` becomes its alias) with a :class:`ScopeWarning`; from
-  then on a store opened without a dataset reads and writes that dataset's events.
+  store opened without a dataset while it held no dataset yet, carry :data:`LEGACY`. The first
+  dataset opened while legacy events exist adopts them (``legacy`` becomes its alias) with a
+  :class:`ScopeWarning`.
+- **A store opened without a dataset** (``TagStore(url)``, ``workbench tags`` without
+  ``--data``) works on the one dataset the store holds, or on the legacy events while it holds
+  none; when it holds several it refuses (:func:`unscoped`) rather than mix them. It looks
+  again on every use, so it follows a dataset registered meanwhile by another process.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def identity(dataset: Any) -> Identity:
 
 
 def check_key(key: Any) -> str:
-    if not isinstance(key, str) or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not _KEY_RE.match(key) or key == LEGACY:
         raise StoreError(
             f"invalid dataset key {key!r}: use letters, digits and . _ @ - (at most 200 "
             "characters), e.g. pets@1a2b3c4d5e6f; or pass the Dataset itself"
@@ -123,21 +127,36 @@ def _legacy_events(conn: Connection) -> int:
     return int(conn.execute(text(sql), {"k": LEGACY}).scalar())
 
 
+def unscoped(conn: Connection, where: str) -> str:
+    """The key a store opened without a dataset works on: the store's one dataset, else
+    :data:`LEGACY`; StoreError when it holds several (``where``: the store, for the message)."""
+    rows = conn.execute(
+        text("SELECT key, root FROM datasets WHERE alias_of IS NULL AND key <> :k ORDER BY key"),
+        {"k": LEGACY},
+    ).all()
+    if len(rows) > 1:
+        shown = ", ".join(f"{k} ({r})" if r else k for k, r in rows[:5])
+        raise StoreError(
+            f"the tag store {where} holds the tags of {len(rows)} datasets ({shown}); say "
+            "which one: --data DIR (or TagStore(url, dataset=...))"
+        )
+    return rows[0][0] if rows else LEGACY
+
+
 def needs_write(conn: Connection, ident: Identity) -> bool:
     """Whether opening ``ident`` changes the registry (a new key, legacy events to adopt)."""
-    if ident.key == LEGACY:
-        return False
     if _row(conn, ident.key) is None:
         return True
     legacy = _row(conn, LEGACY)
     return (legacy is None or legacy["alias_of"] is None) and _legacy_events(conn) > 0
 
 
-def resolve(conn: Connection, ident: Identity, *, write: bool) -> tuple[str, list[str]]:
-    """``(write key, read keys)`` of a store opened for ``ident``; with ``write``, registers a
-    new key, aliases a moved folder and adopts legacy events (warning for each)."""
+def resolve(conn: Connection, ident: Identity, *, write: bool) -> str:
+    """The key a store opened for ``ident`` writes under (itself, or the key it is an alias
+    of); with ``write``, registers a new key, aliases a moved folder and adopts legacy events
+    (warning for each)."""
     row = _row(conn, ident.key)
-    if row is None and write and ident.key != LEGACY:
+    if row is None and write:
         moved = _moved_from(conn, ident)
         _insert(conn, ident, moved)
         if moved is not None:
@@ -150,12 +169,9 @@ def resolve(conn: Connection, ident: Identity, *, write: bool) -> tuple[str, lis
             )
         row = _row(conn, ident.key)
     canonical = (row or {}).get("alias_of") or ident.key
-    if write and ident.key != LEGACY:
+    if write:
         _adopt_legacy(conn, canonical, ident)
-    if ident.key == LEGACY:
-        legacy = _row(conn, LEGACY)
-        canonical = (legacy or {}).get("alias_of") or LEGACY
-    return canonical, members(conn, canonical)
+    return canonical
 
 
 def _moved_from(conn: Connection, ident: Identity) -> str | None:

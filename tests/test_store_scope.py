@@ -30,6 +30,8 @@ def test_dataset_key_is_name_and_root_hash(tree, tmp_path):
     assert identity("pets@abc").key == "pets@abc"
     with pytest.raises(StoreError, match="invalid dataset key"):
         identity("../x y")
+    with pytest.raises(StoreError, match="invalid dataset key"):
+        identity(LEGACY)
 
 
 def test_same_paths_in_two_datasets_never_mix(store_url, tree, tmp_path):  # noqa: F811
@@ -106,14 +108,27 @@ def test_previous_schema_is_adopted_by_the_first_dataset(store_url, tree, tmp_pa
     assert first.history(Q)["dataset"].tolist() == [LEGACY, first.dataset_key]
     copy = tmp_path / "second" / "data"
     shutil.copytree(tree, copy)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # adopted once: the second dataset gets nothing
-        with TagStore(store_url, dataset=load_dataset(copy)) as second:
-            assert second.current().empty
-        with TagStore(store_url) as plain:  # no dataset now means the adopting dataset
-            assert plain.dataset_key == first.dataset_key
-            assert list(plain.current()["bucket"]) == ["worked"]
+    with TagStore(store_url) as plain:  # no dataset: the store's one dataset
+        assert plain.dataset_key == first.dataset_key
+        assert list(plain.current()["bucket"]) == ["worked"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # adopted once: the second dataset gets nothing
+            with TagStore(store_url, dataset=load_dataset(copy)) as second:
+                assert second.current().empty
+        with pytest.raises(StoreError, match=r"holds the tags of 2 datasets.*--data"):
+            plain.current()  # the same object looks again: now it cannot tell which
     first.close()
+
+
+def test_a_store_opened_without_a_dataset_follows_the_one_registered_later(store_url, tree):  # noqa: F811
+    plain = TagStore(store_url)  # e.g. a script opened before the app wrote anything
+    assert plain.current().empty and plain.dataset_key == LEGACY
+    with TagStore(store_url, dataset=load_dataset(tree)) as app:
+        app.set_bucket(Q, "missed", "ann")
+    assert list(plain.current()["bucket"]) == ["missed"]
+    plain.set_bucket(Q, "worked", "bob")  # written under the one dataset, not as legacy
+    assert plain.history()["dataset"].nunique() == 1
+    plain.close()
 
 
 def test_a_dataset_key_given_as_text(store_url):  # noqa: F811
