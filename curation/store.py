@@ -16,8 +16,12 @@ Every problem with the store itself (not a database, read-only, a full disk, a n
 server that does not answer) raises :class:`StoreError` naming the store and the fix; a read-only
 SQLite file can still be read (listing works, saving says it is read-only).
 
-Events and their checks live in :mod:`curation.store_events`, the folding into the current state
-in :mod:`curation.store_state`, the database plumbing in :mod:`curation.store_db`.
+Every event carries the key of the dataset it was made on, and a store reads only its
+dataset's events (:mod:`curation.store_scope`: keys, moved folders, legacy stores). Events and
+their checks live in :mod:`curation.store_events`, the folding into the current state in
+:mod:`curation.store_state`, detections in :mod:`curation.store_detections`, agreement between
+annotators in :mod:`curation.store_agreement`, saved views in :mod:`curation.store_views`, the
+database plumbing in :mod:`curation.store_db`.
 
 Actions and their payload:
 
@@ -25,6 +29,9 @@ Actions and their payload:
 ``artifacts``  the image's full artifact set (replaces the previous one) and its ``regions``
 ``flags``      the full flag set of an image or a post (:data:`FLAGS`)
 ``note``       free text (also allowed on any other action)
+``detection``  a machine tag, signed ``detector:NAME@VERSION``: one artifact, ``score``,
+               ``threshold``, ``regions`` (:meth:`TagStore.add_detections`)
+``review``     a person's ``verdict`` (confirm / reject) on one ``detector``'s detection
 """
 
 from __future__ import annotations
@@ -114,6 +121,7 @@ class TagStore:
         )
         self._checker = EventChecker(None if isinstance(dataset, str) else dataset, self.vocabulary)
         ident = store_scope.identity(dataset) if dataset is not None else None
+        self._also_read: list[str] = []  # keys a read-only store reads without registering
         try:
             self._open(vocabulary)
             self._canonical = self._scope(ident) if ident is not None else None
@@ -144,9 +152,16 @@ class TagStore:
                 self.add_tag(tag, "config")
 
     def _scope(self, ident: store_scope.Identity) -> str:
-        """Register the dataset (when new); the key this store writes under."""
+        """Register the dataset (when new); the key this store writes under. A read-only store
+        cannot register it: its events are read as registering would have found them (a moved
+        folder's, the legacy ones), and saving says the store is read-only."""
         if self._read(lambda c: store_scope.needs_write(c, ident)):
-            return self._write(lambda c: store_scope.resolve(c, ident, write=True))
+            try:
+                return self._write(lambda c: store_scope.resolve(c, ident, write=True))
+            except StoreError as exc:
+                if "read-only" not in str(exc):
+                    raise
+                self._also_read = self._read(store_scope.unadopted)
         return self._read(lambda c: store_scope.resolve(c, ident, write=False))
 
     def _key(self, conn: Connection) -> str:
@@ -156,7 +171,7 @@ class TagStore:
 
     def _keys(self, conn: Connection) -> list[str]:
         """The dataset keys whose events this store reads (its key and its aliases)."""
-        return store_scope.members(conn, self._key(conn))
+        return sorted({*store_scope.members(conn, self._key(conn)), *self._also_read})
 
     @property
     def dataset_key(self) -> str:

@@ -156,7 +156,9 @@ def resolve(conn: Connection, ident: Identity, *, write: bool) -> str:
     of); with ``write``, registers a new key, aliases a moved folder and adopts legacy events
     (warning for each)."""
     row = _row(conn, ident.key)
-    if row is None and write:
+    if row is None and not write:  # what registering would find (a read-only store)
+        return _moved_from(conn, ident) or ident.key
+    if row is None:
         moved = _moved_from(conn, ident)
         _insert(conn, ident, moved)
         if moved is not None:
@@ -172,6 +174,13 @@ def resolve(conn: Connection, ident: Identity, *, write: bool) -> str:
     if write:
         _adopt_legacy(conn, canonical, ident)
     return canonical
+
+
+def unadopted(conn: Connection) -> list[str]:
+    """``[LEGACY]`` when legacy events exist that no dataset adopted yet, else ``[]``."""
+    legacy = _row(conn, LEGACY)
+    adopted = legacy is not None and legacy["alias_of"] is not None
+    return [] if adopted or _legacy_events(conn) == 0 else [LEGACY]
 
 
 def _moved_from(conn: Connection, ident: Identity) -> str | None:

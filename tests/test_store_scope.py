@@ -135,3 +135,16 @@ def test_a_dataset_key_given_as_text(store_url):  # noqa: F811
     with TagStore(store_url, dataset="pets@one") as a, TagStore(store_url, dataset="pets@two") as b:
         a.set_bucket(Q, "missed", "ann")
         assert b.current().empty and len(a.current()) == 1
+
+
+def test_a_read_only_store_reads_its_dataset_without_registering_it(tree, tmp_path):
+    path = tmp_path / "old.sqlite"
+    _v2_store(str(path))
+    TagStore(path).close()  # upgraded to schema 3; the legacy event is adopted by no one yet
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with TagStore(read_only, dataset=load_dataset(tree)) as s:
+        assert list(s.current()["bucket"]) == ["missed"]  # as adopting would have shown it
+        with pytest.raises(StoreError, match="is read-only"):
+            s.set_bucket(Q, "worked", "ann")
+    with TagStore(path) as s:
+        assert s.datasets().empty  # nothing was registered
