@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 import streamlit as st
@@ -38,13 +39,8 @@ def app(app_world, tmp_path, monkeypatch):
 
 
 def _links(at: AppTest) -> list[tuple[str, dict]]:
-    out = []
-    for el in at.get("page_link"):
-        proto = el.proto
-        params = dict((proto.query_string and [kv.split("=", 1) for kv in
-                                              proto.query_string.split("&")]) or [])  # fmt: skip
-        out.append((proto.label, params))
-    return out
+    """(label, query parameters) of every page link on the page."""
+    return [(el.proto.label, dict(parse_qsl(el.proto.query_string))) for el in at.get("page_link")]
 
 
 def test_agreement_page_shows_kappa_and_links_conflicts(app, app_world, tmp_path):
