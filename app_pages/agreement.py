@@ -12,6 +12,8 @@ import ui
 
 MAX_LINKS = 100  # conflicts listed as links; the rest are counted
 TRIAGE = "app_pages/triage.py"
+PAIR_HEADERS = {"annotator_a": "annotator", "annotator_b": "and", "queries": "queries both decided",
+                "agreed": "same bucket", "kappa": "Cohen's kappa"}  # fmt: skip
 
 st.title("Agreement")
 st.caption(
@@ -58,7 +60,7 @@ else:
     pairs = result.pairs.assign(
         agreed=[ui.pct(v) if not math.isnan(v) else "" for v in result.pairs["agreed"]],
         kappa=[_kappa(v) for v in result.pairs["kappa"]],
-    )
+    ).rename(columns=PAIR_HEADERS)
     st.dataframe(pairs, hide_index=True, key="agreement.pairs")
 
 st.subheader("Conflicts")
@@ -69,12 +71,14 @@ if conflicts.empty:
 kinds = sorted(set(conflicts["kind"]))
 shown_kinds = st.pills("Show", kinds, selection_mode="multi", default=kinds, key="agreement.kinds")
 shown = conflicts[conflicts["kind"].isin(set(shown_kinds or kinds))]
+most = max((d.count("; ") + 1 for d in shown["decisions"]), default=1)
+widths = [3, 5, *([1] * most)]  # the same columns on every row: the links line up
 for row in shown.head(MAX_LINKS).itertuples(index=False):
     who = [part.split(": ", 1)[0] for part in row.decisions.split("; ")]
-    cols = st.columns([3, 4, *([1] * len(who))])
+    cols = st.columns(widths)
     cols[0].page_link(TRIAGE, label=row.image, query_params={"query": row.image})
     cols[1].markdown(f"**{row.kind}** · {row.decisions}")
-    for col, name in zip(cols[2:], who, strict=True):
+    for name, col in zip(who, cols[2:], strict=False):  # rows with fewer voters: empty columns
         col.page_link(
             TRIAGE, label=f"as {name}", query_params={"query": row.image, "annotator": name}
         )

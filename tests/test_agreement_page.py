@@ -52,17 +52,26 @@ def test_agreement_page_shows_kappa_and_links_conflicts(app, app_world, tmp_path
         for image, a, b in zip(queries, ann, bob, strict=True):
             store.set_bucket(image, a, "ann")
             store.set_bucket(image, b, "bob")
+        store.set_artifacts(queries[0], ["tongue"], "ann")
+        store.set_artifacts(queries[0], ["hands"], "cat")
+        store.set_bucket(queries[1], "spurious", "cat")  # cat decides one query only
     at = app()
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
-    assert metrics["annotators"][0] == "2"
-    assert metrics["Cohen's kappa"] == (f"{cohen_kappa(ann, bob):.3f}", "over 4 queries")
-    assert metrics["conflicts"][0] == "1"
-    pairs = next(df.value for df in at.dataframe if "kappa" in df.value.columns)
-    assert pairs[["annotator_a", "annotator_b", "queries"]].values.tolist() == [["ann", "bob", 4]]
+    assert metrics["annotators"][0] == "3"
+    # Fleiss over the queries all three decided: one, so undefined
+    assert metrics["Fleiss' kappa"] == ("undefined", "over 1 queries")
+    assert metrics["conflicts"][0] == "2"  # a bucket conflict (3 votes), an artifact one (2)
+    pairs = next(df.value for df in at.dataframe if "Cohen's kappa" in df.value.columns)
+    assert pairs[["annotator", "and", "queries both decided"]].values.tolist() == [
+        ["ann", "bob", 4],
+        ["ann", "cat", 1],
+        ["bob", "cat", 1],
+    ]
+    assert pairs["Cohen's kappa"].iloc[0] == f"{cohen_kappa(ann, bob):.3f}"
     links = _links(at)
     assert (queries[1], {"query": queries[1]}) in links
     assert ("as bob", {"query": queries[1], "annotator": "bob"}) in links
-    assert any("ann: missed; bob: spurious" in m.value for m in at.markdown)
+    assert any("ann: missed; bob: spurious; cat: spurious" in m.value for m in at.markdown)
 
 
 def test_agreement_page_with_one_annotator_says_what_is_needed(app, app_world, tmp_path):
