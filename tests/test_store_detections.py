@@ -153,5 +153,15 @@ def test_detect_writes_machine_tags_once(tree, tmp_path):
                                   "--all", "--format", "csv"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert r.output.count("detector:glare@1") == 12
+    tags = ["tags", "--store", db, "--data", str(tree), "--annotator", "ann"]
+    r = CliRunner().invoke(main, [*tags, "review", Q, "glare", "glare", "reject"])
+    assert r.exit_code == 0 and f"{Q}: glare by glare rejected" in r.output, r.output
+    with TagStore(db, dataset=load_dataset(tree)) as s:
+        det = s.detections().set_index(["image", "artifact"])
+        assert det.loc[(Q, "glare"), "review"] == "rejected"
+    r = CliRunner().invoke(main, [*tags, "review", Q, "tongue", "tongue", "confirm"])
+    assert r.exit_code != 0 and "no current detection of tongue" in r.output
+    r = CliRunner().invoke(main, [*tags, "undo"])
+    assert r.exit_code == 0 and f"undid review on image {Q}" in r.output
     r = CliRunner().invoke(main, ["tags", "--store", db, "views"])
     assert r.exit_code == 0 and "no saved views" in r.output
