@@ -122,16 +122,21 @@ def conflicts(per_annotator: pd.DataFrame) -> pd.DataFrame:
     buckets differ) or ``artifacts`` (their non-empty artifact sets differ: an empty set is
     not told apart from "not tagged"); ``decisions``: ``ann: missed; bob: spurious``. Sorted
     by image, kind."""
+    by_image: dict[str, list[tuple[str, object, str]]] = {}
+    for image, who, bucket, artifacts in zip(
+        per_annotator["image"], per_annotator["annotator"], per_annotator["bucket"],
+        per_annotator["artifacts"], strict=True,
+    ):  # fmt: skip
+        by_image.setdefault(image, []).append((who, bucket, artifacts))
     rows = []
-    for image, group in per_annotator.groupby("image", sort=True):
-        decided = group[group["bucket"].map(lambda b: isinstance(b, str) and b != "")]
-        if decided["bucket"].nunique() > 1:
-            pairs = zip(decided["annotator"], decided["bucket"], strict=True)
-            rows.append((image, "bucket", len(decided), "; ".join(f"{w}: {b}" for w, b in pairs)))
-        sets = {w: a for w, a in zip(group["annotator"], group["artifacts"], strict=True) if a}
-        if len(set(sets.values())) > 1:
-            rows.append((image, "artifacts", len(sets),
-                         "; ".join(f"{w}: {a}" for w, a in sorted(sets.items()))))  # fmt: skip
+    for image in sorted(by_image):
+        votes = by_image[image]
+        decided = [(w, b) for w, b, _ in votes if isinstance(b, str) and b]
+        if len({b for _, b in decided}) > 1:
+            rows.append((image, "bucket", len(decided), "; ".join(f"{w}: {b}" for w, b in decided)))
+        sets = sorted((w, a) for w, _, a in votes if isinstance(a, str) and a)
+        if len({a for _, a in sets}) > 1:
+            rows.append((image, "artifacts", len(sets), "; ".join(f"{w}: {a}" for w, a in sets)))
     return pd.DataFrame(rows, columns=list(CONFLICT_COLUMNS))
 
 
