@@ -41,6 +41,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,6 +123,8 @@ class TagStore:
         self._checker = EventChecker(None if isinstance(dataset, str) else dataset, self.vocabulary)
         ident = store_scope.identity(dataset) if dataset is not None else None
         self._also_read: list[str] = []  # keys a read-only store reads without registering
+        # what opening did to the dataset registry (a moved folder, legacy events adopted)
+        self.notices: list[str] = []
         try:
             self._open(vocabulary)
             self._canonical = self._scope(ident) if ident is not None else None
@@ -156,8 +159,16 @@ class TagStore:
         cannot register it: its events are read as registering would have found them (a moved
         folder's, the legacy ones), and saving says the store is read-only."""
         if self._read(lambda c: store_scope.needs_write(c, ident)):
-            try:
-                return self._write(lambda c: store_scope.resolve(c, ident, write=True))
+            try:  # two processes registering one dataset at once: the second one retries
+                with warnings.catch_warnings(record=True) as said:
+                    warnings.simplefilter("always", store_scope.ScopeWarning)
+                    key = self._write(
+                        lambda c: store_scope.resolve(c, ident, write=True), retry_integrity=True
+                    )
+                for w in said:  # kept for pages to show, and passed on
+                    self.notices.append(str(w.message))
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                return key
             except StoreError as exc:
                 if "read-only" not in str(exc):
                     raise

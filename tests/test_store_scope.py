@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import shutil
 import warnings
 
@@ -104,6 +106,7 @@ def test_previous_schema_is_adopted_by_the_first_dataset(store_url, tree, tmp_pa
     with pytest.warns(ScopeWarning, match=r"1 event\(s\).*now belong to data"):
         first = TagStore(store_url, dataset=load_dataset(tree))
     assert list(first.current()["annotator"]) == ["old"]
+    assert len(first.notices) == 1 and "now belong to data" in first.notices[0]
     first.set_bucket(Q, "worked", "new")
     assert first.history(Q)["dataset"].tolist() == [LEGACY, first.dataset_key]
     copy = tmp_path / "second" / "data"
@@ -148,3 +151,22 @@ def test_a_read_only_store_reads_its_dataset_without_registering_it(tree, tmp_pa
             s.set_bucket(Q, "worked", "ann")
     with TagStore(path) as s:
         assert s.datasets().empty  # nothing was registered
+
+
+def _open_worker(url: str, barrier) -> None:
+    barrier.wait()  # every process registers the same new dataset at once
+    with TagStore(url, dataset="pets@race") as s:
+        s.set_bucket(Q, "worked", f"w{os.getpid()}")
+
+
+def test_processes_registering_one_dataset_at_once_all_succeed(store_url):  # noqa: F811
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_open_worker, args=(store_url, barrier)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * 4, "a worker failed (see its stderr)"
+    with TagStore(store_url, dataset="pets@race") as s:
+        assert s.count() == 4 and list(s.datasets()["key"]) == ["pets@race"]
