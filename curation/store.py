@@ -391,10 +391,12 @@ class TagStore:
 
         ``found``: one row per (image, artifact) with ``image``, ``artifact`` (the vocabulary
         tag), ``score`` and ``threshold`` in [0, 1], ``region`` (JSON text or a list of
-        regions) and ``detector`` (``detector:NAME@VERSION``). Results already stored at the
-        same version are left out; an artifact tag missing from the vocabulary is added (signed
-        by its detector) and named in the result.
+        regions) and ``detector`` (``detector:NAME@VERSION``); or the table of
+        :func:`curation.perception.runner.detect_dataset` as it comes. Results already stored
+        at the same version are left out; an artifact tag missing from the vocabulary is added
+        (signed by its detector) and named in the result.
         """
+        found = store_detections.as_tags(found)
         vocab = self.vocabulary()
         new_tags = sorted({str(a) for a in found.get("artifact", [])} - set(vocab))
         for tag in new_tags:
@@ -445,16 +447,17 @@ class TagStore:
         annotator: str,
         note: str | None = None,
     ) -> int:
-        """Confirm or reject the current detection of ``artifact`` on ``image`` by ``detector``
-        (``detector:NAME@VERSION``, ``NAME@VERSION`` or ``NAME`` for its current version);
+        """Confirm or reject the current detection of ``artifact`` (the vocabulary tag, or the
+        detector's name) on ``image`` by ``detector`` (``detector:NAME@VERSION``,
+        ``NAME@VERSION`` or ``NAME`` for its current version);
         ``verdict``: ``confirm`` or ``reject``. An event like any other: undo reverts it."""
         if verdict not in VERDICTS:
             raise StoreError(f"verdict must be confirm or reject, not {verdict!r}")
         who = check_human(annotator)
         image = self._checker.check_target(image, "image")
-        signature = store_detections.find(self.detections(), image, artifact, detector)
+        signature, tag = store_detections.find(self.detections(), image, artifact, detector)
         row = {**dict.fromkeys(COLUMNS), "annotator": who, "target_kind": "image",
-               "target": image, "action": "review", "artifacts": json.dumps([artifact]),
+               "target": image, "action": "review", "artifacts": json.dumps([tag]),
                "detector": signature, "verdict": verdict, "note": check_note(note)}  # fmt: skip
 
         def insert(conn: Connection) -> int:

@@ -46,6 +46,22 @@ class DetectionWrite:
     new_tags: tuple[str, ...] = ()
 
 
+def as_tags(found: pd.DataFrame) -> pd.DataFrame:
+    """``found`` with the store's column names: the runner's table
+    (:func:`curation.perception.runner.detect_dataset`: ``artifact`` is the detector's name,
+    ``annotator`` its signature) gets ``detector`` and the vocabulary tag in ``artifact``
+    (``text`` -> ``text-overlay``); a table already in the store's terms is returned as it is."""
+    if "detector" in found.columns and "annotator" not in found.columns:
+        return found
+    if "annotator" not in found.columns:
+        return found  # check_rows names what is missing
+    from curation.perception.catalog import TAGS  # the detectors' names for vocabulary tags
+
+    return found.assign(
+        detector=found["annotator"], artifact=[TAGS.get(a, a) for a in found["artifact"]]
+    )
+
+
 def check_rows(found: pd.DataFrame, checker: EventChecker, vocabulary: list[str]) -> list[dict]:
     """The ``events`` rows (no time, no dataset yet) of a detection table with
     :data:`INPUT_COLUMNS` (``region``: JSON text or a list of regions)."""
@@ -133,12 +149,15 @@ def fold(detections: Iterable[dict], reviews: Iterable[dict]) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def find(current: pd.DataFrame, image: str, artifact: str, detector: str) -> str:
-    """The signature (``detector:NAME@VERSION``) of the current detection of ``artifact`` on
-    ``image`` by ``detector`` (a signature, ``NAME@VERSION`` or ``NAME``)."""
+def find(current: pd.DataFrame, image: str, artifact: str, detector: str) -> tuple[str, str]:
+    """``(signature, tag)`` of the current detection of ``artifact`` (a vocabulary tag, or the
+    detector's name) on ``image`` by ``detector`` (a signature ``detector:NAME@VERSION``,
+    ``NAME@VERSION`` or ``NAME``)."""
     name = detector.removeprefix("detector:")
     full = f"detector:{name}" if "@" in name else None
-    here = current[(current["image"] == image) & (current["artifact"] == artifact)]
+    # the artifact as a vocabulary tag (text-overlay) or as its detector's name (text)
+    same = (current["artifact"] == artifact) | (current["name"] == artifact)
+    here = current[(current["image"] == image) & same]
     hit = here[here["detector"] == full] if full else here[here["name"] == name]
     if hit.empty:
         have = ", ".join(here["detector"]) or "none"
@@ -147,4 +166,4 @@ def find(current: pd.DataFrame, image: str, artifact: str, detector: str) -> str
             f"{artifact} there: {have}); run `workbench detect --to-store` first, or name one "
             "of those"
         )
-    return str(hit["detector"].iloc[0])
+    return str(hit["detector"].iloc[0]), str(hit["artifact"].iloc[0])

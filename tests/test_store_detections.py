@@ -101,6 +101,18 @@ def test_bad_detections_are_refused(tmp_path, change, message):
         assert s.count() == 0
 
 
+def test_the_runners_table_is_taken_as_it_comes(tmp_path):
+    row = {"image": Q, "artifact": "text", "score": 0.9, "threshold": 0.8, "region": "[]",
+           "annotator": "detector:text@1", "post_id": "201"}  # fmt: skip
+    runner = pd.DataFrame([row])
+    with TagStore(tmp_path / "t.sqlite") as s:
+        assert s.add_detections(runner).added == 1
+        det = s.detections()
+        assert (det["artifact"].iloc[0], det["name"].iloc[0]) == ("text-overlay", "text")
+        s.review_detection(Q, "text", "detector:text@1", "confirm", annotator="ann")  # its name
+        assert s.detections()["review"].iloc[0] == "confirmed"
+
+
 def test_a_new_detector_tag_joins_the_vocabulary(tmp_path):
     with TagStore(tmp_path / "t.sqlite", vocabulary=["tongue"]) as s:
         done = s.add_detections(_found("1", {(Q, "collar"): 0.8}))

@@ -136,15 +136,11 @@ def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache
 
 def _to_store(url: str, ds, found) -> None:
     """Write ``found`` to the tag store at ``url`` (scoped to ``ds``) and say what changed."""
-    from curation.perception.catalog import CATALOG
     from curation.store import StoreError, TagStore
 
-    machine = found.assign(
-        artifact=[CATALOG[name].tag for name in found["artifact"]], detector=found["annotator"]
-    )
     try:
         with TagStore(url, dataset=ds) as store:
-            done = store.add_detections(machine)
+            done = store.add_detections(found)
             where = store.where
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
