@@ -15,6 +15,7 @@ PAGES = [
     ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
     ("triage.py", "Triage", "inbox", "triage"),
     ("posts.py", "Posts", "photo_library", "posts"),
+    ("agreement.py", "Agreement", "handshake", "agreement"),
     ("curate.py", "Curate & export", "cleaning_services", "curate"),
     ("retrain.py", "Retrain", "model_training", "retrain"),
     ("compare.py", "Compare", "compare", "compare"),

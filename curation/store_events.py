@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table
 
 from curation.regions import regions_json, validate_regions
 from curation.store_db import StoreError
@@ -52,15 +52,21 @@ def now() -> str:
 
 COLUMNS = (
     "ts", "annotator", "target_kind", "target", "action", "bucket", "suggested", "artifacts",
-    "regions", "flags", "note", "model", "epoch", "undoes",
+    "regions", "flags", "note", "model", "epoch", "undoes", "dataset", "score", "threshold",
+    "detector", "verdict",
 )  # fmt: skip
-# The events table as written by migration 1 (the DDL lives in curation.migrations).
+_TYPES = {"epoch": Integer(), "undoes": Integer(), "score": Float(), "threshold": Float()}
+# The events table as written by migrations 1 and 3 (the DDL lives in curation.migrations).
 EVENTS = Table(
     "events",
     MetaData(),
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-    *(Column(c, Integer() if c in ("epoch", "undoes") else String()) for c in COLUMNS),
+    *(Column(c, _TYPES.get(c, String())) for c in COLUMNS),
 )
+# Machine tags sign as detector:NAME@VERSION (curation.perception.catalog.Entry.annotator).
+DETECTOR_PREFIX = "detector:"
+_DETECTOR_RE = re.compile(r"^detector:([a-z0-9][a-z0-9_-]{0,63})@([A-Za-z0-9._-]{1,32})$")
+VERDICTS = {"confirm": "confirmed", "reject": "rejected"}
 INSERT = EVENTS.insert()
 
 
@@ -75,8 +81,9 @@ class EventChecker:
         self.vocabulary = vocabulary
 
     def row(self, ev: TagEvent) -> dict:
-        """The ``events`` row of ``ev`` (no id, no time yet); StoreError naming what is wrong."""
-        annotator = check_annotator(ev.annotator)
+        """The ``events`` row of ``ev`` (no id, no time yet, no dataset); StoreError naming what
+        is wrong."""
+        annotator = check_human(ev.annotator)
         if ev.action not in ACTIONS:
             raise StoreError(
                 f"unknown action {ev.action!r}; use one of {', '.join(ACTIONS)} (undo has its "
@@ -172,6 +179,38 @@ def check_annotator(annotator: Any) -> str:
     if len(annotator) > 200:
         raise StoreError("the annotator name is longer than 200 characters")
     return annotator.strip()
+
+
+def check_human(annotator: Any) -> str:
+    """An annotator name a person may use: ``detector:...`` is reserved for machine tags."""
+    annotator = check_annotator(annotator)
+    if annotator.startswith(DETECTOR_PREFIX):
+        raise StoreError(
+            f"{annotator!r}: names starting with {DETECTOR_PREFIX!r} sign detections (machine "
+            "tags); a person tags under their own name"
+        )
+    return annotator
+
+
+def parse_detector(detector: Any) -> tuple[str, str]:
+    """``(name, version)`` of a machine-tag signature ``detector:NAME@VERSION``."""
+    match = _DETECTOR_RE.match(detector) if isinstance(detector, str) else None
+    if match is None:
+        raise StoreError(
+            f"{detector!r} is not a detector signature; detections sign as "
+            "detector:NAME@VERSION, e.g. detector:hands@1"
+        )
+    return match.group(1), match.group(2)
+
+
+def check_score(value: Any, what: str) -> float:
+    """A detection score or threshold in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise StoreError(f"the detection {what} must be a number in [0, 1], got {value!r}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise StoreError(f"the detection {what} must lie in [0, 1], got {value}")
+    return value
 
 
 def check_tag_name(tag: Any) -> str:

@@ -68,13 +68,18 @@ def _frame(rows: list[dict], columns: Sequence[str], *, key: str) -> pd.DataFram
     return df
 
 
-def image_state(events: Iterable[dict]) -> pd.DataFrame:
+def image_state(events: Iterable[dict], *, by_annotator: bool = False) -> pd.DataFrame:
     """One row per image of the effective ``events`` (decoded, in id order), sorted by image:
-    the columns of :data:`CURRENT_COLUMNS`."""
-    state: dict[str, dict] = {}
+    the columns of :data:`CURRENT_COLUMNS`. ``by_annotator``: one row per (image, annotator),
+    each folding only that annotator's events, sorted by image then annotator."""
+    state: dict[tuple[str, str], dict] = {}
     for ev in events:
-        _fold(state.setdefault(ev["target"], _empty_state(ev["target"])), ev)
-    return _frame(list(state.values()), CURRENT_COLUMNS, key="image")
+        key = (ev["target"], ev["annotator"] if by_annotator else "")
+        _fold(state.setdefault(key, _empty_state(ev["target"])), ev)
+    df = _frame(list(state.values()), CURRENT_COLUMNS, key="image")
+    if by_annotator:
+        df = df.sort_values(["image", "annotator"], kind="mergesort").reset_index(drop=True)
+    return df
 
 
 def post_state(events: Iterable[dict]) -> pd.DataFrame:

@@ -34,6 +34,7 @@ DEFAULT_ARTIFACTS = (
     "pose",
     "background",
     "text-overlay",
+    "collar",
     "collage",
     "other",
 )

@@ -24,8 +24,9 @@ FUNCTIONS = {
     "quality_flags": quality_flags,
 }
 # parameters the catalog's runner handles itself (not passed on to the function)
-RUNNER_PARAMS = {"homogeneous_artifact": {"source"}, "one_animal_per_post": {"images"},
-                 "exclude_by_tags": {"posts"}}  # fmt: skip
+SOURCE = {"source", "min_score", "confirmed_only"}
+RUNNER_PARAMS = {"homogeneous_artifact": SOURCE, "one_animal_per_post": {"images"},
+                 "exclude_by_tags": {"posts", *SOURCE}}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(FUNCTIONS))

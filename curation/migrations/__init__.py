@@ -90,10 +90,43 @@ def _v2_effective_view(conn: Connection, seed: tuple[str, ...]) -> None:
     )
 
 
+def _v3_datasets(conn: Connection, seed: tuple[str, ...]) -> None:
+    """Events carry their dataset (older ones: ``legacy``), detections carry a score, reviews a
+    verdict; a registry of datasets (and the aliases a moved folder or the legacy events get);
+    saved views per dataset."""
+    for column in (
+        "dataset VARCHAR(200) NOT NULL DEFAULT 'legacy'",
+        "score FLOAT",
+        "threshold FLOAT",
+        "detector VARCHAR(200)",
+        "verdict VARCHAR(16)",
+    ):
+        conn.execute(text(f"ALTER TABLE events ADD COLUMN {column}"))
+    conn.execute(text("CREATE INDEX events_dataset ON events (dataset, target_kind, target)"))
+    # PostgreSQL expands "e.*" when a view is created: recreate it to see the new columns
+    conn.execute(text("DROP VIEW effective_events"))
+    _v2_effective_view(conn, seed)
+    conn.execute(
+        text(
+            "CREATE TABLE datasets (key VARCHAR(200) PRIMARY KEY, name VARCHAR(200) NOT NULL, "
+            "root TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, images INTEGER NOT NULL, "
+            "alias_of VARCHAR(200), first_seen VARCHAR(40) NOT NULL)"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TABLE views (dataset VARCHAR(200) NOT NULL, name VARCHAR(200) NOT NULL, "
+            "page VARCHAR(100) NOT NULL, params TEXT NOT NULL, annotator VARCHAR(200) NOT NULL, "
+            "saved_at VARCHAR(40) NOT NULL, PRIMARY KEY (dataset, name))"
+        )
+    )
+
+
 # (version, description, step); versions are 1, 2, 3 ... in order.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection, tuple[str, ...]], None]]] = [
     (1, "events and vocabulary tables", _v1_events),
     (2, "effective_events view (events not undone)", _v2_effective_view),
+    (3, "dataset key, detections and reviews, dataset registry, saved views", _v3_datasets),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -4,7 +4,7 @@ Syntax: rules separated by commas; parameters after the name, each introduced by
 values joined by ``+``::
 
     homogeneous_artifact:threshold=0.8,duplicates
-    homogeneous_artifact:source=manifest:threshold=1:artifacts=tongue+hands
+    homogeneous_artifact:source=detected:min_score=0.7:artifacts=tongue+hands
     exclude_by_tags:buckets=spurious:splits=train+query,quality_flags:blur=20
 
 What each rule reads and its parameters are declared in :mod:`curation.rules.catalog`.
@@ -115,6 +115,7 @@ def apply_rules(
     rules: str | Iterable,
     *,
     tags: pd.DataFrame | None = None,
+    detections: pd.DataFrame | None = None,
     post_flags: pd.DataFrame | None = None,
     duplicate_groups: pd.DataFrame | None = None,
     quality: pd.DataFrame | None = None,
@@ -122,15 +123,16 @@ def apply_rules(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run ``rules`` on ``dataset``; return ``(kept table, removals)``.
 
-    ``tags``/``post_flags``: the store's :meth:`~TagStore.current` and
-    :meth:`~TagStore.post_flags`. ``duplicate_groups``: the duplicate table. ``quality``: pixel
-    measures (computed from the files when a quality rule runs without them; ``progress`` is
-    passed on). The kept table is the manifest minus every removed image, in manifest order;
-    removals hold one row per (image, rule, cause), so an image removed twice appears twice.
+    ``tags``/``detections``/``post_flags``: the store's :meth:`~TagStore.current`,
+    :meth:`~TagStore.detections` and :meth:`~TagStore.post_flags`. ``duplicate_groups``: the
+    duplicate table. ``quality``: pixel measures (computed from the files when a quality rule
+    runs without them; ``progress`` is passed on). The kept table is the manifest minus every
+    removed image, in manifest order; removals hold one row per (image, rule, cause), so an
+    image removed twice appears twice.
     """
     inputs = RuleInputs(
-        dataset, tags=tags, post_flags=post_flags, duplicates=duplicate_groups, quality=quality,
-        progress=progress,
+        dataset, tags=tags, detections=detections, post_flags=post_flags,
+        duplicates=duplicate_groups, quality=quality, progress=progress,
     )  # fmt: skip
     parts = []
     for spec in parse_rules(rules):

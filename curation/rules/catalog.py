@@ -9,6 +9,7 @@ in curation/rules/ with a pure function (table and inputs in, removal table out)
 Inputs a rule may read besides the manifest table (:data:`INPUTS`):
 
 ``tags``        the store's current tags (:meth:`TagStore.current`)
+``detections``  the store's detections, machine tags (:meth:`TagStore.detections`)
 ``post_flags``  the store's post flags (:meth:`TagStore.post_flags`)
 ``duplicates``  the duplicate table (``workbench duplicates`` output)
 ``quality``     pixel measures (computed from the image files when not given)
@@ -23,24 +24,31 @@ from typing import Any
 
 import pandas as pd
 
-from curation.rules.base import tag_set
+from curation.rules.base import removal_frame
 from curation.rules.decisions import exclude_by_tags, one_animal_per_post
 from curation.rules.duplicates import duplicates
 from curation.rules.homogeneous import homogeneous_artifact
 from curation.rules.quality import quality_flags
+from curation.rules.sources import (
+    SOURCE_LABELS,
+    SOURCES,
+    STORE_SOURCES,
+    artifact_table,
+    detected_rows,
+)
 from curation.vocabulary import BUCKETS, EXCLUDE, FLAGS, MULTIPLE_ANIMALS, SPLITS
 
-INPUTS = ("tags", "post_flags", "duplicates", "quality", "dataset")
+INPUTS = ("tags", "detections", "post_flags", "duplicates", "quality", "dataset")
 # what a missing input means for the user, and how to give it ({rule} is the rule's name)
 MISSING = {
     "tags": "rule {rule} needs the store's tags; pass the tag store (--store)",
     "post_flags": "rule {rule} needs the store's post flags; pass the tag store (--store)",
+    "detections": "rule {rule} needs the store's detections; pass the tag store (--store)",
     "duplicates": "rule {rule} needs the duplicate table; run `workbench duplicates` and pass "
     "its CSV with --duplicates",
 }
 # value sets that depend on the data (the page fills them in; the CLI takes any value)
 ARTIFACT_TAGS, ANNOTATORS = "artifact tags", "annotators"
-SOURCES = ("tags", "manifest", "both")
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ class Param:
     drawn from ``choices``; a default of None means "all"). ``choices``: the allowed values, or
     the name of a value set that depends on the data (:data:`ARTIFACT_TAGS`, :data:`ANNOTATORS`).
     ``truth_default``: the default when the dataset carries the sample's ground truth, if it
-    differs."""
+    differs. ``choice_labels``: ``(value, label)`` pairs saying what each choice means, for
+    people (pages and the help show them)."""
 
     name: str
     kind: str
@@ -59,6 +68,7 @@ class Param:
     label: str
     choices: tuple | str = ()
     truth_default: Any = None
+    choice_labels: tuple[tuple[Any, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("bool", "int", "float", "choice", "multi"):
@@ -77,6 +87,7 @@ class RuleInputs:
 
     dataset: Any
     tags: pd.DataFrame | None = None
+    detections: pd.DataFrame | None = None
     post_flags: pd.DataFrame | None = None
     duplicates: pd.DataFrame | None = None
     quality: pd.DataFrame | None = None
@@ -110,37 +121,18 @@ class Rule:
 # -- how each rule is fed ----------------------------------------------------------------------
 
 
-def _artifact_tags(table: pd.DataFrame, tags: pd.DataFrame | None, source: str) -> pd.DataFrame:
-    if source not in SOURCES:
-        raise ValueError(
-            f"homogeneous_artifact: source must be tags, manifest or both, not {source!r}"
-        )
-    if source in ("manifest", "both") and "artifacts" not in table.columns:
-        raise ValueError(
-            "homogeneous_artifact:source=manifest needs the manifest's ground-truth 'artifacts' "
-            "column; this dataset has none, use the store's tags (source=tags)"
-        )
-    if source in ("tags", "both") and tags is None:
-        raise ValueError(
-            "homogeneous_artifact reads the store's artifact tags; pass the tag store (--store), "
-            "or use homogeneous_artifact:source=manifest for the manifest's ground truth"
-        )
-    if source == "manifest":
-        return table[["image", "artifacts"]]
-    if source == "tags":
-        return tags[["image", "artifacts"]]
-    merged: dict[str, frozenset[str]] = {}
-    for frame in (table[["image", "artifacts"]], tags[["image", "artifacts"]]):
-        for image, value in zip(frame["image"], frame["artifacts"], strict=True):
-            merged[image] = merged.get(image, frozenset()) | tag_set(value)
-    return pd.DataFrame(
-        {"image": list(merged), "artifacts": [";".join(sorted(v)) for v in merged.values()]}
-    )
+def _source(inp: RuleInputs, p: dict[str, Any], rule: str, choices: tuple) -> pd.DataFrame:
+    """The ``image, artifacts`` table of the source named in ``p`` (popping the source's
+    parameters from ``p``)."""
+    return artifact_table(
+        inp.table, inp.tags, inp.detections, p.pop("source"), rule=rule,
+        min_score=p.pop("min_score"), confirmed_only=p.pop("confirmed_only"), choices=choices,
+    )  # fmt: skip
 
 
 def _run_homogeneous(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
-    source = p.pop("source")
-    return homogeneous_artifact(inp.table, _artifact_tags(inp.table, inp.tags, source), **p)
+    tags = _source(inp, p, "homogeneous_artifact", SOURCES)
+    return homogeneous_artifact(inp.table, tags, **p)
 
 
 def _run_duplicates(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
@@ -154,7 +146,28 @@ def _run_one_animal(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
 
 def _run_exclude(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
     post_flags = inp.post_flags if p.pop("posts") else None
-    return exclude_by_tags(inp.table, inp.tags, post_flags=post_flags, **p)
+    source, min_score, confirmed_only = p.pop("source"), p.pop("min_score"), p.pop("confirmed_only")
+    if source not in STORE_SOURCES:
+        raise ValueError(
+            f"exclude_by_tags: source must be one of {', '.join(STORE_SOURCES)}, not {source!r}"
+        )
+    if source != "tags" and inp.detections is None:
+        raise ValueError(MISSING["detections"].format(rule=f"exclude_by_tags:source={source}"))
+    human = inp.tags if source != "detected" else inp.tags.assign(artifacts="")
+    parts = [exclude_by_tags(inp.table, human, post_flags=post_flags, **p)]
+    if source != "tags" and p["artifacts"]:
+        hits = detected_rows(inp.detections, min_score=min_score, confirmed_only=confirmed_only)
+        hits = hits[hits["artifact"].isin(set(p["artifacts"]))]
+        meta = inp.table[inp.table["split"].isin(list(p["splits"]))].set_index("image")
+        rows = [
+            {"image": h["image"], "post_id": meta.loc[h["image"], "post_id"],
+             "split": meta.loc[h["image"], "split"], "rule": "exclude_by_tags",
+             "cause": f"artifact:{h['artifact']}",
+             "reason": f"{h['image']} is detected as {h['artifact']} ({h['by']})"}
+            for h in hits.to_dict("records") if h["image"] in meta.index
+        ]  # fmt: skip
+        parts.append(removal_frame(rows))
+    return removal_frame(pd.concat(parts).to_dict("records"))
 
 
 def _run_quality(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
@@ -165,6 +178,20 @@ def _run_quality(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
         rows = inp.table[inp.table["split"].isin(list(p["splits"]))]
         quality = measure_images(inp.dataset, rows["image"], progress=inp.progress)
     return quality_flags(inp.table, quality, **p)
+
+
+def _source_params(choices: tuple[str, ...], truth_default: str | None = None) -> tuple:
+    """The ``source``, ``min_score`` and ``confirmed_only`` parameters of an artifact rule."""
+    return (
+        Param(
+            "source", "choice", "tags", "where the artifacts come from", choices,
+            truth_default=truth_default,
+            choice_labels=tuple((c, SOURCE_LABELS[c]) for c in choices),
+        ),
+        Param("min_score", "float", 0.0, "detections: lowest score counted, on top of each "
+              "detector's own threshold (0..1)"),
+        Param("confirmed_only", "bool", False, "detections: only those an annotator confirmed"),
+    )  # fmt: skip
 
 
 CATALOG: tuple[Rule, ...] = (
@@ -181,16 +208,9 @@ CATALOG: tuple[Rule, ...] = (
             Param("artifacts", "multi", None, "artifacts it looks at", ARTIFACT_TAGS),
             SPLITS_PARAM,
             UNKNOWN,
-            Param(
-                "source",
-                "choice",
-                "tags",
-                "where the artifact tags come from",
-                SOURCES,
-                truth_default="both",
-            ),
+            *_source_params(SOURCES, truth_default="tags+manifest"),
         ),
-        reads=("tags",),  # unless source=manifest; its runner says which input is missing
+        reads=("tags", "detections"),  # as the source says; its runner names what is missing
         on_by_default=True,
     ),
     Rule(
@@ -233,12 +253,13 @@ CATALOG: tuple[Rule, ...] = (
             Param("buckets", "multi", (), "buckets it removes", BUCKETS),
             Param("artifacts", "multi", (), "artifact tags it removes", ARTIFACT_TAGS),
             Param("flags", "multi", (EXCLUDE,), "flags it removes", FLAGS),
-            Param("annotators", "multi", None, "whose tags count", ANNOTATORS),
+            Param("annotators", "multi", None, "whose tags count (people)", ANNOTATORS),
             SPLITS_PARAM,
             UNKNOWN,
             Param("posts", "bool", True, "flagged posts too"),
+            *_source_params(STORE_SOURCES),
         ),
-        reads=("tags", "post_flags"),
+        reads=("tags", "detections", "post_flags"),
         needs=("tags",),
     ),
     Rule(
@@ -289,7 +310,9 @@ def help_text() -> str:
             if p.name == "unknown":
                 continue
             text = f"{p.name} [{_shown(p.default)}]"
-            if p.kind == "choice" and isinstance(p.choices, tuple):
+            if p.choice_labels:
+                text += " = " + " | ".join(f"{c} ({label})" for c, label in p.choice_labels)
+            elif p.kind == "choice" and isinstance(p.choices, tuple):
                 text += " = " + " | ".join(str(c) for c in p.choices)
             shown.append(text)
         needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates"}

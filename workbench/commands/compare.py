@@ -92,7 +92,7 @@ def command(
         from curation.store import StoreError, TagStore
 
         try:
-            with TagStore(store) as ts:
+            with TagStore(store, dataset=ds) as ts:
                 tags = ts.current()
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -58,8 +58,16 @@ def _thresholds(values: tuple[str, ...]) -> dict[str, float]:
 @cache_option("Cache folder (an interrupted run resumes from it).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--catalog", "show_catalog", is_flag=True, help="List the detectors and exit.")
+@click.option(
+    "--to-store",
+    "to_store",
+    default=None,
+    metavar="URL",
+    help="Also write the results to this tag store (SQLite file or URL) as machine tags "
+    "signed detector:NAME@VERSION; re-running the same versions adds nothing.",
+)
 def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache_dir, no_cache,
-            show_catalog) -> None:  # fmt: skip
+            show_catalog, to_store) -> None:  # fmt: skip
     """See what is in the photos: human hands, tongues, grass, glare, collars, collages and
     text overlays, from the pixels alone. Prints photos and posts per artifact, the share of
     posts with text (phone numbers, places) and of collages, and which animal mask was used."""
@@ -122,3 +130,23 @@ def command(data, manifest, root, out, artifacts, thresholds, mask_method, cache
         found.to_csv(tmp, index=False)
         tmp.replace(out)
         click.echo(f"detections written to {out}")
+    if to_store is not None:
+        _to_store(to_store, ds, found)
+
+
+def _to_store(url: str, ds, found) -> None:
+    """Write ``found`` to the tag store at ``url`` (scoped to ``ds``) and say what changed."""
+    from curation.store import StoreError, TagStore
+
+    try:
+        with TagStore(url, dataset=ds) as store:
+            done = store.add_detections(found)
+            where = store.where
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if done.new_tags:
+        click.echo(f"added to the store's vocabulary: {', '.join(done.new_tags)}")
+    click.echo(
+        f"tag store {where}: {done.added} detection(s) added, {done.unchanged} already stored "
+        f"at this version, {done.superseded} from an older version superseded"
+    )

@@ -94,12 +94,13 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
         specs = parse_rules(rules) if rules.strip() else []
     except (DatasetError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    tags = post_flags = None
+    tags = post_flags = detections = None
     extra: dict = {"rules": describe(specs), "tags": None}
     if store is not None:
         try:
-            with TagStore(store) as ts:
+            with TagStore(store, dataset=ds) as ts:
                 tags, post_flags = ts.current(), ts.post_flags()
+                detections = ts.detections()
                 extra["tags"] = tags_provenance(ts)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -117,7 +118,8 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
     try:
         if specs:
             _, removals = apply_rules(
-                ds, specs, tags=tags, post_flags=post_flags, duplicate_groups=dups,
+                ds, specs, tags=tags, detections=detections, post_flags=post_flags,
+                duplicate_groups=dups,
                 progress=_progress(),
             )  # fmt: skip
         else:

@@ -51,7 +51,7 @@ def command(data, manifest, root, checkpoints, epoch, k, method, store, cache_di
     drawn, state = {}, None
     if store is not None:
         try:
-            with TagStore(store) as ts:
+            with TagStore(store, dataset=ds) as ts:
                 state = ts.current()
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc

@@ -250,3 +250,114 @@ def vocab_cmd(obj: _Ctx, add, remove) -> None:
     for tag in remove:
         _run(lambda t=tag: store.remove_tag(t))
     click.echo(", ".join(_run(store.vocabulary)))
+
+
+def _override(obj: _Ctx, store: str | None, data: Path | None) -> None:
+    """A subcommand's own --store/--data take the place of the group's."""
+    if store is not None:
+        obj.store_url = store
+    if data is not None:
+        obj.data = data
+
+
+_store_here = click.option("--store", default=None, help="Tag store (overrides tags --store).")
+_data_here = click.option(
+    "--data",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Dataset folder or manifest whose tags to read (overrides tags --data).",
+)
+
+
+def _kappa(value: float) -> str:
+    import math
+
+    return "undefined" if math.isnan(value) else f"{value:.3f}"
+
+
+@command.command("agreement")
+@_store_here
+@_data_here
+@click.pass_obj
+def agreement_cmd(obj: _Ctx, store, data) -> None:
+    """Agreement between annotators on buckets: Cohen's kappa per pair (queries both decided),
+    Fleiss' kappa over all of them (queries all decided), then the conflicts: images where
+    their buckets or artifact sets differ."""
+    _override(obj, store, data)
+    result = _run(lambda: obj.store().agreement())
+    if len(result.annotators) < 2:
+        who = ", ".join(result.annotators) or "nobody"
+        click.echo(f"buckets decided by {who}: agreement needs two annotators or more")
+    else:
+        click.echo(f"annotators: {', '.join(result.annotators)}")
+        for r in result.pairs.itertuples(index=False):
+            agreed = "" if r.queries == 0 else f", agreed {r.agreed:.0%}"
+            click.echo(f"{r.annotator_a} vs {r.annotator_b}: Cohen's kappa {_kappa(r.kappa)} "
+                       f"over {r.queries} queries{agreed}")  # fmt: skip
+        label = {"cohen": "Cohen's", "fleiss": "Fleiss'"}[result.method]
+        click.echo(f"overall: {label} kappa {_kappa(result.overall)} over "
+                   f"{result.overall_queries} queries all decided")  # fmt: skip
+    if result.conflicts.empty:
+        click.echo("conflicts: none")
+        return
+    click.echo(f"conflicts: {len(result.conflicts)}")
+    for r in result.conflicts.itertuples(index=False):
+        click.echo(f"  {r.image}  {r.kind}: {r.decisions}")
+
+
+@command.command("detections")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=None)
+@click.option("--all", "show_all", is_flag=True, help="Also results below the threshold.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table")
+@click.pass_obj
+def detections_cmd(obj: _Ctx, min_score, show_all, fmt) -> None:
+    """Machine tags: each image's current detections (newest detector version) and their
+    review (confirmed / rejected / unreviewed)."""
+    df = _run(lambda: obj.store().detections(min_score=min_score, detected_only=not show_all))
+    df = df.drop(columns=["regions"]).assign(regions=[len(r) for r in df["regions"]])
+    if fmt == "csv":
+        click.echo(df.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif df.empty:
+        click.echo("no detections (run `workbench detect --to-store`)")
+    else:
+        cols = ["image", "artifact", "score", "detector", "review", "reviewed_by"]
+        click.echo(df[cols].astype(object).where(df[cols].notna(), "").to_string(index=False))
+
+
+@command.command("review")
+@click.argument("image")
+@click.argument("artifact")
+@click.argument("detector")
+@click.argument("verdict", type=click.Choice(["confirm", "reject"]))
+@click.option("--note", default=None)
+@click.pass_obj
+def review_cmd(obj: _Ctx, image, artifact, detector, verdict, note) -> None:
+    """Confirm or reject the detection of ARTIFACT on IMAGE by DETECTOR (e.g. hands, or
+    detector:hands@1). `undo` reverts it."""
+    event_id = _run(lambda: obj.store().review_detection(
+        image, artifact, detector, verdict, annotator=obj.who(), note=note))  # fmt: skip
+    click.echo(f"{image}: {artifact} by {detector} {verdict}ed (event {event_id})")
+
+
+@command.command("views")
+@click.option("--page", default=None, help="Only the views of this page (e.g. triage).")
+@click.option("--delete", "delete", default=None, metavar="NAME", help="Delete this view.")
+@_store_here
+@_data_here
+@click.pass_obj
+def views_cmd(obj: _Ctx, page, delete, store, data) -> None:
+    """The saved views of this dataset (name, page, filters)."""
+    import json
+
+    _override(obj, store, data)
+    if delete is not None:
+        _run(lambda: obj.store().delete_view(delete))
+        click.echo(f"deleted view {delete}")
+        return
+    df = _run(lambda: obj.store().views(page))
+    if df.empty:
+        click.echo("no saved views")
+        return
+    for r in df.itertuples(index=False):
+        params = json.dumps(r.params, sort_keys=True, ensure_ascii=False)
+        click.echo(f"{r.name}  [{r.page}]  {params}  (by {r.annotator})")
