@@ -18,6 +18,7 @@ PAGES = [
     ("retrain.py", "Retrain", "model_training", "retrain"),
     ("compare.py", "Compare", "compare", "compare"),
     ("search.py", "Search", "search", "search"),
+    ("diagnose.py", "Diagnose", "troubleshoot", "diagnose"),
 ]
 
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")

@@ -1,0 +1,43 @@
+"""One call that the `workbench diagnose` command and the Diagnose page share: measure a
+checkpoint (:func:`explain.diagnose.run.measure`), add the experiment's results and the shortcut
+finder's posts, rank, write the folder. On the sample dataset the generator's facing sides
+(:mod:`workbench.facing_truth`) score the side decision; they never drive it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from explain.diagnose import pollution, report
+from explain.diagnose.run import Progress, measure
+from explain.storage.cache import DiskCache
+from workbench.facing_truth import sample_sides, side_truth
+from workbench.synth.dataset import is_sample_dataset
+
+
+def diagnose(
+    dataset,
+    loaded,
+    out: str | Path,
+    *,
+    cache_dir: Path | None,
+    experiment: str | Path | None = None,
+    shortcuts: str | Path | None = None,
+    step: float = 0.25,
+    progress: Progress | None = None,
+) -> dict:
+    """Write ``diagnosis.json``, ``diagnosis.md`` and the plots of checkpoint ``loaded`` on
+    ``dataset`` into ``out`` and return the diagnosis dict. ``experiment``: a folder holding
+    ``results.csv``; ``shortcuts``: a ``posts.csv``. ValueError for unusable inputs."""  # fmt: skip
+    results = pollution.read_results(Path(experiment) / "results.csv") if experiment else None
+    posts = pollution.read_posts(shortcuts) if shortcuts else None
+    truth = None
+    root = Path(dataset.root)
+    if is_sample_dataset(root):
+        images = dataset.table[dataset.table["split"] != "train"]["image"]
+        truth = side_truth(sample_sides(root, images))
+    perception = DiskCache(cache_dir, "perception") if cache_dir is not None else None
+    m = measure(dataset, loaded, cache_dir=cache_dir, perception_cache=perception,
+                truth_sides=truth, progress=progress)  # fmt: skip
+    d = report.build(m, results, posts, dataset_name=str(dataset.source), step=step)
+    report.write(d, out)
+    return d
