@@ -25,7 +25,8 @@ def diagnose(
     step: float = 0.25,
     progress: Progress | None = None,
 ) -> dict:
-    """Write ``diagnosis.json``, ``diagnosis.md`` and the plots of checkpoint ``loaded`` on
+    """Write ``diagnosis.json``, ``diagnosis.md``, ``photos.csv`` (per query/gallery photo),
+    ``posts_sides.csv`` (facing sides per post) and the plots of checkpoint ``loaded`` on
     ``dataset`` into ``out`` and return the diagnosis dict. ``experiment``: a folder holding
     ``results.csv``; ``shortcuts``: a ``posts.csv``. ValueError for unusable inputs."""  # fmt: skip
     results = pollution.read_results(Path(experiment) / "results.csv") if experiment else None
@@ -39,5 +40,5 @@ def diagnose(
     m = measure(dataset, loaded, cache_dir=cache_dir, perception_cache=perception,
                 truth_sides=truth, progress=progress)  # fmt: skip
     d = report.build(m, results, posts, dataset_name=str(dataset.source), step=step)
-    report.write(d, out)
+    report.write(d, out, {"photos": m.photos, "posts_sides": m.spread})
     return d

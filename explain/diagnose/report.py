@@ -52,6 +52,7 @@ def build(m, results: pd.DataFrame | None = None, posts: pd.DataFrame | None = N
     ph = m.photos
     shares = segmentation.summarise_shares(ph)
     seg = {"shares": shares, "intruder_source": m.info["intruder_source"],
+           "silhouette_area": bootstrap_mean(ph["silhouette_area"].to_numpy()),
            "photos_with_intruders": int((ph["detected"] != "").sum())}  # fmt: skip
     if "intruder_truth" in ph.columns:
         seg["intruder_truth"] = bootstrap_mean(ph["intruder_truth"].to_numpy())
@@ -128,6 +129,10 @@ def candidates(d: dict) -> list[recommend.Candidate]:
         f"test time, paired over queries; {po['mixed_posts']} of {po['posts']} posts mix sides; "
         f"flip averaging {po['gain_flip_average']['mAP'].text(signed=True)}",
     ))  # fmt: skip
+    out.append(recommend.Candidate(
+        "pose-invariant matching", "average each photo's embedding with its mirror image's "
+        "(`--flip`)", po["gain_flip_average"]["mAP"],
+        "test time, paired over queries"))  # fmt: skip
     if data["measured"]:
         out.append(recommend.Candidate(
             "more data", f"+{data['step']:.0%} posts", data["gain"],
@@ -230,7 +235,9 @@ def markdown(d: dict) -> str:
              f"{fmt(seg['shares']['background'])}, animal {fmt(seg['shares']['animal'])}, "
              f"non-animal inside the silhouette {fmt(seg['shares']['intruder'])} "
              f"(from {seg['intruder_source']}; {seg['photos_with_intruders']} photos with a "
-             "detection)."]  # fmt: skip
+             "detection). The silhouette covers "
+             f"{fmt(seg['silhouette_area'])} of a photo, so a map blind to the animal would put "
+             "about the rest on the background."]  # fmt: skip
     if "intruder_truth" in seg:
         lines.append(
             f"With the manifest's ground-truth masks instead: {fmt(seg['intruder_truth'])}."
@@ -286,8 +293,9 @@ def _atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(d: dict, out: str | Path) -> list[Path]:
-    """Write diagnosis.json, diagnosis.md, plots/NAME.json and plots.html into ``out``."""
+def write(d: dict, out: str | Path, tables: dict[str, pd.DataFrame] | None = None) -> list[Path]:
+    """Write diagnosis.json, diagnosis.md, plots/NAME.json, plots.html and ``tables`` (name ->
+    table, as NAME.csv: e.g. the per-photo measurements) into ``out``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file; give a folder for the diagnosis")
@@ -304,6 +312,10 @@ def write(d: dict, out: str | Path) -> list[Path]:
         html.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     page = "<html><head><meta charset='utf-8'><title>Diagnosis</title></head><body>"
     _atomic(out / "plots.html", page + "\n".join(html) + "</body></html>\n")
+    for name, table in sorted((tables or {}).items()):
+        p = out / f"{name}.csv"
+        _atomic(p, table.to_csv(index=False, lineterminator="\n"))
+        written.append(p)
     return [*written, out / "plots.html"]
 
 
