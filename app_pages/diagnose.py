@@ -82,6 +82,14 @@ except ValueError as exc:
     st.stop()
 
 
+def metric(col, label: str, e: dict | None, help: str | None = None) -> None:
+    """The estimate as a metric; its interval in the label (a long value would be cut)."""
+    value = "n/a" if not e or e.get("value") is None else f"{e['value']:.3f}"
+    if e and e.get("low") is not None:
+        label = f"{label} (95 %: {e['low']:.3f} to {e['high']:.3f})"
+    col.metric(label, value, help=help)
+
+
 def fmt(e: dict | None) -> str:
     if not e or e.get("value") is None:
         return "n/a"
@@ -101,11 +109,11 @@ if "ranking" in figs:
 seg, po, data, pol = d["segmentation"], d["pose"], d["more_data"], d["polluted"]
 st.subheader("Better segmentation?")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Attribution on the background", fmt(seg["shares"]["background"]))
-c2.metric("on the animal", fmt(seg["shares"]["animal"]))
-c3.metric("on non-animal inside the silhouette", fmt(seg["shares"]["intruder"]),
-          help=f"From {seg['intruder_source']}.")  # fmt: skip
-c4.metric("ΔmAP, detected regions blacked out", fmt(seg["cleaned"]["mAP"]))
+metric(c1, "Attribution on the background", seg["shares"]["background"])
+metric(c2, "on the animal", seg["shares"]["animal"])
+metric(c3, "on non-animal inside the silhouette", seg["shares"]["intruder"],
+       help=f"From {seg['intruder_source']}.")  # fmt: skip
+metric(c4, "ΔmAP, detected regions blacked out", seg["cleaned"]["mAP"])
 if "intruder_truth" in seg:
     st.caption(f"With the manifest's ground-truth masks: {fmt(seg['intruder_truth'])} of the "
                "attribution on hands/grass inside the silhouette.")  # fmt: skip
@@ -118,9 +126,9 @@ if seg["dark"]["list"]:
 
 st.subheader("Aligned poses?")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("mAP as is", fmt(po["as_is"]["mAP"]))
-c2.metric("mAP aligned", fmt(po["aligned"]["mAP"]), help=f"Side from {po['decided_by']}.")
-c3.metric("ΔmAP aligned (paired)", fmt(po["gain_aligned"]["mAP"]))
+metric(c1, "mAP as is", po["as_is"]["mAP"])
+metric(c2, "mAP aligned", po["aligned"]["mAP"], help=f"Side from {po['decided_by']}.")
+metric(c3, "ΔmAP aligned (paired)", po["gain_aligned"]["mAP"])
 c4.metric("Posts mixing sides", f"{po['mixed_posts']} of {po['posts']}")
 if po.get("side_accuracy") is not None:
     st.caption(f"The sample's generator knows the side: the silhouette rule agrees on "
@@ -135,8 +143,8 @@ st.caption(
 
 st.subheader("More data?")
 if data["measured"]:
-    st.metric(f"ΔmAP per +{data['step']:.0%} posts ({data['form']} fit, extrapolated)",
-              fmt(data["gain"]))  # fmt: skip
+    metric(st, f"ΔmAP per +{data['step']:.0%} posts ({data['form']} fit, extrapolated)",
+           data["gain"])  # fmt: skip
     st.plotly_chart(figs["data"], key="diagnose.fig_data")
 else:
     st.info(f"Not measured: run {data['how']}. The points are never invented."

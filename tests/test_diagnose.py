@@ -235,3 +235,18 @@ def test_the_recommendation_orders_by_gain_and_lists_the_unmeasured_last():
     assert lines[3] == "4. more data: not measured — run workbench experiment"
     with pytest.raises(ValueError, match="unique"):
         recommend.rank(cands + cands[:1])
+
+
+def test_fraction_arms_name_their_share_of_the_posts_and_verdicts_are_read(tmp_path):
+    rows = [{"arm": "baseline", "seed": 0, "mAP": 0.3}, {"arm": "fraction-0.25", "seed": 0,
+             "mAP": 0.1}, {"arm": "fraction-0.5", "seed": 0, "mAP": 0.2},
+            {"arm": "repair", "seed": 0, "mAP": 0.35}]  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    res = pollution.read_results(tmp_path / "results.csv")
+    assert dict(zip(res["arm"], res["fraction"], strict=True)) == {
+        "baseline": 1.0, "fraction-0.25": 0.25, "fraction-0.5": 0.5, "repair": 1.0}  # fmt: skip
+    assert sorted(pollution.curve_points(res)["fraction"]) == [0.25, 0.5, 1.0]
+    assert list(pollution.remedy_gains(res)) == ["repair"]
+    assert pollution.read_verdicts(tmp_path / "results.json") == {}
+    (tmp_path / "results.json").write_text('{"verdicts": {"repair": "repair: mAP +0.05"}}')
+    assert pollution.read_verdicts(tmp_path / "results.json") == {"repair": "repair: mAP +0.05"}

@@ -42,7 +42,8 @@ def test_the_page_runs_the_diagnosis_and_shows_every_answer(page, tmp_path):
     assert d["summary"][0] in md
     metrics = {m.label: m.value for m in page.metric}
     seg = d["segmentation"]["shares"]["background"]
-    assert metrics["Attribution on the background"].startswith(f"{seg['value']:.3f} [")
+    label = f"Attribution on the background (95 %: {seg['low']:.3f} to {seg['high']:.3f})"
+    assert metrics[label] == f"{seg['value']:.3f}"
     assert metrics["Posts mixing sides"] == f"{d['pose']['mixed_posts']} of {d['pose']['posts']}"
     assert any("Not measured: run `workbench experiment" in i.value for i in page.info)
     assert len(page.get("plotly_chart")) >= 3

@@ -31,14 +31,21 @@ def diagnose(
     ``results.csv``; ``shortcuts``: a ``posts.csv``. ValueError for unusable inputs."""  # fmt: skip
     results = pollution.read_results(Path(experiment) / "results.csv") if experiment else None
     posts = pollution.read_posts(shortcuts) if shortcuts else None
-    truth = None
+    truth, note = None, "not a sample dataset: no facing sides to score against"
     root = Path(dataset.root)
     if is_sample_dataset(root):
         images = dataset.table[dataset.table["split"] != "train"]["image"]
-        truth = side_truth(sample_sides(root, images))
+        try:
+            truth = side_truth(sample_sides(root, images))
+            note = "the sample generator's sides, replayed from its seed"
+        except ValueError as exc:
+            note = str(exc)
     perception = DiskCache(cache_dir, "perception") if cache_dir is not None else None
     m = measure(dataset, loaded, cache_dir=cache_dir, perception_cache=perception,
                 truth_sides=truth, progress=progress)  # fmt: skip
     d = report.build(m, results, posts, dataset_name=str(dataset.source), step=step)
+    d["pose"]["side_truth_note"] = note
+    if experiment:
+        d["polluted"]["verdicts"] = pollution.read_verdicts(Path(experiment) / "results.json")
     report.write(d, out, {"photos": m.photos, "posts_sides": m.spread})
     return d

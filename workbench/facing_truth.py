@@ -9,6 +9,7 @@ seen from the front) and ``closeup`` get 0 (no clear side).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -56,7 +57,14 @@ def sample_sides(
     folder = Path(folder)
     if not is_sample_dataset(folder):
         raise ValueError(f"{folder} was not written by the sample generator (no {MARKER})")
-    config = SynthConfig(**json.loads((folder / MARKER).read_text())["config"])
+    fields = json.loads((folder / MARKER).read_text())["config"]
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(SynthConfig)})
+    if unknown:
+        raise ValueError(
+            f"{folder} was written by another version of the generator (unknown options "
+            f"{', '.join(unknown)}); its facing sides cannot be replayed by this one"
+        )
+    config = SynthConfig(**fields)
     wanted = set(images) if images is not None else None
     todo = [p for p in plan(config)
             if wanted is None or f"{p.split}/{p.post_id}_{p.photo}.jpg" in wanted]  # fmt: skip

@@ -2,14 +2,17 @@
 and an experiment's results.csv.
 
 ``results.csv`` (written by ``workbench experiment``): one row per trained model with ``arm``
-(``baseline``, ``drop``, ``repair``, ``augment``, ``random-drop``, ...), ``seed``, optionally
-``fraction`` (share of the posts, default 1) and ``mAP`` (``map`` accepted), optionally
-``rank1``. ``posts.csv`` (the shortcut finder): one row per post with ``post_id``, ``score``,
+(``baseline``, ``drop``, ``repair``, ``augment``, ``random-drop``, ``fraction-0.25`` ...),
+``seed``, ``mAP`` (``map`` accepted), optionally ``rank1`` and ``fraction`` (share of the
+posts; without the column it is read from a ``fraction-X`` arm name, else 1). Its
+``results.json`` beside it may hold ``verdicts`` (one line per arm), shown as they are.
+``posts.csv`` (the shortcut finder): one row per post with ``post_id``, ``score``,
 ``data_score``, ``reliance`` and ``cause`` (empty or ``none`` for a clean post).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from explain.diagnose.stats import Estimate, bootstrap_mean
 
 BASELINE = "baseline"
 CURVE_ARMS = ("baseline", "curve", "learning-curve", "learning_curve", "fraction")
+CURVE_PREFIX = "fraction-"
 CLEAN_CAUSES = ("", "none", "clean", "nan")
 MAX_CSV_BYTES = 64 * 1024 * 1024
 
@@ -37,6 +41,30 @@ def _read_csv(path: str | Path, what: str) -> pd.DataFrame:
         raise ValueError(f"{what} {path} is not a readable CSV ({exc})") from exc
 
 
+def _arm_fraction(arm: str) -> float:
+    """``fraction-0.25`` -> 0.25; any other arm -> 1.0."""
+    head, _, tail = arm.partition("-")
+    if head.lower() == "fraction" and tail:
+        try:
+            return float(tail)
+        except ValueError:
+            return float("nan")
+    return 1.0
+
+
+def read_verdicts(path: str | Path) -> dict[str, str]:
+    """The ``verdicts`` of an experiment's ``results.json`` (arm -> line), {} without the file."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"experiment summary {path} is unreadable ({exc})") from exc
+    verdicts = data.get("verdicts", {}) if isinstance(data, dict) else {}
+    return {str(k): str(v) for k, v in verdicts.items()} if isinstance(verdicts, dict) else {}
+
+
 def read_results(path: str | Path) -> pd.DataFrame:
     """An experiment's results: columns ``arm``, ``seed``, ``fraction``, ``mAP`` (+ ``rank1``
     when present), rows with a missing mAP dropped."""
@@ -46,7 +74,7 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if missing:
         raise ValueError(f"experiment results {path} lack columns {missing} (need arm, seed, mAP)")
     if "fraction" not in df.columns:
-        df["fraction"] = 1.0
+        df["fraction"] = [_arm_fraction(a) for a in df["arm"].astype(str)]
     df["arm"] = df["arm"].astype(str)
     df["mAP"] = pd.to_numeric(df["mAP"], errors="coerce")
     df["fraction"] = pd.to_numeric(df["fraction"], errors="coerce").fillna(1.0)
@@ -58,7 +86,9 @@ def read_results(path: str | Path) -> pd.DataFrame:
 
 def curve_points(results: pd.DataFrame) -> pd.DataFrame:
     """The learning-curve rows: the baseline recipe at every fraction of the posts."""
-    return results[results["arm"].str.lower().isin(CURVE_ARMS)][["arm", "seed", "fraction", "mAP"]]
+    arm = results["arm"].str.lower()
+    keep = arm.isin(CURVE_ARMS) | arm.str.startswith(CURVE_PREFIX)
+    return results[keep][["arm", "seed", "fraction", "mAP"]]
 
 
 def remedy_gains(results: pd.DataFrame, metric: str = "mAP") -> dict[str, Estimate]:
@@ -70,7 +100,7 @@ def remedy_gains(results: pd.DataFrame, metric: str = "mAP") -> dict[str, Estima
         raise ValueError("experiment results have no baseline arm at fraction 1; cannot compare")
     out = {}
     for arm, rows in full[full["arm"] != BASELINE].groupby("arm", sort=True):
-        if str(arm).lower() in CURVE_ARMS:
+        if str(arm).lower() in CURVE_ARMS or str(arm).lower().startswith(CURVE_PREFIX):
             continue
         vals = rows.groupby("seed")[metric].mean()
         common = sorted(set(vals.index) & set(base.index))

@@ -250,6 +250,8 @@ def markdown(d: dict) -> str:
               "## Aligned poses?", "",
               f"Side decided by {po['decided_by']}; "
               f"{po['side_a_share']:.0%} of the photos face right."]  # fmt: skip
+    if po.get("side_truth_note"):
+        lines.append(f"Facing-side truth: {po['side_truth_note']}.")
     if "side_accuracy" in po and po["side_accuracy"] is not None:
         lines.append(f"Agreement with the generator's facing side ({po['side_truth_known']} "
                      f"side views): silhouette {po['side_accuracy']:.3f}, embedding asymmetry "
@@ -282,6 +284,8 @@ def markdown(d: dict) -> str:
                      + ", ".join(f"{k} {v}" for k, v in p["by_cause"].items()) + ".")  # fmt: skip
     for arm, e in (pol.get("remedies") or {}).items():
         lines.append(f"{arm}: {sgn(e)} mAP vs baseline (paired over seeds).")
+    for line in (pol.get("verdicts") or {}).values():
+        lines.append(f"The experiment's verdict — {line}")
     if pol["posts"] is None and not pol.get("remedies"):
         lines.append(f"Not measured: run {SHORTCUTS_HOW}.")
     return "\n".join(lines) + "\n"
