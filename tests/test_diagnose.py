@@ -250,3 +250,15 @@ def test_fraction_arms_name_their_share_of_the_posts_and_verdicts_are_read(tmp_p
     assert pollution.read_verdicts(tmp_path / "results.json") == {}
     (tmp_path / "results.json").write_text('{"verdicts": {"repair": "repair: mAP +0.05"}}')
     assert pollution.read_verdicts(tmp_path / "results.json") == {"repair": "repair: mAP +0.05"}
+
+
+def test_few_seeds_give_honest_intervals():
+    from explain.diagnose.stats import t_mean
+
+    e = t_mean([0.01, 0.03])  # two seeds: t(1) = 12.71
+    assert e.value == pytest.approx(0.02)
+    assert e.high - e.value == pytest.approx(12.706 * np.std([0.01, 0.03], ddof=1) / np.sqrt(2),
+                                             rel=1e-3)  # fmt: skip
+    two = curve.learning_curve(_points(lambda f: 0.4 * f**0.3, seeds=(0, 1), noise=0.01))
+    assert np.isnan(two["gain"].low) and two["seeds"] == 2
+    assert two["r2"] > 0.9

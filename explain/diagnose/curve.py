@@ -8,7 +8,8 @@ Two two-parameter forms, fitted by least squares to the mean mAP per fraction ``
 The form with the smaller squared error on the mAP scale is used. The gain of more data is the
 curve's step from ``f = 1`` (all posts) to ``f = 1 + step`` (default +25 % posts) — an
 extrapolation, said so in the report. Its interval resamples the seeds within each fraction
-(bootstrap, fixed seed) and refits; with one seed per fraction there is no spread to resample.
+(bootstrap, fixed seed) and refits; with fewer than three seeds at some fraction there is no
+interval (resampling two values would pretend to a precision it lacks).
 The points are never invented: without an experiment's results there is no curve.
 """
 
@@ -23,6 +24,7 @@ from explain.diagnose.stats import LEVEL, N_BOOT, SEED, Estimate
 
 FORMS = ("power", "log")
 MIN_FRACTIONS = 3
+MIN_SEEDS = 3  # per fraction, for an interval: resampling two values pretends to precision
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ def learning_curve(points: pd.DataFrame, step: float = 0.25, *, n_boot: int = N_
     posts, e.g. 0.25).
 
     Returns ``{"fit": Fit, "gain": Estimate (mAP per +step), "per_fraction": DataFrame (mean,
-    std, count of mAP per fraction), "step": step, "fractions": n}``. Raises ValueError with
-    fewer than :data:`MIN_FRACTIONS` fractions.
+    std, count of mAP per fraction), "step": step, "fractions": n, "seeds": fewest seeds at
+    a fraction, "r2": share of the variance of the mean mAP the fit explains}``. Raises
+    ValueError with fewer than :data:`MIN_FRACTIONS` fractions.
     """
     missing = [c for c in ("fraction", "mAP") if c not in points.columns]
     if missing:
@@ -101,7 +104,7 @@ def learning_curve(points: pd.DataFrame, step: float = 0.25, *, n_boot: int = N_
     groups = [g["mAP"].to_numpy() for _, g in pts.groupby("fraction", sort=True)]
     fr = per["fraction"].to_numpy()
     lo = hi = float("nan")
-    if any(len(g) > 1 for g in groups):
+    if min(len(g) for g in groups) >= MIN_SEEDS:
         rng = np.random.default_rng(seed)
         gains = []
         for _ in range(n_boot):
@@ -112,4 +115,9 @@ def learning_curve(points: pd.DataFrame, step: float = 0.25, *, n_boot: int = N_
         if gains:
             lo, hi = (float(v) for v in np.quantile(gains, [(1 - level) / 2, (1 + level) / 2]))
     est = Estimate(gain, lo, hi, len(pts), level)
-    return {"fit": fit, "gain": est, "per_fraction": per, "step": step, "fractions": len(per)}
+    y = per["mean"].to_numpy()
+    ss = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - fit.sse / ss if ss > 0 else float("nan")
+    seeds = int(min(len(g) for g in groups))
+    return {"fit": fit, "gain": est, "per_fraction": per, "step": step,
+            "fractions": len(per), "seeds": seeds, "r2": r2}  # fmt: skip

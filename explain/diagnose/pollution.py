@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explain.diagnose.stats import Estimate, bootstrap_mean
+from explain.diagnose.stats import Estimate, t_mean
 
 BASELINE = "baseline"
 CURVE_ARMS = ("baseline", "curve", "learning-curve", "learning_curve", "fraction")
@@ -93,7 +93,7 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
 
 def remedy_gains(results: pd.DataFrame, metric: str = "mAP") -> dict[str, Estimate]:
     """Per remedy arm (every arm but the baseline, all posts): the mean of ``arm - baseline``
-    over the seeds both were trained with (paired bootstrap over seeds)."""
+    over the seeds both were trained with, with a paired t interval over seeds."""
     full = results[np.isclose(results["fraction"], 1.0)]
     base = full[full["arm"] == BASELINE].groupby("seed")[metric].mean()
     if base.empty:
@@ -104,7 +104,7 @@ def remedy_gains(results: pd.DataFrame, metric: str = "mAP") -> dict[str, Estima
             continue
         vals = rows.groupby("seed")[metric].mean()
         common = sorted(set(vals.index) & set(base.index))
-        out[str(arm)] = bootstrap_mean(vals[common].to_numpy() - base[common].to_numpy())
+        out[str(arm)] = t_mean(vals[common].to_numpy() - base[common].to_numpy())
     return out
 
 

@@ -94,6 +94,7 @@ def build(m, results: pd.DataFrame | None = None, posts: pd.DataFrame | None = N
             fit = lc["fit"]
             data = {"measured": True, "form": fit.form, "a": fit.a, "b": fit.b, "sse": fit.sse,
                     "gain": lc["gain"], "step": step, "fractions": lc["fractions"],
+                    "seeds": lc["seeds"], "r2": lc["r2"],
                     "points": pts.to_dict(orient="records"),
                     "per_fraction": lc["per_fraction"].to_dict(orient="records")}  # fmt: skip
     out["more_data"] = data
@@ -110,6 +111,16 @@ def build(m, results: pd.DataFrame | None = None, posts: pd.DataFrame | None = N
     out["recommendation"] = [c.to_dict() for c in ranked]
     out["summary"] = recommend.summary(ranked)
     return _clean(out)
+
+
+def _r2(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def _seeds_note(seeds: int) -> str:
+    if seeds >= curve.MIN_SEEDS:
+        return "interval: seeds resampled"
+    return f"{seeds} seed(s) per fraction: no interval (needs {curve.MIN_SEEDS})"
 
 
 def candidates(d: dict) -> list[recommend.Candidate]:
@@ -136,8 +147,8 @@ def candidates(d: dict) -> list[recommend.Candidate]:
     if data["measured"]:
         out.append(recommend.Candidate(
             "more data", f"+{data['step']:.0%} posts", data["gain"],
-            f"extrapolated {data['form']} learning curve over {data['fractions']} fractions "
-            "(interval: seeds resampled)"))  # fmt: skip
+            f"extrapolated {data['form']} learning curve over {data['fractions']} fractions, "
+            f"R² {_r2(data['r2'])}; " + _seeds_note(data["seeds"])))  # fmt: skip
     else:
         out.append(recommend.Candidate("more data", "", None, how=EXPERIMENT_HOW))
     remedies = pol.get("remedies") or {}
@@ -147,7 +158,8 @@ def candidates(d: dict) -> list[recommend.Candidate]:
             what = f"{arm} the {n_pol} polluted posts" if n_pol is not None else f"{arm} arm"
             out.append(recommend.Candidate(
                 f"polluted posts: {arm}", what, remedies[arm],
-                "retrained, paired over seeds against the baseline"))  # fmt: skip
+                f"retrained, paired t interval over {remedies[arm].n} seeds against the "
+                "baseline"))  # fmt: skip
     if not remedies:
         how = (
             EXPERIMENT_HOW
@@ -271,7 +283,8 @@ def markdown(d: dict) -> str:
     if data["measured"]:
         lines.append(f"{data['form']} fit over {data['fractions']} fractions: "
                      f"+{data['step']:.0%} posts -> {sgn(data['gain'])} mAP "
-                     "(extrapolated).")  # fmt: skip
+                     f"(extrapolated; R² {_r2(data['r2'])}; "
+                     f"{_seeds_note(data['seeds'])}).")  # fmt: skip
     else:
         lines.append(
             f"Not measured: run {data['how']}."
@@ -283,7 +296,7 @@ def markdown(d: dict) -> str:
         lines.append(f"The shortcut finder blames {p['polluted']} of {p['posts']} posts: "
                      + ", ".join(f"{k} {v}" for k, v in p["by_cause"].items()) + ".")  # fmt: skip
     for arm, e in (pol.get("remedies") or {}).items():
-        lines.append(f"{arm}: {sgn(e)} mAP vs baseline (paired over seeds).")
+        lines.append(f"{arm}: {sgn(e)} mAP vs baseline (paired t interval over {e['n']} seeds).")
     for line in (pol.get("verdicts") or {}).values():
         lines.append(f"The experiment's verdict — {line}")
     if pol["posts"] is None and not pol.get("remedies"):

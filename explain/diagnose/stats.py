@@ -107,3 +107,19 @@ def bootstrap_ratio(
     ratios = np.where(dd > 0, n[idx].sum(axis=1) / np.where(dd > 0, dd, 1), np.nan)
     lo, hi = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2])
     return Estimate(value, float(lo), float(hi), int(n.size), level)
+
+
+def t_mean(values: Sequence[float] | np.ndarray, *, level: float = LEVEL) -> Estimate:
+    """The mean of a few values (e.g. one per training seed) with Student's t interval
+    (``mean ± t · sd / √n``): a bootstrap of 2-3 values would pretend to a precision it lacks.
+    No interval for fewer than two values."""
+    from scipy.stats import t as student
+
+    x = _clean(values)
+    if x.size == 0:
+        return NAN
+    if x.size == 1:
+        return Estimate(float(x[0]), float("nan"), float("nan"), 1, level)
+    half = float(student.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    m = float(x.mean())
+    return Estimate(m, m - half, m + half, int(x.size), level)
