@@ -262,3 +262,10 @@ def test_few_seeds_give_honest_intervals():
     two = curve.learning_curve(_points(lambda f: 0.4 * f**0.3, seeds=(0, 1), noise=0.01))
     assert np.isnan(two["gain"].low) and two["seeds"] == 2
     assert two["r2"] > 0.9
+
+
+def test_a_gain_without_interval_says_so():
+    c = recommend.Candidate(
+        "more data", "+25% posts", Estimate(0.01, float("nan"), float("nan"), 4)
+    )
+    assert c.line() == "more data: +25% posts — +0.010 mAP (no interval)"

@@ -42,8 +42,10 @@ def test_the_page_runs_the_diagnosis_and_shows_every_answer(page, tmp_path):
     assert d["summary"][0] in md
     metrics = {m.label: m.value for m in page.metric}
     seg = d["segmentation"]["shares"]["background"]
-    label = f"Attribution on the background (95 %: {seg['low']:.3f} to {seg['high']:.3f})"
-    assert metrics[label] == f"{seg['value']:.3f}"
+    table = next(t.value for t in page.dataframe if "95 % low" in t.value.columns)
+    row = table[table["measure"] == "attribution on the background"].iloc[0]
+    assert (row["value"], row["95 % low"], row["95 % high"]) == (seg["value"], seg["low"],
+                                                                 seg["high"])  # fmt: skip
     assert metrics["Posts mixing sides"] == f"{d['pose']['mixed_posts']} of {d['pose']['posts']}"
     assert any("Not measured: run `workbench experiment" in i.value for i in page.info)
     assert len(page.get("plotly_chart")) >= 3

@@ -38,7 +38,9 @@ class Candidate:
                 f"{self.name}: not measured"  # fmt: skip
         g = self.gain
         text = f"{self.name}: {self.action} — {g.text(signed=True)} mAP"
-        if not math.isnan(g.low) and g.low <= 0 <= g.high:
+        if math.isnan(g.low):
+            text += " (no interval)"
+        elif g.low <= 0 <= g.high:
             text += " (not distinguishable from 0)"
         return f"{text}; {self.evidence}" if self.evidence else text
 
