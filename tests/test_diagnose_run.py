@@ -104,3 +104,15 @@ def test_the_sample_sides_are_replayed_from_the_generator():
     assert side_truth(got)["query/12545_4.jpg"] == 0
     with pytest.raises(ValueError, match="not written by the sample generator"):
         sample_sides(SAMPLE.parent)
+
+
+def test_a_dataset_of_another_generator_version_is_named_not_replayed(app_world, tmp_path):
+    import shutil
+
+    folder = tmp_path / "pets"
+    shutil.copytree(app_world["data"], folder)
+    info = json.loads((folder / "synth.json").read_text())
+    info["config"]["future_option"] = 1
+    (folder / "synth.json").write_text(json.dumps(info))
+    with pytest.raises(ValueError, match="another version of the generator.*future_option"):
+        sample_sides(folder)
