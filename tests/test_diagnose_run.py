@@ -116,3 +116,30 @@ def test_a_dataset_of_another_generator_version_is_named_not_replayed(app_world,
     (folder / "synth.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match="another version of the generator.*future_option"):
         sample_sides(folder)
+
+
+@pytest.mark.skipif(not (SAMPLE / "synth.json").exists(), reason="the sample dataset is absent")
+def test_the_silhouette_rule_finds_the_generators_side_on_the_sample_queries():
+    from curation.images import load_rgb
+    from curation.perception.silhouette import animal_mask
+    from explain.diagnose.pose import side_accuracy, silhouette_side
+
+    ds = load_dataset(SAMPLE)
+    images = list(ds.split("query")["image"])
+    truth = side_truth(sample_sides(SAMPLE, images))
+    sides = [silhouette_side(animal_mask(np.asarray(load_rgb(ds.path(i)))).mask)[0]
+             for i in images]  # fmt: skip
+    t = np.array([truth[i] for i in images])
+    assert (t != 0).sum() >= 30
+    known = t != 0
+    assert float((np.array(sides)[known] == t[known]).mean()) >= 0.9
+    assert side_accuracy(np.array(sides), t) >= 0.9
+
+
+def test_dark_fur_on_the_real_photos(real_pets):
+    from curation.images import load_rgb
+    from curation.perception.silhouette import silhouette, threshold_mask
+    from explain.diagnose.segmentation import mask_loss
+
+    black_dog = np.asarray(load_rgb(real_pets / "gallery" / "10648_1.jpg"))
+    assert mask_loss(silhouette(black_dog), threshold_mask(black_dog))["lost"] > 0.3

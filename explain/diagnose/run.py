@@ -87,7 +87,8 @@ def _detected_masks(found: pd.DataFrame, size: tuple[int, int]) -> dict[str, np.
         regions = json.loads(rec.region)
         if not regions:
             continue
-        w, h = Image.open(rec.path).size  # regions are in the file's pixels
+        with Image.open(rec.path) as img:  # regions are in the file's pixels
+            w, h = img.size
         masks = rasterise_regions(regions, (w, h), size)
         for m in masks.values():
             out[rec.image] = out.get(rec.image, np.zeros(size, bool)) | m
@@ -212,9 +213,10 @@ def measure(
     before = pose.retrieval(qf, gf, pids[q], pids[~q], cams[q], cams[~q])
     after = pose.retrieval(cf[q], cf[~q], pids[q], pids[~q], cams[q], cams[~q])
     valid = ~np.isnan(before.ap)
-    hit = lambda m: (m.first[valid] == 1).astype(float)  # noqa: E731
+    hit_before = (before.first[valid] == 1).astype(float)
+    hit_after = (after.first[valid] == 1).astype(float)
     cleaned = {"mAP": paired_difference(before.ap[valid], after.ap[valid]),
-               "rank1": paired_difference(hit(before), hit(after))}  # fmt: skip
+               "rank1": paired_difference(hit_before, hit_after)}  # fmt: skip
     info = {"photos": len(qg), "queries": int(q.sum()), "gallery": int((~q).sum()),
             "all_photos": len(table), "epoch": loaded.epoch, "checkpoint": str(loaded.path),
             "intruder_source": "detectors (" + ", ".join(INTRUDERS) + ")",
