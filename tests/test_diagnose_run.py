@@ -57,12 +57,15 @@ def test_report_is_written_read_back_and_ranks_the_unmeasured_last(measured, tmp
     rows = [{"arm": "baseline", "seed": s, "fraction": f, "mAP": 0.2 * f**0.5 * (1 + 0.05 * s)}
             for s in (0, 1) for f in (0.25, 0.5, 0.75, 1.0)]  # fmt: skip
     rows += [{"arm": "drop", "seed": s, "fraction": 1.0, "mAP": 0.25 + 0.01 * s} for s in (0, 1)]
+    rows += [{"arm": "random-drop", "seed": s, "fraction": 1.0, "mAP": 0.19} for s in (0, 1)]
     results = pd.DataFrame(rows)
     d = report.build(m, results=results, dataset_name="tiny")
     gains = [r["gain"]["value"] for r in d["recommendation"]]
     assert all(r["measured"] for r in d["recommendation"]) and gains == sorted(gains)[::-1]
     drop = next(r for r in d["recommendation"] if r["name"] == "polluted posts: drop")
     assert drop["gain"]["value"] == pytest.approx(0.05)  # paired by seed
+    assert "random-drop control -0.015" in drop["evidence"]  # the control is not a candidate
+    assert not any("random-drop" in r["name"] for r in d["recommendation"])
     more = next(r for r in d["recommendation"] if r["name"] == "more data")
     assert more["gain"]["value"] == pytest.approx(0.205 * (1.25**0.5 - 1), abs=1e-9)
     files = report.write(d, tmp_path / "out")

@@ -153,13 +153,15 @@ def candidates(d: dict) -> list[recommend.Candidate]:
         out.append(recommend.Candidate("more data", "", None, how=EXPERIMENT_HOW))
     remedies = pol.get("remedies") or {}
     n_pol = (pol.get("posts") or {}).get("polluted")
-    for arm in ("repair", "drop", "augment", "random-drop"):
-        if arm in remedies:
-            what = f"{arm} the {n_pol} polluted posts" if n_pol is not None else f"{arm} arm"
-            out.append(recommend.Candidate(
-                f"polluted posts: {arm}", what, remedies[arm],
-                f"retrained, paired t interval over {remedies[arm].n} seeds against the "
-                "baseline"))  # fmt: skip
+    control = remedies.get("random-drop")
+    for arm in sorted(a for a in remedies if a != "random-drop"):  # random-drop: the control
+        what = f"{arm} the {n_pol} polluted posts" if n_pol is not None else f"{arm} arm"
+        note = (f"; random-drop control {control.text(signed=True)}"
+                if control is not None and arm == "drop" else "")  # fmt: skip
+        out.append(recommend.Candidate(
+            f"polluted posts: {arm}", what, remedies[arm],
+            f"retrained, paired t interval over {remedies[arm].n} seeds against the "
+            f"baseline{note}"))  # fmt: skip
     if not remedies:
         how = (
             EXPERIMENT_HOW
