@@ -146,3 +146,15 @@ def test_dark_fur_on_the_real_photos(real_pets):
 
     black_dog = np.asarray(load_rgb(real_pets / "gallery" / "10648_1.jpg"))
     assert mask_loss(silhouette(black_dog), threshold_mask(black_dog))["lost"] > 0.3
+
+
+def test_shortcut_posts_of_another_dataset_are_refused(app_world, measured, tmp_path):
+    _, _, cache = measured
+    posts = tmp_path / "posts.csv"
+    pd.DataFrame({"post_id": ["no-such-post"], "score": [1.0], "cause": ["hands"]}).to_csv(
+        posts, index=False
+    )
+    r = CliRunner().invoke(cli, ["diagnose", "--data", str(app_world["data"]), "--checkpoints",
+                                 str(app_world["series"]), "--cache", str(cache), "--shortcuts",
+                                 str(posts), "--out", str(tmp_path / "d")])  # fmt: skip
+    assert r.exit_code != 0 and "names none of this dataset's posts" in r.output

@@ -31,6 +31,13 @@ def diagnose(
     ``results.csv``; ``shortcuts``: a ``posts.csv``. ValueError for unusable inputs."""  # fmt: skip
     results = pollution.read_results(Path(experiment) / "results.csv") if experiment else None
     posts = pollution.read_posts(shortcuts) if shortcuts else None
+    if posts is not None:
+        known = set(dataset.table["post_id"].astype(str))
+        if not set(posts["post_id"]) & known:
+            raise ValueError(
+                f"{shortcuts} names none of this dataset's posts; was it written for another "
+                "dataset? Run the shortcut finder on this one"
+            )
     truth, note = None, "not a sample dataset: no facing sides to score against"
     root = Path(dataset.root)
     if is_sample_dataset(root):

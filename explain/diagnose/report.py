@@ -152,10 +152,9 @@ def candidates(d: dict) -> list[recommend.Candidate]:
     else:
         out.append(recommend.Candidate("more data", "", None, how=EXPERIMENT_HOW))
     remedies = pol.get("remedies") or {}
-    n_pol = (pol.get("posts") or {}).get("polluted")
     control = remedies.get("random-drop")
     for arm in sorted(a for a in remedies if a != "random-drop"):  # random-drop: the control
-        what = f"{arm} the {n_pol} polluted posts" if n_pol is not None else f"{arm} arm"
+        what = f"the experiment's {arm} arm"
         note = (f"; random-drop control {control.text(signed=True)}"
                 if control is not None and arm == "drop" else "")  # fmt: skip
         out.append(recommend.Candidate(
