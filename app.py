@@ -21,6 +21,7 @@ PAGES = [
     ("compare.py", "Compare", "compare", "compare"),
     ("experiments.py", "Experiments", "science", "experiments"),
     ("search.py", "Search", "search", "search"),
+    ("diagnose.py", "Diagnose", "troubleshoot", "diagnose"),
 ]
 
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
