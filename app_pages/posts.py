@@ -17,15 +17,16 @@ import ui
 from curation.images import load_rgb
 from curation.perception.catalog import select
 from curation.perception.runner import detect_dataset
-from explain.heatmaps.render import boxes
 from explain.storage.cache import DiskCache
 from ui import safety
+from ui.detections import draw
 from ui.posts import ScoresError, detected_of, filter_posts, post_table, read_scores, tag_all
 
 K_POS = "posts.position"
 K_FLASH = "posts.flash"
 K_LAST = "posts.last_action"  # how many events the annotator's last action on this page wrote
 PER_ROW = 6
+REVIEW_MARK = {"confirmed": " ✓", "rejected": " ✗"}
 
 st.title("Posts")
 ds = ui.dataset()
@@ -77,6 +78,9 @@ if raw_det.strip():
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             st.sidebar.error(f"{dpath} cannot be read ({exc}); write it with `workbench detect`.")
 
+stored = tags.detections()
+if detections is None and len(stored):
+    detections = stored  # what `workbench detect --to-store` or this page's reviews wrote
 state = ui.store_state(tags)
 posts = post_table(ds.table, split, state, scores=scores, flags=tags.post_flags(),
                    detections=detections)  # fmt: skip
@@ -86,7 +90,8 @@ vocab = tags.vocabulary()
 f_art = c1.multiselect("Artifact (cause or tag)", vocab, key="posts.f_art")
 f_det = c2.multiselect("Detected", [e.name for e in select("pixel")], key="posts.f_det",
                        disabled=detections is None,
-                       help="Needs a detections table (sidebar).")  # fmt: skip
+                       help="Needs detections: a table (sidebar) or `workbench detect "
+                       "--to-store`.")  # fmt: skip
 f_min = c3.number_input("Score at least", value=None, step=0.05, key="posts.f_min",
                         disabled=scores is None)  # fmt: skip
 f_rev = c4.selectbox("Reviewed", ["all", "not reviewed", "reviewed"], key="posts.f_rev")
@@ -142,16 +147,17 @@ def tag_post(artifact: str) -> None:
 
 
 @safety.callback
-def review(verdict: str, found: pd.DataFrame) -> None:
+def review(verdict: str, found: pd.DataFrame, hits: pd.DataFrame) -> None:
     if need_name():
         return
     try:
-        for r in found.itertuples(index=False):
+        tags.add_detections(found)  # the machine tags first (unchanged ones are not re-added)
+        for r in hits.itertuples(index=False):
             tags.review_detection(r.image, r.artifact, r.annotator, verdict=verdict, annotator=who)
     except ui.STORE_ERRORS as exc:
         st.session_state[K_FLASH] = f"Not saved: {ui.store_problem(ui.workspace().store, exc)}"
         return
-    wrote(len(found), f"{verdict} {len(found)} detection(s) of post {row['post_id']}")
+    wrote(len(hits), f"{verdict} {len(hits)} detection(s) of post {row['post_id']}")
 
 
 @safety.callback
@@ -230,6 +236,7 @@ st.caption(
 # -- the post's photos, with the detections drawn -------------------------------------------
 found = _detect(ui.data_key(ds), tuple(photos), ds)
 hits = detected_of(found, photos)
+reviews = {(r.image, r.artifact): r.review for r in stored.itertuples(index=False)}
 people = state[~state["annotator"].astype(str).str.startswith("detector:")] if len(state) else state
 mine = people.set_index("image") if len(people) else None
 for start in range(0, len(photos), PER_ROW):
@@ -238,19 +245,26 @@ for start in range(0, len(photos), PER_ROW):
         full = load_rgb(ds.path(image))
         size = full.size
         full.thumbnail((320, 320))
-        drawn = [
-            {"artifact": h.artifact, **reg}
+        machine = [
+            {"artifact": h.artifact, "score": h.score, "detector": h.annotator,
+             "review": reviews.get((image, h.artifact), "unreviewed"),
+             "regions": json.loads(h.region) if isinstance(h.region, str) else h.region}
             for h in hits[hits["image"] == image].itertuples(index=False)
-            for reg in (json.loads(h.region) if isinstance(h.region, str) else h.region)
+        ]  # fmt: skip
+        human = (
+            list(mine.at[image, "regions"] or [])
+            if mine is not None and image in mine.index
+            else []
+        )
+        pic = draw(full, human=human, detections=machine, source_size=size)
+        labels = [
+            f"{h.artifact} {h.score:.2f}" + REVIEW_MARK.get(reviews.get((image, h.artifact)), "")
+            for h in hits[hits["image"] == image].itertuples()
         ]
-        if mine is not None and image in mine.index:
-            drawn += list(mine.at[image, "regions"] or [])
-        pic = boxes(full, drawn, size) if drawn else full
-        labels = [f"{h.artifact} {h.score:.2f}" for h in hits[hits["image"] == image].itertuples()]
-        human = mine.at[image, "artifacts"] if mine is not None and image in mine.index else ""
+        tagged = mine.at[image, "artifacts"] if mine is not None and image in mine.index else ""
         col.image(pic, width="stretch")
         col.caption(f"`{image.rsplit('/', 1)[-1]}`  \ndetected: {', '.join(labels) or '–'}"
-                    f"  \ntagged: {human or '–'}")  # fmt: skip
+                    f"  \ntagged: {tagged or '–'}")  # fmt: skip
 
 # -- actions ---------------------------------------------------------------------------------
 a1, a2, a3, a4 = st.columns([2, 1, 1, 1])
@@ -264,9 +278,9 @@ artifact = a1.selectbox(
 a1.button("Tag all photos", key="posts.tag_all", on_click=tag_post, args=(artifact,),
           shortcut="T", type="primary")  # fmt: skip
 a2.button(f"Confirm detections ({len(hits)})", key="posts.confirm", on_click=review,
-          args=("confirm", hits), shortcut="Y", disabled=hits.empty)  # fmt: skip
+          args=("confirm", found, hits), shortcut="Y", disabled=hits.empty)  # fmt: skip
 a3.button(f"Reject detections ({len(hits)})", key="posts.reject", on_click=review,
-          args=("reject", hits), shortcut="D", disabled=hits.empty)  # fmt: skip
+          args=("reject", found, hits), shortcut="D", disabled=hits.empty)  # fmt: skip
 a4.button("Flag exclude" if "exclude" not in str(row["flags"]) else "Unflag exclude",
           key="posts.flag", on_click=flag_exclude, shortcut="E")  # fmt: skip
 

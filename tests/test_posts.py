@@ -143,3 +143,35 @@ def test_posts_page_ranks_tags_a_whole_post_undoes_it_and_flags(app, app_world, 
     app.button(key="posts.next").click().run()
     assert any(f"post **{second}**" in m.value for m in app.markdown)
     store.close()
+
+
+def test_posts_page_confirms_a_posts_detections_and_undoes_it(app, app_world, tmp_path):  # noqa: F811
+    from curation.perception.runner import detect_dataset
+
+    ds = load_dataset(app_world["data"])
+    train = ds.table[ds.table["split"] == "train"]
+    found, _ = detect_dataset(ds, "pixel", images=list(train["image"]))
+    hit = found[found["detected"]]
+    assert len(hit), "the generated train photos carry artifacts the detectors find"
+    top = str(hit.iloc[0]["post_id"])
+    photos = set(train.loc[train["post_id"].astype(str) == top, "image"])
+    want = hit[hit["image"].isin(photos)]
+    out = tmp_path / "shortcuts"
+    out.mkdir()
+    ids = sorted(train["post_id"].astype(str).unique())
+    scores_csv(out, [[p, "train", 0.9 if p == top else 0.1, 1.0, 0.1, "", "{}"] for p in ids])
+    open_page(app, "posts")
+    assert any(f"post **{top}**" in m.value for m in app.markdown)
+    app.text_input(key="workspace.annotator").input("ann").run()
+    app.button(key="posts.confirm").click().run()
+    assert not app.exception, [e.message for e in app.exception]
+    assert any(f"confirm {len(want)} detection(s)" in s.value for s in app.success)
+    store = TagStore(tmp_path / "tags.sqlite", dataset=ds)
+    dets = store.detections()
+    mine = dets[dets["image"].isin(photos) & dets["detected"]]
+    got = set(zip(mine["image"], mine["review"], strict=True))
+    assert got == {(i, "confirmed") for i in want["image"]}
+    app.button(key="posts.undo").click().run()
+    dets = store.detections()
+    assert set(dets.loc[dets["image"].isin(photos), "review"]) == {"unreviewed"}
+    store.close()

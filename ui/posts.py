@@ -49,8 +49,8 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         )
     for c in ("score", "data_score", "reliance"):
         table[c] = pd.to_numeric(table[c], errors="coerce")
-    table["cause"] = table["cause"].fillna("").astype(str)
-    table["evidence"] = table["evidence"].fillna("").astype(str)
+    table["cause"] = table["cause"].astype(object).fillna("").astype(str)
+    table["evidence"] = table["evidence"].astype(object).fillna("").astype(str)
     twice = table[table.duplicated(["post_id", "split"], keep=False)]
     if len(twice):
         first = twice.iloc[0]
