@@ -18,6 +18,8 @@ PAGES = [
     ("retrain.py", "Retrain", "model_training", "retrain"),
     ("compare.py", "Compare", "compare", "compare"),
     ("search.py", "Search", "search", "search"),
+    ("browse.py", "Browse", "grid_view", "browse"),
+    ("embeddings.py", "Embeddings map", "scatter_plot", "embeddings"),
 ]
 
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
