@@ -61,7 +61,7 @@ shown = filter_photos(table, **filters)
 
 # -- page --------------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1, 1, 4])
-per_page = c1.selectbox("Photos a page", PER_PAGE, index=2, key="browse.per_page")
+per_page = c1.selectbox("Photos a page", PER_PAGE, index=0, key="browse.per_page")
 pages = page_count(len(shown), per_page)
 if "browse.page" not in st.session_state:
     st.session_state["browse.page"] = view.url_int("page", 1)

@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from curation.dataset import Dataset
@@ -128,13 +129,15 @@ def filter_photos(
     if artifact:
         tags = {a for a in artifact if not a.startswith(GT) and a != NONE}
         truth = {a[len(GT) :] for a in artifact if a.startswith(GT)}
-        keep &= [
+        keep &= np.array([
             bool(_split(t) & tags or _split(g) & truth or (NONE in artifact and not t and not g))
             for t, g in zip(table["tags"], table["truth"], strict=True)
-        ]
+        ], dtype=bool)  # fmt: skip
     if detection:
         found = [_joined(d) for d in table["detected"]]
-        keep &= [bool(_split(d) & detection or (NONE in detection and not d)) for d in found]
+        keep &= np.array(
+            [bool(_split(d) & detection or (NONE in detection and not d)) for d in found], bool
+        )
     if reviewed and reviewed != set(REVIEWED):
         keep &= table["reviewed"] if "reviewed" in reviewed else ~table["reviewed"]
     return table[keep.to_numpy(dtype=bool)].reset_index(drop=True)
