@@ -111,9 +111,9 @@ def dialog_body(
     order = st.session_state.get(k["order"]) or [image]
     pos = order.index(image) if image in order else 0
     nav = st.columns([1, 1, 5])
-    nav[0].button("← Previous", key=f"{prefix}.dlg.prev", on_click=move, args=(prefix, -1),
+    nav[0].button("Previous", key=f"{prefix}.dlg.prev", on_click=move, args=(prefix, -1),
                   shortcut="Left", width="stretch")  # fmt: skip
-    nav[1].button("Next →", key=f"{prefix}.dlg.next", on_click=move, args=(prefix, 1),
+    nav[1].button("Next", key=f"{prefix}.dlg.next", on_click=move, args=(prefix, 1),
                   shortcut="Right", width="stretch")  # fmt: skip
     nav[2].markdown(f"**{pos + 1} / {len(order)}** · `{image}`")
     left, right = st.columns([3, 2])

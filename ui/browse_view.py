@@ -191,7 +191,7 @@ def tile_caption(row: pd.Series) -> str:
 def grid(ds: Dataset, rows: pd.DataFrame, order: Sequence[str], *, prefix: str,
          columns: int = 6) -> None:  # fmt: skip
     """Tiles of ``rows`` (:func:`ui.browse_data.photo_table` rows), ``columns`` a row: the
-    thumbnail, a checkbox for the selection, an Open button (the dialog moves through
+    thumbnail, a checkbox for the selection, a View button (the dialog moves through
     ``order``) and what is known about the photo."""
     chosen = set(selection(prefix))
     records = rows.to_dict("records")
@@ -209,7 +209,7 @@ def grid(ds: Dataset, rows: pd.DataFrame, order: Sequence[str], *, prefix: str,
                 st.session_state[ck] = image in chosen
                 c1, c2 = st.columns([3, 2])
                 c1.checkbox(row["name"], key=ck, on_change=_toggle, args=(prefix, image))
-                c2.button("Open", key=f"{prefix}.open.{image}", on_click=open_photo,
+                c2.button("View", key=f"{prefix}.open.{image}", on_click=open_photo,
                           args=(prefix, image, order))  # fmt: skip
                 st.caption(tile_caption(pd.Series(row)))
 
