@@ -95,9 +95,9 @@ else:
     st.subheader(f"{len(shown)} selected on the map")
     pages = page_count(len(shown), PER_PAGE)
     st.session_state["emb.page"] = min(int(st.session_state.get("emb.page", 1)), pages)
-    page = int(st.number_input("Page", 1, pages, key="emb.page")) if pages > 1 else 1
+    page = int(st.columns(6)[0].number_input("Page", 1, pages, key="emb.page")) if pages > 1 else 1
     rows = page_rows(shown, page, PER_PAGE)
-    view.bulk_bar(P, tags, state, shown["image"].tolist(),
+    view.bulk_bar(P, tags, state, shown["image"].tolist(), select_label=f"Select all {len(shown)}",
                   model=f"{member.arch}:{member.sha1[:12]}", epoch=member.epoch)  # fmt: skip
     view.grid(ds, rows, shown["image"].tolist(), prefix=P, columns=6)
 dialog.show(P, ds, table, tags, models)

@@ -375,3 +375,31 @@ def test_embeddings_page_projects_and_colours(app_world, tmp_path, monkeypatch, 
     expect = "UMAP (umap-learn)" if umap_available() else "PCA"
     assert any(c.value.startswith(f"epoch 12 · {expect}") for c in at.caption)
     assert any(f"of {len(ds.table)} photos" in c.value for c in at.caption)
+
+
+def test_photos_picked_on_the_map_are_listed_and_tagged(app_world, tmp_path, monkeypatch, truth):
+    ds, _ = truth
+    at = start(app_world, tmp_path, monkeypatch, "embeddings")
+    picked = ds.split("gallery")["image"].tolist()[:3]
+
+    def keep() -> AppTest:
+        # AppTest cannot drag a lasso and its chart reports no selection on any run: put the
+        # handler's result where the page keeps it across a rerun
+        at.session_state["emb.picked"] = picked
+        at.session_state["emb.bulk.applied"] = True
+        return at
+
+    keep().run()
+    assert any(h.value == "3 selected on the map" for h in at.subheader)
+    assert [c.key[len("emb.sel.") :] for c in at.checkbox if c.key.startswith("emb.sel.")] == picked
+    keep().button(key="emb.select_page").click().run()
+    keep().text_input(key="workspace.annotator").input("carol").run()
+    keep().multiselect(key="emb.bulk.add").select("pose").run()
+    keep().button(key="emb.bulk.apply").click().run()
+    assert any("on 3 photo(s)" in s.value for s in at.success)
+    state = TagStore(tmp_path / "tags.sqlite").current()
+    assert sorted(state["image"]) == sorted(picked)
+    assert set(state["artifacts"]) == {"pose"} and set(state["annotator"]) == {"carol"}
+    # the map's colours follow the store: colour by artifact now shows the tag
+    at.selectbox(key="emb.colour").set_value("artifact").run()
+    assert '"pose"' in at.get("plotly_chart")[0].proto.spec

@@ -111,6 +111,6 @@ def figure(frame: pd.DataFrame, colour: str) -> go.Figure:
         height=620, dragmode="lasso", showlegend=groups <= MAX_LEGEND,
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour,
     )  # fmt: skip
-    fig.update_xaxes(showticklabels=False, title=None)
-    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_xaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
     return fig

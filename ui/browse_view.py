@@ -88,8 +88,9 @@ def filter_bar(
     """A multiselect per filter in ``names`` (choices from
     :func:`ui.browse_data.filter_choices`); the chosen entries per filter."""
     out: dict[str, list[str]] = {}
-    cols = st.columns(len(names))
-    for col, name in zip(cols, names, strict=True):
+    per_row = 4
+    cols = [c for i in range(0, len(names), per_row) for c in st.columns(per_row)]
+    for col, name in zip(cols, names, strict=False):
         key = f"{prefix}.f.{name}"
         options = list(choices.get(name, ()))
         # a value that is no longer an option (a tag removed, a detections file gone) is dropped
@@ -207,10 +208,12 @@ def grid(ds: Dataset, rows: pd.DataFrame, order: Sequence[str], *, prefix: str,
                     st.image(pic, width="stretch")
                 ck = f"{prefix}.sel.{image}"
                 st.session_state[ck] = image in chosen
-                c1, c2 = st.columns([3, 2])
-                c1.checkbox(row["name"], key=ck, on_change=_toggle, args=(prefix, image))
+                c1, c2 = st.columns([1, 3], vertical_alignment="center")
+                c1.checkbox(f"select {row['name']}", key=ck, on_change=_toggle,
+                            args=(prefix, image), label_visibility="collapsed")  # fmt: skip
                 c2.button("View", key=f"{prefix}.open.{image}", on_click=open_photo,
-                          args=(prefix, image, order))  # fmt: skip
+                          args=(prefix, image, order), width="stretch")  # fmt: skip
+                st.markdown(f"**`{row['name']}`**")
                 st.caption(tile_caption(pd.Series(row)))
 
 
@@ -263,14 +266,16 @@ def _apply(prefix: str, tags: TagStore, state: pd.DataFrame, who_: str, model: s
 
 
 def bulk_bar(prefix: str, tags: TagStore, state: pd.DataFrame, page_images: Sequence[str],
-             *, model: str | None = None, epoch: int | None = None) -> None:  # fmt: skip
-    """Select page / clear, how many are selected, and tags to add or remove (and flags to
-    set) on every selected photo, written to the store under :func:`who`."""
+             *, model: str | None = None, epoch: int | None = None,
+             select_label: str = "Select page") -> None:  # fmt: skip
+    """``select_label`` (adds ``page_images`` to the selection) / clear, how many are selected,
+    and tags to add or remove (and flags to set) on every selected photo, written to the store
+    under :func:`who`."""
     k = keys(prefix)
     sel = selection(prefix)
     who_ = who()
     c = st.columns([1, 1, 2, 2, 2, 1.4])
-    c[0].button("Select page", key=f"{prefix}.select_page", on_click=select,
+    c[0].button(select_label, key=f"{prefix}.select_page", on_click=select,
                 args=(prefix, list(page_images)))  # fmt: skip
     c[1].button("Clear", key=f"{prefix}.clear", on_click=clear_selection, args=(prefix,),
                 disabled=not sel)  # fmt: skip
