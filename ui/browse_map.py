@@ -29,6 +29,8 @@ COLOURS = {
 }  # fmt: skip
 MAX_LEGEND = 24  # more colour groups than this: no legend (every post of a large dataset)
 SEED = 0
+GREY = "#c4c4c4"  # photos with nothing to colour them by
+NO_FILE = "no detections file"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -91,7 +93,7 @@ def map_frame(table: pd.DataFrame, images: Sequence[str], points: np.ndarray) ->
         t or (GT + g if g else NONE) for t, g in zip(rows["tags"], rows["truth"], strict=True)
     ]
     rows["bucket"] = rows["bucket"].replace("", NONE)
-    rows["detected"] = rows["detected"].fillna("no detections file").replace("", NONE)
+    rows["detected"] = rows["detected"].fillna(NO_FILE).replace("", NONE)
     return rows
 
 
@@ -103,7 +105,7 @@ def figure(frame: pd.DataFrame, colour: str) -> go.Figure:
         frame, x="x", y="y", color=frame[column].astype(str), custom_data=["image"],
         hover_name="name",
         hover_data={"post_id": True, "split": True, "outcome": True, "x": False, "y": False},
-        labels={"color": colour},
+        labels={"color": colour}, color_discrete_map={NONE: GREY, NO_FILE: GREY},
     )  # fmt: skip
     fig.update_traces(marker={"size": 8, "line": {"width": 0.5, "color": "white"}})
     groups = frame[column].nunique()
