@@ -201,6 +201,21 @@ def test_the_map_selection_handler_returns_the_lassoed_photos(world):
     assert selected_images(None) == [] and selected_images({"points": []}) == []
 
 
+def test_many_groups_share_one_trace_without_a_legend():
+    n = bm.MAX_LEGEND + 6
+    frame = pd.DataFrame({
+        "image": [f"gallery/{i}_1.jpg" for i in range(n)], "name": [f"{i}_1.jpg" for i in range(n)],
+        "post_id": [str(i) for i in range(n)], "split": "gallery", "outcome": NOT_A_QUERY,
+        "x": np.arange(n, dtype=float), "y": np.zeros(n),
+    })  # fmt: skip
+    fig = bm.figure(frame, "post")
+    assert len(fig.data) == 1 and fig.layout.showlegend is False
+    assert [c[0] for c in fig.data[0].customdata] == frame["image"].tolist()
+    colours = fig.data[0].marker.color
+    assert len(set(colours)) > 1 and colours[0] != colours[1]
+    assert "post 3 · gallery" in fig.data[0].hovertext[3]
+
+
 def test_cached_maps_finds_what_the_pages_compute_and_nothing_else(app_world, tmp_path):
     ds = load_dataset(app_world["data"])
     models = list(load_series(app_world["series"]))

@@ -99,16 +99,21 @@ def map_frame(table: pd.DataFrame, images: Sequence[str], points: np.ndarray) ->
 
 def figure(frame: pd.DataFrame, colour: str) -> go.Figure:
     """The scatter plot: one point per photo coloured by ``colour`` (a key of
-    :data:`COLOURS`), the photo's name in ``customdata`` (for the selection) and the hover."""
+    :data:`COLOURS`), the photo's name in ``customdata`` (for the selection) and the hover.
+    Up to :data:`MAX_LEGEND` groups get a trace and a legend entry each; more (every post of a
+    dataset) share one trace, coloured from a cycled palette, without a legend."""
     column = COLOURS[colour]
-    fig = px.scatter(
-        frame, x="x", y="y", color=frame[column].astype(str), custom_data=["image"],
-        hover_name="name",
-        hover_data={"post_id": True, "split": True, "outcome": True, "x": False, "y": False},
-        labels={"color": colour}, color_discrete_map={NONE: GREY, NO_FILE: GREY},
-    )  # fmt: skip
+    values = frame[column].astype(str)
+    groups = values.nunique()
+    if groups > MAX_LEGEND:
+        fig = _one_trace(frame, values)
+    else:
+        fig = px.scatter(
+            frame, x="x", y="y", color=values, custom_data=["image"], hover_name="name",
+            hover_data={"post_id": True, "split": True, "outcome": True, "x": False, "y": False},
+            labels={"color": colour}, color_discrete_map={NONE: GREY, NO_FILE: GREY},
+        )  # fmt: skip
     fig.update_traces(marker={"size": 8, "line": {"width": 0.5, "color": "white"}})
-    groups = frame[column].nunique()
     fig.update_layout(
         height=620, dragmode="lasso", showlegend=groups <= MAX_LEGEND,
         margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend_title_text=colour,
@@ -116,3 +121,19 @@ def figure(frame: pd.DataFrame, colour: str) -> go.Figure:
     fig.update_xaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, showgrid=False, zeroline=False)
     return fig
+
+
+def _one_trace(frame: pd.DataFrame, values: pd.Series) -> go.Figure:
+    palette = px.colors.qualitative.Plotly
+    codes = {v: i for i, v in enumerate(sorted(set(values)))}
+    colours = [GREY if v in (NONE, NO_FILE) else palette[codes[v] % len(palette)] for v in values]
+    hover = [
+        f"<b>{n}</b><br>post {p} · {s} · {o}"
+        for n, p, s, o in zip(frame["name"], frame["post_id"], frame["split"], frame["outcome"],
+                              strict=True)
+    ]  # fmt: skip
+    trace = go.Scatter(
+        x=frame["x"], y=frame["y"], mode="markers", marker={"color": colours},
+        customdata=[[img] for img in frame["image"]], hovertext=hover, hoverinfo="text",
+    )  # fmt: skip
+    return go.Figure(trace)
