@@ -8,20 +8,23 @@ import ui
 from ui import safety
 from workbench.settings import SettingsError
 
-# every page of the app: (file in app_pages/, title, icon, address); the first is the default
+# every page of the app: (file in app_pages/, title, icon, address, section of the sidebar),
+# listed section by section; the first is the default
 PAGES = [
-    ("home.py", "Overview", "home", "overview"),
-    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
-    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
-    ("triage.py", "Triage", "inbox", "triage"),
-    ("posts.py", "Posts", "photo_library", "posts"),
-    ("agreement.py", "Agreement", "handshake", "agreement"),
-    ("curate.py", "Curate & export", "cleaning_services", "curate"),
-    ("retrain.py", "Retrain", "model_training", "retrain"),
-    ("compare.py", "Compare", "compare", "compare"),
-    ("experiments.py", "Experiments", "science", "experiments"),
-    ("search.py", "Search", "search", "search"),
-    ("diagnose.py", "Diagnose", "troubleshoot", "diagnose"),
+    ("home.py", "Overview", "home", "overview", "Model"),
+    ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints", "Model"),
+    ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps", "Model"),
+    ("search.py", "Search", "search", "search", "Model"),
+    ("diagnose.py", "Diagnose", "troubleshoot", "diagnose", "Model"),
+    ("triage.py", "Triage", "inbox", "triage", "Annotate"),
+    ("posts.py", "Posts", "photo_library", "posts", "Annotate"),
+    ("browse.py", "Browse", "grid_view", "browse", "Annotate"),
+    ("embeddings.py", "Embeddings map", "scatter_plot", "embeddings", "Annotate"),
+    ("agreement.py", "Agreement", "handshake", "agreement", "Annotate"),
+    ("curate.py", "Curate & export", "cleaning_services", "curate", "Curate"),
+    ("retrain.py", "Retrain", "model_training", "retrain", "Curate"),
+    ("compare.py", "Compare", "compare", "compare", "Curate"),
+    ("experiments.py", "Experiments", "science", "experiments", "Curate"),
 ]
 
 st.set_page_config(page_title="Re-ID workbench", page_icon="🐾", layout="wide")
@@ -30,7 +33,7 @@ if not safety.gate():  # sign-in required, or exposed to the network without it
     # before sign-in, and a bookmarked address gets the sign-in, not "page not found"
     closed = [
         st.Page(safety.closed, title="Re-ID workbench", url_path=url, default=i == 0)
-        for i, (_, _, _, url) in enumerate(PAGES)
+        for i, (_, _, _, url, _) in enumerate(PAGES)
     ]
     st.navigation(closed, position="hidden").run()
     st.stop()
@@ -69,12 +72,13 @@ with st.sidebar:
         on_click=ui.clear_caches,
     )  # fmt: skip
 
-pages = [
-    st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
-            default=i == 0)
-    for i, (file, title, icon, url) in enumerate(PAGES)
-]  # fmt: skip
-page = st.navigation(pages)
+sections: dict[str, list] = {}
+for i, (file, title, icon, url, section) in enumerate(PAGES):
+    sections.setdefault(section, []).append(
+        st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
+                default=i == 0)
+    )  # fmt: skip
+page = st.navigation(sections)
 if safety.served():  # a spawned child re-running this file as its __main__ runs no page
     with safety.guarded(lambda: f"page {page.title}"):
         page.run()
