@@ -78,7 +78,7 @@ for i, (file, title, icon, url, section) in enumerate(PAGES):
         st.Page(f"app_pages/{file}", title=title, icon=f":material/{icon}:", url_path=url,
                 default=i == 0)
     )  # fmt: skip
-page = st.navigation(sections)
+page = st.navigation(sections, expanded=True)  # every page listed, no "View more"
 if safety.served():  # a spawned child re-running this file as its __main__ runs no page
     with safety.guarded(lambda: f"page {page.title}"):
         page.run()
