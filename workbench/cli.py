@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "Apply curation rules and write a cleaned training manifest."),
     "compare": ("compare", "Compare two checkpoint series (metrics, artifact mass, heatmaps)."),
     "detect": ("detect", "Artifact detectors (hands, tongue, grass, glare, collar, text ...)."),
+    "shortcuts": ("shortcuts", "Posts matched through an artifact: data, reliance, combined."),
 }
 
 

@@ -12,6 +12,7 @@ Inputs a rule may read besides the manifest table (:data:`INPUTS`):
 ``post_flags``  the store's post flags (:meth:`TagStore.post_flags`)
 ``duplicates``  the duplicate table (``workbench duplicates`` output)
 ``quality``     pixel measures (computed from the image files when not given)
+``shortcuts``   post shortcut scores (``workbench shortcuts`` output, posts.csv)
 ``dataset``     the image files themselves (to measure them)
 """
 
@@ -28,15 +29,18 @@ from curation.rules.decisions import exclude_by_tags, one_animal_per_post
 from curation.rules.duplicates import duplicates
 from curation.rules.homogeneous import homogeneous_artifact
 from curation.rules.quality import quality_flags
+from curation.rules.shortcut import shortcut
 from curation.vocabulary import BUCKETS, EXCLUDE, FLAGS, MULTIPLE_ANIMALS, SPLITS
 
-INPUTS = ("tags", "post_flags", "duplicates", "quality", "dataset")
+INPUTS = ("tags", "post_flags", "duplicates", "quality", "dataset", "shortcuts")
 # what a missing input means for the user, and how to give it ({rule} is the rule's name)
 MISSING = {
     "tags": "rule {rule} needs the store's tags; pass the tag store (--store)",
     "post_flags": "rule {rule} needs the store's post flags; pass the tag store (--store)",
     "duplicates": "rule {rule} needs the duplicate table; run `workbench duplicates` and pass "
     "its CSV with --duplicates",
+    "shortcuts": "rule {rule} needs the post shortcut scores; run `workbench shortcuts` and pass "
+    "its posts.csv",
 }
 # value sets that depend on the data (the page fills them in; the CLI takes any value)
 ARTIFACT_TAGS, ANNOTATORS = "artifact tags", "annotators"
@@ -81,6 +85,7 @@ class RuleInputs:
     duplicates: pd.DataFrame | None = None
     quality: pd.DataFrame | None = None
     progress: Callable[[int, int], None] | None = None
+    shortcuts: pd.DataFrame | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -165,6 +170,10 @@ def _run_quality(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
         rows = inp.table[inp.table["split"].isin(list(p["splits"]))]
         quality = measure_images(inp.dataset, rows["image"], progress=inp.progress)
     return quality_flags(inp.table, quality, **p)
+
+
+def _run_shortcut(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    return shortcut(inp.table, inp.shortcuts, **p)
 
 
 CATALOG: tuple[Rule, ...] = (
@@ -257,6 +266,22 @@ CATALOG: tuple[Rule, ...] = (
         ),
         reads=("quality", "dataset"),
     ),
+    Rule(
+        "shortcut",
+        _run_shortcut,
+        summary="drop posts whose shortcut score is >= threshold",
+        description="Drop posts the model matches through an artifact: the share of photos "
+        "with one detected artifact, weighted by how much the model relies on it "
+        "(`workbench shortcuts`).",
+        params=(
+            Param("threshold", "float", 0.75, "lowest score dropped (0..1)"),
+            Param("confirmed_only", "bool", False, "only posts whose detections were confirmed"),
+            SPLITS_PARAM,
+            UNKNOWN,
+        ),
+        reads=("shortcuts",),
+        needs=("shortcuts",),
+    ),
 )
 RULES: dict[str, Rule] = {r.name: r for r in CATALOG}
 
@@ -292,7 +317,8 @@ def help_text() -> str:
             if p.kind == "choice" and isinstance(p.choices, tuple):
                 text += " = " + " | ".join(str(c) for c in p.choices)
             shown.append(text)
-        needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates"}
+        needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates",
+                 "shortcuts": "--shortcuts"}  # fmt: skip
         wants = sorted({needs[n] for n in r.needs if n in needs})
         if wants:
             shown[-1] += f"; needs {' and '.join(wants)}"

@@ -67,6 +67,7 @@ def scan(
     cam_layer: str | None = None,
     engine: str = "auto",
     progress: Progress | None = None,
+    images: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Per-region reliance of every photo of ``splits``.
 
@@ -76,6 +77,8 @@ def scan(
     per photo (0: none; Grad-CAM's target is the cosine similarity to the mean of the post-mates'
     embeddings, or the photo itself for a post of one photo). ``cam_layer``: Grad-CAM layer
     (None: the architecture's default). ``engine``: the inference engine of the forwards.
+    ``images``: score only these photos (their post-mates still come from every photo of
+    ``splits``), e.g. one worker's share of the photos.
     Returns ``(regions, embeddings table, info)``: one row per (photo, region)
     (:data:`REGION_COLUMNS`, sorted by image and label); the photos with their clean embeddings
     (``image``, ``post_id``, ``split``, ``features`` as a ``(N, D)`` array in ``info``); and
@@ -107,8 +110,14 @@ def scan(
     paths = [dataset.path(img) for img in table["image"]]
     hashes = [file_sha1(p) for p in paths]
     groups = table.groupby(["split", "post_id"], sort=False).indices
+    wanted = None if images is None else set(images)
+    if wanted is not None and not wanted <= set(table["image"]):
+        stray = sorted(wanted - set(table["image"]))[:3]
+        raise ValueError(f"images not among the photos of {', '.join(splits)}: {stray}")
+    order = [i for i in range(len(table)) if wanted is None or table["image"][i] in wanted]
     rows, computed, read = [], 0, 0
-    for i, rec in enumerate(table.itertuples(index=False)):
+    for done, i in enumerate(order, start=1):
+        rec = table.iloc[i]
         mates_idx = [j for j in groups[(rec.split, rec.post_id)] if j != i]
         mates = feats[mates_idx] if mates_idx else None
         image, file_size = input_image(paths[i], size)
@@ -147,10 +156,11 @@ def scan(
                     "n_mates": len(mates_idx),
                 })  # fmt: skip
         if progress is not None:
-            progress(i + 1, len(table))
+            progress(done, len(order))
     out = pd.DataFrame(rows, columns=list(REGION_COLUMNS))
     out = out.sort_values(["image", "label"], kind="mergesort").reset_index(drop=True)
-    photos = table[["image", "post_id", "split"]].assign(post_id=lambda t: t["post_id"].astype(str))
+    photos = table.iloc[order][["image", "post_id", "split"]].reset_index(drop=True)
+    photos = photos.assign(post_id=photos["post_id"].astype(str))
     info = {"computed": computed, "cached": read, "fill": fill_method, "engine": forward.kind,
-            "features": feats, "controls": controls.n, "photos": len(table)}  # fmt: skip
+            "features": feats[order], "controls": controls.n, "photos": len(order)}  # fmt: skip
     return out, photos, info
