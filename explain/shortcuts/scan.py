@@ -49,7 +49,9 @@ def input_image(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, tuple[in
     return np.asarray(img.resize((w, h), Image.BILINEAR), dtype=np.uint8), img.size
 
 
-def _mates_ref(hashes: Sequence[str]) -> str:
+def mates_ref(hashes: Sequence[str]) -> str:
+    """The heatmap cache's target reference of "similarity to these post-mates" (their image
+    hashes, in any order)."""
     return "postmates:" + hashlib.sha1(":".join(sorted(hashes)).encode()).hexdigest()
 
 
@@ -129,7 +131,7 @@ def scan(
         if model_k > 0:
             if mates is not None:
                 target = PairSimilarity(torch.from_numpy(mates.mean(axis=0)))
-                ref = _mates_ref([hashes[j] for j in mates_idx])
+                ref = mates_ref([hashes[j] for j in mates_idx])
             else:
                 target, ref = SelfSimilarity(), "self"
             cam = get_or_compute(
@@ -137,7 +139,9 @@ def scan(
                 checkpoint_sha1=loaded.sha1, image_sha1=hashes[i], target_ref=ref,
                 layer=cam_layer,
             )  # fmt: skip
-            regions += model_regions(cam.map, model_k)
+            # the map as the cache stores it (float16), so a first run and a resumed one
+            # draw the same regions (and hit the same reliance entries)
+            regions += model_regions(cam.map.astype(np.float16).astype(np.float32), model_k)
         if regions:
             clean, edited, n_new = edited_embeddings(
                 forward, image, animal, regions, checkpoint_sha1=loaded.sha1,

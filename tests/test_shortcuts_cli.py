@@ -1,0 +1,81 @@
+"""`workbench shortcuts` on a tiny generated dataset and checkpoint: the tables it writes and a
+second run that reads everything from the cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from explain.shortcuts import POST_COLUMNS
+from workbench.cli import main
+
+
+def _series(folder):
+    from explain.models.adapter import build_model
+
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    model = build_model("osnet_x0_25", 4)
+    torch.save({"state_dict": model.state_dict(), "epoch": 5, "arch": "osnet_x0_25",
+                "num_classes": 4, "height": 64, "width": 32},
+               folder / "model.pth.tar-5")  # fmt: skip
+    return folder
+
+
+def _data(root):
+    rng = np.random.default_rng(0)
+    for split, posts in (("train", ("11", "12", "13")), ("gallery", ("21", "22"))):
+        (root / split).mkdir(parents=True)
+        for post in posts:
+            for k in (1, 2, 3):
+                img = np.zeros((64, 32, 3), np.uint8)
+                img[4:60, 4:28] = rng.integers(60, 200, size=3)
+                if post == "11":  # bright green grass along the bottom of every photo
+                    img[50:64, 0:32] = (40, 200, 40)
+                Image.fromarray(img).save(root / split / f"{post}_{k}.png")
+    return root
+
+
+def test_cli_writes_posts_and_photos_and_resumes_from_the_cache(tmp_path):
+    data, series, cache = _data(tmp_path / "data"), _series(tmp_path / "ck"), tmp_path / "cache"
+    out, photos = tmp_path / "posts.csv", tmp_path / "photos.csv"
+    args = ["shortcuts", "--data", str(data), "--checkpoints", str(series), "--out", str(out),
+            "--photos", str(photos), "--cache", str(cache), "--controls", "2",
+            "--model-regions", "1"]  # fmt: skip
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    posts = pd.read_csv(out, dtype={"post_id": str})
+    assert list(posts.columns) == list(POST_COLUMNS)
+    assert sorted(zip(posts["split"], posts["post_id"], strict=True)) == [
+        ("gallery", "21"),
+        ("gallery", "22"),
+        ("train", "11"),
+        ("train", "12"),
+        ("train", "13"),
+    ]
+    assert posts["score"].between(0, 1).all()
+    evidence = [json.loads(e) for e in posts["evidence"]]
+    assert all({"kind", "photos", "shares", "model"} <= set(e) for e in evidence)
+    table = pd.read_csv(photos)
+    assert len(table) == 15 and table["loo_similarity"].between(-1, 1).all()
+    computed = int(first.output.split("epoch 5): ")[1].split(" region")[0])
+    assert computed > 0
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert "epoch 5): 0 region(s) computed" in again.output
+    pd.testing.assert_frame_equal(posts, pd.read_csv(out, dtype={"post_id": str}))
+
+
+def test_cli_refuses_ray_without_a_cache_and_an_unknown_epoch(tmp_path):
+    data, series = _data(tmp_path / "data"), _series(tmp_path / "ck")
+    base = ["shortcuts", "--data", str(data), "--checkpoints", str(series), "--out",
+            str(tmp_path / "p.csv")]  # fmt: skip
+    ray = CliRunner().invoke(main, [*base, "--engine", "ray", "--no-cache"])
+    assert ray.exit_code == 2 and "drop --no-cache" in ray.output
+    epoch = CliRunner().invoke(main, [*base, "--epoch", "7"])
+    assert epoch.exit_code == 2 and "no checkpoint for epoch 7; the series has 5" in epoch.output
