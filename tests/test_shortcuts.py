@@ -246,3 +246,23 @@ def test_outliers_refuse_bad_input():
     with pytest.raises(ValueError, match="lacks"):
         photo_outliers(table.drop(columns="split"), np.eye(3))
     assert loo_similarities(np.eye(3)) == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_outliers_are_judged_against_their_own_split():
+    """Gallery photos (unseen by the model) are all less alike than train photos: a train
+    stray still ranks first, above every loose but genuine gallery photo."""
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(13, 32))
+    rows, feats = [], []
+    for p in range(12):
+        split, noise = ("train", 0.1) if p < 6 else ("gallery", 1.0)
+        for k in range(4):
+            c = 0.7 * centres[p] + 0.7 * centres[12] if (p, k) == (1, 2) else centres[p]
+            feats.append(c + noise * rng.normal(size=32))
+            rows.append({"image": f"{split}/{p}_{k}.jpg", "post_id": str(p), "split": split})
+    out = photo_outliers(pd.DataFrame(rows), np.array(feats))
+    assert out["image"].iloc[0] == "train/1_2.jpg"
+    gallery = out[out["split"] == "gallery"]
+    # pooled over both splits, gallery photos would look more outlying than the stray
+    assert (gallery["loo_similarity"] < out["loo_similarity"].iloc[0]).sum() >= 5
+    assert gallery["robust_z"].median() == pytest.approx(0.0, abs=0.2)

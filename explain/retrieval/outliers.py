@@ -7,8 +7,9 @@ least ``min_photos`` photos:
 ``loo_similarity``  cosine similarity of the photo's embedding to the leave-one-out centroid of
                     its post (the normalised mean of the other photos' embeddings), in [-1, 1]
 ``robust_z``        ``(loo_similarity - median) / (1.4826 * MAD)`` over every scored photo of
-                    the data set (negative: less like its post than usual)
-``percentile``      share of scored photos whose ``loo_similarity`` is lower, in [0, 1]
+                    the same split (negative: less like its post than usual; per split, as a
+                    model is closer to the train photos it learnt than to unseen gallery ones)
+``percentile``      share of scored photos of the split whose ``loo_similarity`` is lower
 ``outlier``         ``-robust_z`` clipped at 0: higher is more outlying (0 for typical photos)
 ``gap``             the photo's ``loo_similarity`` minus the median of its post-mates' values:
                     a stray is below the others of its own post
@@ -86,16 +87,17 @@ def photo_outliers(
         loo[idx] = s
         for k, i in enumerate(idx):
             gap[i] = s[k] - float(np.median(np.delete(s, k)))
-    scored = loo[~np.isnan(loo)]
     z = np.full(len(t), np.nan)
     pct = np.full(len(t), np.nan)
-    if scored.size:
+    for _, idx in t.groupby("split", sort=False).indices.items():
+        ok = idx[~np.isnan(loo[idx])]
+        if not ok.size:
+            continue
+        scored = loo[ok]
         med = float(np.median(scored))
         mad = float(np.median(np.abs(scored - med))) * MAD_SCALE
-        ok = ~np.isnan(loo)
-        z[ok] = (loo[ok] - med) / max(mad, 1e-6)
-        ranks = np.sort(scored)
-        pct[ok] = np.searchsorted(ranks, loo[ok], side="left") / scored.size
+        z[ok] = (scored - med) / max(mad, 1e-6)
+        pct[ok] = np.searchsorted(np.sort(scored), scored, side="left") / scored.size
     out = pd.DataFrame({
         "image": t["image"].astype(str), "post_id": t["post_id"].astype(str),
         "split": t["split"].astype(str), "n_photos": n_photos, "loo_similarity": loo,
