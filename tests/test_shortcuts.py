@@ -266,3 +266,19 @@ def test_outliers_are_judged_against_their_own_split():
     # pooled over both splits, gallery photos would look more outlying than the stray
     assert (gallery["loo_similarity"] < out["loo_similarity"].iloc[0]).sum() >= 5
     assert gallery["robust_z"].median() == pytest.approx(0.0, abs=0.2)
+
+
+def test_annotator_regions_join_the_detectors_by_kind(planted):
+    ds, det, loaded = planted
+    box = json.loads(_box(SQUARE))
+    notes = pd.DataFrame({"image": ["train/101_1.png", "train/301_1.png"], "regions": [box, box]})
+    regions, photos, _ = scan(loaded, ds, det, annotations=notes, splits=("train",), model_k=0,
+                              engine="eager")  # fmt: skip
+    by = regions.set_index("image")
+    assert by.loc["train/101_1.png", "source"] == "annotator+detector"
+    assert by.loc["train/301_1.png", "source"] == "annotator"
+    assert by.loc["train/101_2.png", "source"] == "detector"
+    posts = post_scores(regions, photos).set_index("post_id")
+    assert posts.loc["301", "data_score"] == 0.25 and posts.loc["302", "data_score"] == 0.0
+    with pytest.raises(ValueError, match="'regions'"):
+        scan(loaded, ds, det, annotations=notes[["image"]], model_k=0)
