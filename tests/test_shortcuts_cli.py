@@ -77,5 +77,8 @@ def test_cli_refuses_ray_without_a_cache_and_an_unknown_epoch(tmp_path):
             str(tmp_path / "p.csv")]  # fmt: skip
     ray = CliRunner().invoke(main, [*base, "--engine", "ray", "--no-cache"])
     assert ray.exit_code == 2 and "drop --no-cache" in ray.output
+    store = CliRunner().invoke(main, [*base, "--store", str(tmp_path / "typo.sqlite")])
+    assert store.exit_code == 2 and "no tag store at" in store.output
+    assert not (tmp_path / "typo.sqlite").exists()
     epoch = CliRunner().invoke(main, [*base, "--epoch", "7"])
     assert epoch.exit_code == 2 and "no checkpoint for epoch 7; the series has 5" in epoch.output

@@ -40,6 +40,12 @@ def _annotations(store: str | None, ds):
         return None
     from curation.store import StoreError, TagStore
 
+    if "://" not in store and not Path(store).is_file():
+        raise click.BadParameter(
+            f"no tag store at {store}; give an existing store file or URL (annotators create "
+            "one with `workbench tags`), or leave --store out",
+            param_hint="--store",
+        )
     try:
         with TagStore(store, dataset=ds) as tags:
             return tags.current()
@@ -156,6 +162,7 @@ def command(data, manifest, root, checkpoints, epoch, out, photos, regions_out, 
     images = ds.table.loc[ds.table["split"].isin(splits), "image"].tolist()
     if not images:
         raise click.ClickException(f"the dataset has no photos in {', '.join(splits)}")
+    notes = _annotations(store, ds)  # before any long work: a bad store stops at once
     bar, progress = progress_bar("detecting", unit="photo")
     try:
         perception = None if cache is None else DiskCache(cache, "perception")
@@ -164,7 +171,6 @@ def command(data, manifest, root, checkpoints, epoch, out, photos, regions_out, 
         raise click.ClickException(str(exc)) from exc
     finally:
         bar.close()
-    notes = _annotations(store, ds)
     settings = ControlSettings(n=controls, seed=seed)
     kw = {"annotations": notes, "splits": splits, "cache_dir": cache, "fill_method": fill_method,
           "controls": settings, "model_k": model_k, "cam_layer": layer}  # fmt: skip
