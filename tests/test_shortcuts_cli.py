@@ -82,3 +82,27 @@ def test_cli_refuses_ray_without_a_cache_and_an_unknown_epoch(tmp_path):
     assert not (tmp_path / "typo.sqlite").exists()
     epoch = CliRunner().invoke(main, [*base, "--epoch", "7"])
     assert epoch.exit_code == 2 and "no checkpoint for epoch 7; the series has 5" in epoch.output
+
+
+def test_cli_takes_the_annotators_regions_from_the_store(tmp_path):
+    from curation.dataset import load_folder
+    from curation.store import TagStore
+
+    data, series = _data(tmp_path / "data"), _series(tmp_path / "ck")
+    store = tmp_path / "tags.sqlite"
+    box = [{"artifact": "tongue", "kind": "box", "points": [[8, 8], [20, 20]]}]
+    with TagStore(store, dataset=load_folder(data)) as tags:
+        for k in (1, 2, 3):
+            tags.set_artifacts(f"train/13_{k}.png", ["tongue"], "ann", regions=box)
+    regions = tmp_path / "regions.csv"
+    args = ["shortcuts", "--data", str(data), "--checkpoints", str(series), "--out",
+            str(tmp_path / "p.csv"), "--regions", str(regions), "--store", str(store),
+            "--model-regions", "0", "--controls", "2", "--no-cache"]  # fmt: skip
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    table = pd.read_csv(regions, dtype={"post_id": str})
+    drawn = table[table["source"].str.contains("annotator")]
+    assert sorted(drawn["image"]) == [f"train/13_{k}.png" for k in (1, 2, 3)]
+    assert (drawn["kind"] == "tongue").all()
+    posts = pd.read_csv(tmp_path / "p.csv", dtype={"post_id": str}).set_index("post_id")
+    assert posts.loc["13", "data_kind"] == "tongue" and posts.loc["13", "data_score"] == 1.0
