@@ -14,6 +14,7 @@ PAGES = [
     ("checkpoints.py", "Checkpoints", "monitoring", "checkpoints"),
     ("heatmaps.py", "Heatmaps", "local_fire_department", "heatmaps"),
     ("triage.py", "Triage", "inbox", "triage"),
+    ("posts.py", "Posts", "photo_library", "posts"),
     ("curate.py", "Curate & export", "cleaning_services", "curate"),
     ("retrain.py", "Retrain", "model_training", "retrain"),
     ("compare.py", "Compare", "compare", "compare"),

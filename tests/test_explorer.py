@@ -76,6 +76,54 @@ def test_segmentation_mask_only_for_segmented_photos():
     assert segmentation_mask(Image.fromarray(np.full((8, 4, 3), 90, np.uint8))) is None
 
 
+def test_segmentation_mask_keeps_dark_fur_inside_the_outline():
+    arr = np.zeros((64, 32, 3), np.uint8)
+    arr[8:56, 6:26] = (180, 170, 160)
+    arr[20:40, 10:22] = (3, 3, 3)  # a black patch of fur, as dark as the background
+    mask = segmentation_mask(Image.fromarray(arr))
+    assert mask[20:40, 10:22].all()  # the old "any channel > 16" rule left this hole
+    assert mask.sum() == 48 * 20 and not mask[:8].any()
+
+
+def test_regions_for_real_photos_use_the_silhouette_and_the_detectors(tmp_path, monkeypatch):
+    from explain.heatmaps import explorer
+
+    for split in ("query", "gallery"):
+        (tmp_path / split).mkdir()
+        arr = np.zeros((64, 32, 3), np.uint8)
+        arr[8:56, 6:26] = (180, 170, 160)
+        arr[20:40, 10:22] = (3, 3, 3)
+        Image.fromarray(arr).save(tmp_path / split / "1_1.png")
+    ds = load_dataset(tmp_path)
+    assert not ds.has_ground_truth
+    calls = []
+
+    def fake_detect(path, entries, **kw):
+        calls.append(path)
+        box = [[0, 0], [16, 0], [16, 8], [0, 8]]
+        rows = [{"artifact": e.name, "score": 0.0, "region": []} for e in entries]
+        rows[0] = {
+            "artifact": entries[0].name,
+            "score": 1.0,
+            "region": [{"artifact": entries[0].tag, "kind": "polygon", "points": box}],
+        }
+        return rows, 0
+
+    monkeypatch.setattr(explorer, "detect_image", fake_detect)
+    explorer._detected.cache_clear()
+    p = photo(ds, "query/1_1.png", (64, 32))
+    reg = regions_for(ds, "query/1_1.png", (64, 32), picture=p.picture)
+    first = explorer.select("pixel")[0].tag
+    assert reg.animal_source == "silhouette" and reg.animal[20:40, 10:22].all()
+    assert reg.artifact_source == "detected"
+    assert set(reg.artifacts) == {first} and reg.artifacts[first][:8, :16].all()
+    assert reg.artifacts[first].sum() == 8 * 16
+    regions_for(ds, "query/1_1.png", (64, 32), picture=p.picture)
+    assert len(calls) == 1  # kept per file, not detected again
+    off = regions_for(ds, "query/1_1.png", (64, 32), picture=p.picture, detect=False)
+    assert off.artifact_source == "none" and off.artifacts == {}
+
+
 def _heatmap(values: np.ndarray) -> Heatmap:
     v = np.asarray(values, np.float32)
     return Heatmap(map=v / max(v.max(), 1e-12), raw=v, method="test")
@@ -91,7 +139,7 @@ def test_regions_and_scores_from_ground_truth_and_annotators(app_world):
     reg = regions_for(ds, row["image"], size, annotator_regions=box,
                       original_size=p.original_size, picture=p.picture)  # fmt: skip
     assert reg.animal_source == "ground truth"
-    assert reg.artifact_source == "ground truth + annotator"
+    assert reg.artifact_source == "ground truth + annotator"  # no detectors on ground truth
     assert {"tongue", "hands"} <= set(reg.artifacts)
     w, h = p.original_size
     assert reg.artifacts["hands"].sum() == round(32 * 128 / h) * round(32 * 64 / w)

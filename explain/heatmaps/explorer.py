@@ -2,8 +2,9 @@
 
 - :func:`photo`: a manifest image as the model sees it (resized picture, input tensor, SHA-1);
 - :func:`regions_for`: the animal mask and artifact regions of a photo, from the manifest's
-  ground truth, from annotators' regions, or (for segmented photos without masks) from the
-  non-black pixels, with the source named;
+  ground truth, from annotators' regions, or — for photos without masks — the animal mask of
+  :mod:`curation.perception.silhouette` (the silhouette of a segmented photo, GrabCut
+  otherwise) and the artifacts its pixel detectors find, with the source named;
 - :func:`explain_query`: maps of a query (and its match, both directions) for every checkpoint
   and method, with attribution scores per epoch;
 - :func:`attribution_outcomes`: per query, the share of attribution on the animal and on the
@@ -15,6 +16,8 @@ has been opened once reads its maps from disk.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +28,9 @@ from PIL import Image
 
 from curation.dataset import Dataset
 from curation.images import file_sha1, load_rgb
+from curation.perception import silhouette as sil
+from curation.perception.catalog import select
+from curation.perception.runner import detect_image
 from explain.heatmaps.base import Heatmap
 from explain.heatmaps.cache import HeatmapCache, get_or_compute
 from explain.heatmaps.scores import masks_for_row, rasterise_regions, score_heatmap
@@ -39,8 +45,8 @@ from explain.heatmaps.targets import pair_targets
 from explain.models.preprocess import to_input
 
 Progress = Callable[[int, int], None]
-BLACK = 16  # 0..255: a segmented photo's background is darker than this in every channel
-MIN_BACKGROUND = 0.05  # below this share of black pixels a photo is not segmented
+BLACK = 16  # 0..255: a pixel brighter than this in some channel belongs to the animal
+PIXEL_THRESHOLDS = {e.name: e.threshold for e in select("pixel")}
 
 
 @dataclass(frozen=True)
@@ -75,23 +81,53 @@ def photo_file(path, size: tuple[int, int] = (256, 128), *, name: str | None = N
 
 
 def segmentation_mask(picture: Image.Image, threshold: int = BLACK) -> np.ndarray | None:
-    """The animal of a segmented photo: pixels brighter than ``threshold`` in some channel.
+    """The animal of a segmented photo: its silhouette (:func:`curation.perception.silhouette.
+    silhouette` — connected non-background components, holes filled, specks removed, so dark
+    fur inside the outline counts), ``threshold`` being the brightness (0..255) above which a
+    pixel surely belongs to it.
 
-    Returns a ``(H, W)`` bool array, or None when less than 5 % of the photo is black (the
-    photo is not segmented, so the non-black pixels say nothing about the animal).
+    Returns a ``(H, W)`` bool array, or None when the photo does not look segmented
+    (:func:`curation.perception.silhouette.is_segmented`).
     """
     arr = np.asarray(picture.convert("RGB"))
-    fg = arr.max(axis=2) > threshold
-    return fg if (~fg).mean() >= MIN_BACKGROUND else None
+    return sil.silhouette(arr, bright=threshold) if sil.is_segmented(arr) else None
+
+
+def animal_of(picture: Image.Image) -> tuple[np.ndarray, str]:
+    """The animal mask of a photo without a manifest mask, and its kind: the silhouette of a
+    segmented photo, else GrabCut (:func:`curation.perception.silhouette.animal_mask`)."""
+    am = sil.animal_mask(np.asarray(picture.convert("RGB")))
+    return am.mask, am.kind
+
+
+@functools.lru_cache(maxsize=4096)
+def _detected(path: str, stamp: tuple[int, int]) -> tuple[tuple[str, tuple], ...]:
+    rows, _ = detect_image(path, select("pixel"))
+    hits = []
+    for r in rows:
+        if r["score"] >= PIXEL_THRESHOLDS[r["artifact"]]:
+            hits += [(g["artifact"], tuple(map(tuple, g["points"]))) for g in r["region"]]
+    return tuple(hits)
+
+
+def detected_regions(path: str, original_size: tuple[int, int] | None = None) -> list[dict]:
+    """The artifact regions the pixel detectors of :mod:`curation.perception` find in a photo
+    file at their default thresholds, as tag-store polygons in the file's own pixels (kept in
+    memory per file path, size and modification time)."""
+    st_ = os.stat(path)
+    return [
+        {"artifact": a, "kind": "polygon", "points": [list(p) for p in pts]}
+        for a, pts in _detected(str(path), (st_.st_size, st_.st_mtime_ns))
+    ]
 
 
 @dataclass(frozen=True)
 class Regions:
     """Where the animal and the artifacts are in one photo, at one resolution ``(H, W)``.
 
-    ``animal_source``: ``ground truth`` (manifest mask), ``segmentation`` (non-black pixels)
-    or ``none``; ``artifact_source``: ``ground truth``, ``annotator``, both joined by ``+``,
-    or ``none``.
+    ``animal_source``: ``ground truth`` (manifest mask), ``silhouette`` (of a segmented
+    photo), ``grabcut`` or ``none``; ``artifact_source``: ``ground truth``, ``detected``,
+    ``annotator``, joined by ``+``, or ``none``.
     """
 
     animal: np.ndarray | None
@@ -108,26 +144,39 @@ def regions_for(
     annotator_regions: Sequence[Mapping] | None = None,
     original_size: tuple[int, int] | None = None,
     picture: Image.Image | None = None,
+    detect: bool | None = None,
 ) -> Regions:
     """Masks of ``image`` at ``size`` (H, W): ground truth from the manifest when it has some,
-    annotator regions (union with ground truth per artifact), and the segmentation mask of
-    ``picture`` when the manifest has no animal mask."""
+    annotator regions (union with ground truth per artifact), the animal mask of ``picture``
+    (:func:`animal_of`: silhouette or GrabCut) when the manifest has no animal mask, and the
+    artifacts the pixel detectors find (:func:`detected_regions`) when ``detect`` — by default
+    when the manifest carries no artifact ground truth, i.e. on real photos.
+    ``animal_source`` names the mask (``ground truth``, ``silhouette``, ``grabcut``, ``none``);
+    ``artifact_source`` joins ``ground truth``, ``detected`` and ``annotator``."""
     row = dataset.table.loc[dataset.table["image"] == image]
     if row.empty:
         raise KeyError(f"{image} is not in the dataset; pick an image of its manifest")
     animal, artifacts = masks_for_row(dataset, row.iloc[0].to_dict(), size)
     animal_source = "ground truth" if animal is not None else "none"
     if animal is None and picture is not None:
-        animal = segmentation_mask(picture.resize((size[1], size[0])))
-        animal_source = "segmentation" if animal is not None else "none"
+        animal, animal_source = animal_of(picture.resize((size[1], size[0])))
     sources = ["ground truth"] if artifacts else []
+    if detect is None:
+        detect = not dataset.has_ground_truth
+    extra = []
+    if detect:
+        found = detected_regions(str(dataset.path(image)))
+        if found:
+            extra.append(("detected", found))
     if annotator_regions:
+        extra.append(("annotator", list(annotator_regions)))
+    for source, regions in extra:
         if original_size is None:
             original_size = load_rgb(dataset.path(image)).size
-        drawn = rasterise_regions(annotator_regions, original_size, size)
+        drawn = rasterise_regions(regions, original_size, size)
         for tag, mask in drawn.items():
             artifacts[tag] = artifacts[tag] | mask if tag in artifacts else mask
-        sources.append("annotator")
+        sources.append(source)
     return Regions(animal, artifacts, animal_source, " + ".join(sources) or "none")
 
 

@@ -173,7 +173,7 @@ def _write_strip(path: Path, tiles, labels, caption: str = "attribution") -> Non
 
 
 def _animal_mass(pic, heatmaps) -> list[float]:
-    """Share of each map's positive attribution on the animal (non-black pixels), NaN when
+    """Share of each map's positive attribution on the animal (its silhouette), NaN when
     the photo is not segmented."""
     from explain.heatmaps.explorer import segmentation_mask
     from explain.heatmaps.scores import positive_attribution, relevance_mass
