@@ -1,7 +1,7 @@
 """Shortcut scores on the bundled sample, run without ground truth and scored against it after.
 
     .venv/bin/python benchmarks/bench_shortcuts.py [--epochs 60] [--no-occlusion]
-        [--cache /tmp/shortcuts-cache] [--real /work/shared/real_pets --top 10]
+        [--cache /tmp/shortcuts-bench-cache] [--real /work/shared/real_pets --top 10]
 
 One thread. The sample is loaded as a plain folder (``curation.dataset.load_folder``: file
 names only, no manifest, no masks, no counterfactuals); the pixel detectors and the reliance
