@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "Compare two checkpoint series (metrics, artifact mass, heatmaps)."),
     "detect": ("detect", "Artifact detectors (hands, tongue, grass, glare, collar, text ...)."),
     "diagnose": ("diagnose", "Which way to improve: segmentation, pose, data, polluted posts."),
+    "shortcuts": ("shortcuts", "Posts matched through an artifact: data, reliance, combined."),
 }
 
 

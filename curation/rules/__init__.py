@@ -7,13 +7,23 @@ function, inputs, description, parameter choices and defaults); a new rule is on
 plus one record there.
 """
 
-from curation.rules.apply import RULES, RuleSpec, apply_rules, describe, parameters, parse_rules
+from curation.rules.apply import (
+    RULES,
+    RuleSpec,
+    SplitWarning,
+    apply_rules,
+    describe,
+    parameters,
+    parse_rules,
+    removed_per_split,
+)
 from curation.rules.base import REMOVAL_COLUMNS, removal_frame, summarise
 from curation.rules.catalog import CATALOG, Param, Rule, RuleInputs, help_text, rule
 from curation.rules.decisions import exclude_by_tags, one_animal_per_post
 from curation.rules.duplicates import DUP_COLUMNS, duplicates
 from curation.rules.homogeneous import homogeneous_artifact
 from curation.rules.quality import quality_flags
+from curation.rules.shortcut import shortcut
 
 __all__ = [
     "CATALOG",
@@ -24,6 +34,7 @@ __all__ = [
     "Rule",
     "RuleInputs",
     "RuleSpec",
+    "SplitWarning",
     "apply_rules",
     "describe",
     "duplicates",
@@ -35,6 +46,8 @@ __all__ = [
     "parse_rules",
     "quality_flags",
     "removal_frame",
+    "removed_per_split",
     "rule",
+    "shortcut",
     "summarise",
 ]

@@ -12,6 +12,7 @@ What each rule reads and its parameters are declared in :mod:`curation.rules.cat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,11 @@ import pandas as pd
 
 from curation.rules.base import REMOVAL_COLUMNS, removal_frame
 from curation.rules.catalog import MISSING, RULES, RuleInputs, rule
+from curation.vocabulary import SPLITS
+
+
+class SplitWarning(UserWarning):
+    """A rule removes query or gallery photos (the evaluation set changes)."""
 
 
 @dataclass(frozen=True)
@@ -120,19 +126,25 @@ def apply_rules(
     duplicate_groups: pd.DataFrame | None = None,
     quality: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
+    shortcuts: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run ``rules`` on ``dataset``; return ``(kept table, removals)``.
 
     ``tags``/``detections``/``post_flags``: the store's :meth:`~TagStore.current`,
     :meth:`~TagStore.detections` and :meth:`~TagStore.post_flags`. ``duplicate_groups``: the
     duplicate table. ``quality``: pixel measures (computed from the files when a quality rule
-    runs without them; ``progress`` is passed on). The kept table is the manifest minus every
-    removed image, in manifest order; removals hold one row per (image, rule, cause), so an
-    image removed twice appears twice.
+    runs without them; ``progress`` is passed on). ``shortcuts``: the post shortcut scores
+    (``workbench shortcuts`` posts.csv). A :class:`SplitWarning` is issued for every rule that
+    removes query or gallery photos (they change what the evaluation measures);
+    :func:`removed_per_split` counts what each rule removed per split, and
+    :func:`curation.coverage.rule_notes` says which rules look only at splits the dataset lacks
+    (a gallery-only dataset needs ``splits=gallery``). The kept table is the manifest minus
+    every removed image, in manifest order; removals hold one row per (image, rule, cause), so
+    an image removed twice appears twice.
     """
     inputs = RuleInputs(
         dataset, tags=tags, detections=detections, post_flags=post_flags,
-        duplicates=duplicate_groups, quality=quality, progress=progress,
+        duplicates=duplicate_groups, quality=quality, progress=progress, shortcuts=shortcuts,
     )  # fmt: skip
     parts = []
     for spec in parse_rules(rules):
@@ -141,11 +153,35 @@ def apply_rules(
         for need in record.needs:
             if getattr(inputs, need) is None:
                 raise ValueError(MISSING[need].format(rule=spec.name))
-        parts.append(record.run(inputs, params))
+        part = record.run(inputs, dict(params))
+        _warn_evaluation_splits(spec.name, part)
+        parts.append(part)
     removals = removal_frame(pd.concat(parts).to_dict("records") if parts else [])
     table = dataset.table
     kept = table[~table["image"].isin(set(removals["image"]))].reset_index(drop=True)
     return kept, removals[list(REMOVAL_COLUMNS)]
+
+
+def _warn_evaluation_splits(name: str, part: pd.DataFrame) -> None:
+    counts = part.drop_duplicates("image")["split"].value_counts()
+    hit = [f"{int(counts[s])} {s}" for s in ("query", "gallery") if s in counts]
+    if hit:
+        warnings.warn(
+            f"rule {name} removes {' and '.join(hit)} photo(s): the evaluation then measures "
+            "another set than before (metrics are not comparable with earlier runs)",
+            SplitWarning,
+            stacklevel=3,
+        )
+
+
+def removed_per_split(removals: pd.DataFrame) -> pd.DataFrame:
+    """Photos removed per rule and split: ``rule``, then one column per split (counts of
+    distinct images), one row per rule that removed something, sorted by rule."""
+    if removals.empty:
+        return pd.DataFrame(columns=["rule", *SPLITS])
+    counts = removals.drop_duplicates(["rule", "image"]).groupby(["rule", "split"]).size().unstack()
+    counts = counts.reindex(columns=list(SPLITS)).fillna(0).astype(int)
+    return counts.reset_index().rename_axis(columns=None)
 
 
 def describe(specs: Sequence[RuleSpec]) -> list[dict[str, Any]]:

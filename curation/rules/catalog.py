@@ -13,6 +13,7 @@ Inputs a rule may read besides the manifest table (:data:`INPUTS`):
 ``post_flags``  the store's post flags (:meth:`TagStore.post_flags`)
 ``duplicates``  the duplicate table (``workbench duplicates`` output)
 ``quality``     pixel measures (computed from the image files when not given)
+``shortcuts``   post shortcut scores (``workbench shortcuts`` output, posts.csv)
 ``dataset``     the image files themselves (to measure them)
 """
 
@@ -29,6 +30,7 @@ from curation.rules.decisions import exclude_by_tags, one_animal_per_post
 from curation.rules.duplicates import duplicates
 from curation.rules.homogeneous import homogeneous_artifact
 from curation.rules.quality import quality_flags
+from curation.rules.shortcut import shortcut
 from curation.rules.sources import (
     SOURCE_LABELS,
     SOURCES,
@@ -38,7 +40,7 @@ from curation.rules.sources import (
 )
 from curation.vocabulary import BUCKETS, EXCLUDE, FLAGS, MULTIPLE_ANIMALS, SPLITS
 
-INPUTS = ("tags", "detections", "post_flags", "duplicates", "quality", "dataset")
+INPUTS = ("tags", "detections", "post_flags", "duplicates", "quality", "dataset", "shortcuts")
 # what a missing input means for the user, and how to give it ({rule} is the rule's name)
 MISSING = {
     "tags": "rule {rule} needs the store's tags; pass the tag store (--store)",
@@ -46,6 +48,8 @@ MISSING = {
     "detections": "rule {rule} needs the store's detections; pass the tag store (--store)",
     "duplicates": "rule {rule} needs the duplicate table; run `workbench duplicates` and pass "
     "its CSV with --duplicates",
+    "shortcuts": "rule {rule} needs the post shortcut scores; run `workbench shortcuts` and pass "
+    "its posts.csv",
 }
 # value sets that depend on the data (the page fills them in; the CLI takes any value)
 ARTIFACT_TAGS, ANNOTATORS = "artifact tags", "annotators"
@@ -92,6 +96,7 @@ class RuleInputs:
     duplicates: pd.DataFrame | None = None
     quality: pd.DataFrame | None = None
     progress: Callable[[int, int], None] | None = None
+    shortcuts: pd.DataFrame | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -194,6 +199,10 @@ def _source_params(choices: tuple[str, ...], truth_default: str | None = None) -
     )  # fmt: skip
 
 
+def _run_shortcut(inp: RuleInputs, p: dict[str, Any]) -> pd.DataFrame:
+    return shortcut(inp.table, inp.shortcuts, **p)
+
+
 CATALOG: tuple[Rule, ...] = (
     Rule(
         "homogeneous_artifact",
@@ -278,6 +287,22 @@ CATALOG: tuple[Rule, ...] = (
         ),
         reads=("quality", "dataset"),
     ),
+    Rule(
+        "shortcut",
+        _run_shortcut,
+        summary="drop posts whose shortcut score is >= threshold",
+        description="Drop posts the model matches through an artifact: the share of photos "
+        "with one detected artifact, weighted by how much the model relies on it "
+        "(`workbench shortcuts`).",
+        params=(
+            Param("threshold", "float", 0.75, "lowest score dropped (0..1)"),
+            Param("confirmed_only", "bool", False, "only posts whose detections were confirmed"),
+            SPLITS_PARAM,
+            UNKNOWN,
+        ),
+        reads=("shortcuts",),
+        needs=("shortcuts",),
+    ),
 )
 RULES: dict[str, Rule] = {r.name: r for r in CATALOG}
 
@@ -315,7 +340,8 @@ def help_text() -> str:
             elif p.kind == "choice" and isinstance(p.choices, tuple):
                 text += " = " + " | ".join(str(c) for c in p.choices)
             shown.append(text)
-        needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates"}
+        needs = {"tags": "--store", "post_flags": "--store", "duplicates": "--duplicates",
+                 "shortcuts": "--shortcuts"}  # fmt: skip
         wants = sorted({needs[n] for n in r.needs if n in needs})
         if wants:
             shown[-1] += f"; needs {' and '.join(wants)}"

@@ -72,6 +72,13 @@ class RulesHelp(click.Command):
     help="Duplicate table (CSV/Parquet from `workbench duplicates`) for the duplicates rule.",
 )
 @click.option(
+    "--shortcuts",
+    "shortcut_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Post shortcut scores (posts.csv from `workbench shortcuts`) for the shortcut rule.",
+)
+@click.option(
     "--heatmaps",
     "heatmap_dir",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -80,7 +87,8 @@ class RulesHelp(click.Command):
     "next to query/10631_2.jpg in its bucket folder.",
 )
 @click.option("--no-buckets", is_flag=True, help="Skip the worked/missed/spurious folders.")
-def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_buckets) -> None:
+def command(data, rules, store, out_dir, layout, dup_file, shortcut_file, heatmap_dir,
+            no_buckets) -> None:  # fmt: skip
     """Apply --rules to --data and write a cleaned manifest, the bucket folders and
     provenance.json to --out; print what was removed, by reason."""
     from curation.dataset import load_dataset
@@ -115,13 +123,28 @@ def command(data, rules, store, out_dir, layout, dup_file, heatmap_dir, no_bucke
             raise click.ClickException(str(exc)) from exc
 
         extra["duplicates"] = {"file": str(dup_file), "sha256": canonical_sha256(dups)}
+    shortcuts = None
+    if shortcut_file is not None:
+        import pandas as pd
+
+        shortcuts = pd.read_csv(shortcut_file, dtype={"post_id": str})
     try:
         if specs:
-            _, removals = apply_rules(
-                ds, specs, tags=tags, detections=detections, post_flags=post_flags,
-                duplicate_groups=dups,
-                progress=_progress(),
-            )  # fmt: skip
+            import warnings
+
+            from curation.rules import SplitWarning
+
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", SplitWarning)
+                _, removals = apply_rules(
+                    ds, specs, tags=tags, detections=detections, post_flags=post_flags,
+                    duplicate_groups=dups, progress=_progress(), shortcuts=shortcuts,
+                )  # fmt: skip
+            for w in said:
+                if issubclass(w.category, SplitWarning):
+                    click.echo(f"warning: {w.message}", err=True)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         else:
             removals = removal_frame([])
         heatmaps = _heatmaps(heatmap_dir, tags) if heatmap_dir is not None else None
