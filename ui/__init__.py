@@ -21,7 +21,7 @@ from ui.compute import (
     removals,
     rule_specs,
 )
-from ui.format import pct, store_problem
+from ui.format import EMPTY, blank, on_checkerboard, pct, store_problem
 from ui.loaders import (
     STORE_ERRORS,
     checkpoint_files,
@@ -30,6 +30,7 @@ from ui.loaders import (
     epoch_labels,
     evaluated,
     evaluation,
+    full_photo,
     gallery_features,
     gallery_queries,
     layer_shapes,
@@ -70,6 +71,7 @@ from ui.workspace import (
 )
 
 __all__ = [
+    "EMPTY",
     "FIX_CHECKPOINTS",
     "FIX_DATA",
     "K_ANNOTATOR",
@@ -85,6 +87,7 @@ __all__ = [
     "allowed",
     "annotator",
     "annotator_default",
+    "blank",
     "cache_dir",
     "check",
     "checkpoint_files",
@@ -100,11 +103,13 @@ __all__ = [
     "evaluated",
     "evaluation",
     "explanation",
+    "full_photo",
     "gallery_features",
     "gallery_queries",
     "heatmap_cache",
     "layer_shapes",
     "load_photo",
+    "on_checkerboard",
     "outcomes",
     "pct",
     "policy",

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
-from curation.images import ImageReadError
+from curation.images import ImageReadError, load_rgb
 from curation.names import naming_from_env
 from curation.store import StoreBusyError, StoreError, TagStore
 from explain.heatmaps.explorer import Photo, gallery_self_queries, mean_colour, photo
@@ -217,6 +217,16 @@ def _photo(key: str, image: str, size: tuple[int, int], _ds: Dataset) -> Photo:
 def load_photo(ds: Dataset, image: str, size: tuple[int, int]) -> Photo:
     """A manifest image prepared for a model of input ``size`` (cached per image)."""
     return _photo(data_key(ds), image, size, ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _full(key: str, image: str, _ds: Dataset) -> np.ndarray:
+    return np.asarray(load_rgb(_ds.path(image)))
+
+
+def full_photo(ds: Dataset, image: str) -> np.ndarray:
+    """A manifest image in its file's own pixels, ``(h, w, 3)`` uint8 (cached per image)."""
+    return _full(data_key(ds), image, ds)
 
 
 def thumbnail(ds: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> np.ndarray:

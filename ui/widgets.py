@@ -9,6 +9,7 @@ from curation.dataset import Dataset
 from curation.vocabulary import BUCKETS
 from explain.heatmaps.render import framed
 from ui import loaders
+from ui.format import on_checkerboard
 from ui.queries import (
     NO_BUCKET,
     OUTCOMES,
@@ -59,7 +60,7 @@ def query_picker(
 
 def top_k_strip(ds: Dataset, row: pd.Series, k: int = 5, size=(256, 128)) -> None:
     """The query and its top-k gallery matches, true matches framed green, others red."""
-    images = [framed(loaders.thumbnail(ds, row["query"], size), None, 4)]
+    images = [framed(on_checkerboard(loaders.thumbnail(ds, row["query"], size)), None, 4)]
     captions = [f"query {row['query'].split('/')[-1]}"]
     for i, (img, post, sim, ok) in enumerate(
         zip(row["top_images"], row["top_post_ids"], row["top_similarities"], row["top_correct"],
@@ -67,7 +68,7 @@ def top_k_strip(ds: Dataset, row: pd.Series, k: int = 5, size=(256, 128)) -> Non
     ):  # fmt: skip
         if i >= k:
             break
-        images.append(framed(loaders.thumbnail(ds, img, size), bool(ok), 4))
+        images.append(framed(on_checkerboard(loaders.thumbnail(ds, img, size)), bool(ok), 4))
         captions.append(f"#{i + 1} post {post} · {sim:.3f}" + (" ✓" if ok else ""))
     st.image(images, caption=captions, width=96)
     if not bool(row["in_gallery"]):
