@@ -150,10 +150,11 @@ def test_heatmaps_page_grid_scores_and_difference(app):
     assert not at.exception, [e.message for e in at.exception]
     scores = frame(at, "on animal")
     assert sorted(scores["method"].unique()) == ["gradcam", "randomcam"]
-    assert scores["checkpoint"].tolist().count("epoch 12") == 2
-    on_animal = scores["on animal"].dropna()
-    assert ((on_animal >= 0) & (on_animal <= 1)).all()
-    assert any("Animal mask: ground truth" in c.value for c in at.caption)
+    assert set(scores["side"]) == {"query", "match"}  # a pair: both sides scored
+    assert scores[scores["side"] == "query"]["checkpoint"].tolist().count("epoch 12") == 2
+    on_animal = scores["on animal"].dropna()  # percentages
+    assert ((on_animal >= 0) & (on_animal <= 100)).all()
+    assert any("animal mask: ground truth" in c.value for c in at.caption)
     assert any("Rank correlation of consecutive maps" in c.value for c in at.caption)
     # the query chosen here stays chosen on the Triage page
     query = at.selectbox(key="hm.query").value

@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 
 from curation.store import TagStore
-from tests.test_app import app, open_page  # noqa: F401  (the app fixture)
+from tests import test_app
+from tests.test_app import open_page
 from ui.format import CHECKER, on_checkerboard, pct
 from ui.queries import decision, next_unreviewed, note_text
+
+app = test_app.app  # the fixture, shared with the other page tests
 
 
 def on_screen(at) -> tuple[int, str]:
@@ -44,8 +47,10 @@ def test_the_decision_is_drawn_selected_and_the_suggestion_as_a_hint(app):
     suggested = [b for b in ("worked", "missed", "spurious")
                  if at.button(key=f"triage.b.{b}").proto.icon]  # fmt: skip
     assert len(suggested) <= 1
-    assert all(at.button(key=f"triage.b.{b}").proto.type == "secondary"
-               for b in ("worked", "missed", "spurious"))  # nothing decided: nothing filled
+    assert all(
+        at.button(key=f"triage.b.{b}").proto.type == "secondary"
+        for b in ("worked", "missed", "spurious")
+    )  # nothing decided: nothing filled
     other = next(b for b in ("worked", "missed", "spurious") if b not in suggested)
     at.button(key=f"triage.b.{other}").click().run()
     types = {b: at.button(key=f"triage.b.{b}").proto.type for b in ("worked", "missed", "spurious")}

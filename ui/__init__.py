@@ -21,7 +21,7 @@ from ui.compute import (
     removals,
     rule_specs,
 )
-from ui.format import EMPTY, blank, on_checkerboard, pct, store_problem
+from ui.format import EMPTY, PCT_FORMAT, blank, on_checkerboard, pct, store_problem
 from ui.loaders import (
     STORE_ERRORS,
     checkpoint_files,
@@ -80,6 +80,7 @@ __all__ = [
     "K_QUERY",
     "K_RELOAD",
     "K_STORE",
+    "PCT_FORMAT",
     "ROOT",
     "STORE_ERRORS",
     "TOP_K",
