@@ -42,6 +42,7 @@ from ui.loaders import (
 )
 from ui.progress import progress_callback
 from ui.state import (
+    DEFAULT_THRESHOLD,
     FIX_CHECKPOINTS,
     FIX_DATA,
     K_ANNOTATOR,
@@ -50,6 +51,7 @@ from ui.state import (
     K_QUERY,
     K_RELOAD,
     K_STORE,
+    K_THRESHOLD,
     TOP_K,
 )
 from ui.workspace import (
@@ -71,6 +73,7 @@ from ui.workspace import (
 )
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
     "EMPTY",
     "FIX_CHECKPOINTS",
     "FIX_DATA",
@@ -80,6 +83,7 @@ __all__ = [
     "K_QUERY",
     "K_RELOAD",
     "K_STORE",
+    "K_THRESHOLD",
     "PCT_FORMAT",
     "ROOT",
     "STORE_ERRORS",

@@ -147,12 +147,19 @@ def _evaluation(data: str, shas: tuple[str, ...], k: int, _ds: Dataset, _models:
         clear()
 
 
-def evaluation(ds: Dataset, models: list[LoadedModel], k: int = TOP_K) -> SeriesEvaluation | None:
-    """Retrieval metrics of every checkpoint; the first computation shows a progress bar."""
+def evaluation(
+    ds: Dataset, models: list[LoadedModel], k: int = TOP_K, *, required: bool = True
+) -> SeriesEvaluation | None:
+    """Retrieval metrics of every checkpoint; the first computation shows a progress bar.
+    None when they cannot be computed: an error says why, or (``required=False``, a page that
+    works without them) a note."""
     try:
         return _evaluation(data_key(ds), tuple(m.sha1 for m in models), k, ds, models)
     except (ValueError, ImageReadError) as exc:
-        st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
+        if required:
+            st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
+        else:
+            st.caption(f"No retrieval evaluation on this dataset ({exc}); not needed here.")
         return None
 
 
