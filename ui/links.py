@@ -3,9 +3,10 @@ copied link opens the same view.
 
 Parameter names, shared by every page: :data:`QUERY` (the image's path relative to the dataset
 root, as in the manifest's ``image`` column), :data:`EPOCH` (a checkpoint's epoch number),
-:data:`METHOD`, :data:`ANNOTATOR`, :data:`BUCKET`, :data:`VIEW`. A link to Triage is
-``triage?query=query/12_1.jpg``. A value in the address is adopted once (when it is new), then
-the page writes what it shows back; an unknown or stale value gives a warning, never a crash.
+:data:`METHOD`, :data:`ANNOTATOR`, :data:`BUCKET`, :data:`VIEW`, and :data:`SERIES` for Compare.
+A link to Triage is ``triage?query=query/12_1.jpg``. A value in the address is adopted once
+(when it is new), then the page writes what it shows back; an unknown or stale value gives a
+warning, never a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import streamlit as st
 QUERY, EPOCH, METHOD, ANNOTATOR, BUCKET, VIEW = (
     "query", "epoch", "method", "annotator", "bucket", "view",
 )  # fmt: skip
+SERIES = "series"  # Compare: the curated series' folder (checked like a path from the sidebar)
 _SEEN = "links.seen"  # session state: {(page, param): the address value last adopted or written}
 
 

@@ -102,3 +102,19 @@ def top_k_strip(ds: Dataset, row: pd.Series, k: int = 5, size=(256, 128)) -> Non
         st.warning("No photo of this post is in the gallery: this query can never be found.")
     elif int(row["rank"]) > k:
         st.warning(f"The first true match is at rank {int(row['rank'])}, outside the top {k}.")
+
+
+K_KEPT = "ui.kept"  # {widget key: value} of form fields kept while their page is not shown
+
+
+def _keep(key: str) -> None:
+    st.session_state.setdefault(K_KEPT, {})[key] = st.session_state[key]
+
+
+def kept(key: str, default: object) -> dict:
+    """Keyword arguments for a form widget whose value survives leaving its page (Streamlit
+    forgets a widget's value when its page is not drawn): ``st.text_input("Epochs",
+    **kept("retrain.epochs", ""))``. The value starts at ``default``."""
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(K_KEPT, {}).get(key, default)
+    return {"key": key, "on_change": _keep, "args": (key,)}
