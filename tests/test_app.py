@@ -316,7 +316,8 @@ def test_curate_controls_come_from_the_rule_catalog(app):
     for r in CATALOG:
         for p in r.params:
             widget = kinds[p.kind](key=f"curate.{r.name}.{p.name}")
-            assert widget.label == p.name and widget.help == p.label, (r.name, p.name)
+            want = p.label[:1].upper() + p.label[1:]  # written for people, not the raw name
+            assert widget.label == want and f"{r.name}:{p.name}=" in widget.help, (r.name, p.name)
     # the sample carries ground truth: the artifact source defaults to tags and manifest both
     assert at.selectbox(key="curate.homogeneous_artifact.source").value == "both"
     assert at.number_input(key="curate.quality_flags.blur").value == 30.0

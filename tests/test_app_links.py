@@ -3,6 +3,8 @@ the query, the chosen threshold on Search, and the forms' defects fixed."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from curation.dataset import load_dataset
@@ -104,3 +106,36 @@ def test_search_works_where_retrieval_cannot_be_evaluated(app_world, tmp_path, m
     strip = at.get("image")[0].proto.imgs  # the nearest posts (the confidence may be missing:
     assert strip[0].caption == "your photo"  # random tiny models calibrate on too little)
     assert strip[1].caption.startswith("#1 post ")
+
+
+def test_export_asks_before_replacing_and_offers_downloads(app, tmp_path):
+    at = open_page(app, "curate")
+    default = at.text_input(key="curate.out").value
+    assert re.search(r"exports/cleaned-\d{8}-\d{6}$", default), default
+    out = tmp_path / "export"
+    at.text_input(key="curate.out").input(str(out)).run()
+    at.button(key="curate.export").click().run()
+    assert any(s.value.startswith(f"Wrote {out}") for s in at.success)
+    assert {d.proto.label for d in at.get("download_button")} == {
+        "Download the manifest (CSV)", "Download manifest, removals and provenance (zip)",
+    }  # fmt: skip
+    first = (out / "provenance.json").stat().st_mtime_ns
+    at.run()
+    assert at.button(key="curate.export").proto.disabled  # exists: not without the box
+    assert at.checkbox(key="curate.replace").value is False
+    assert (out / "provenance.json").stat().st_mtime_ns == first
+    at.checkbox(key="curate.replace").check().run()
+    at.button(key="curate.export").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert (out / "provenance.json").stat().st_mtime_ns != first
+
+
+def test_rule_controls_read_for_people(app):
+    at = open_page(app, "curate")
+    at.toggle(key="curate.homogeneous_artifact").set_value(True).run()
+    unknown = at.selectbox(key="curate.homogeneous_artifact.unknown")
+    assert unknown.label == "Tags on images not in the dataset"
+    assert unknown.options == ["stop and list them", "leave them out"]
+    assert at.number_input(key="curate.homogeneous_artifact.min_photos").label == (
+        "Fewest photos a post needs"
+    )
