@@ -3,7 +3,9 @@ the query, the chosen threshold on Search, and the forms' defects fixed."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import pytest
 
@@ -139,3 +141,62 @@ def test_rule_controls_read_for_people(app):
     assert at.number_input(key="curate.homogeneous_artifact.min_photos").label == (
         "Fewest photos a post needs"
     )
+
+
+def test_retrain_keeps_its_form_when_you_come_back(app, tmp_path):
+    at = open_page(app, "retrain")
+    at.text_input(key="retrain.epochs").input("7").run()
+    at.text_input(key="retrain.out").input(str(tmp_path / "ws-series")).run()
+    at = open_page(at, "checkpoints")
+    at = open_page(at, "retrain")
+    assert at.text_input(key="retrain.epochs").value == "7"
+    assert at.text_input(key="retrain.out").value == str(tmp_path / "ws-series")
+
+
+def fake_job(home, name: str, out, *, rc: int, cancelled: bool = False) -> None:
+    """A finished job folder as workbench.jobs leaves it (status, result, log)."""
+    d = home / "jobs" / name
+    d.mkdir(parents=True)
+    cmd = ["python", "-m", "workbench.cli", "train", "--out", str(out)]
+    status = {"job_id": name, "command": cmd, "pid": None, "started": "2026-01-01T00:00:00+00:00"}
+    (d / "status.json").write_text(json.dumps(status))
+    (d / "result.json").write_text(json.dumps({"returncode": rc, "finished": "2026-01-01"}))
+    (d / "log.txt").write_text("training for 5 epochs\nepoch 2/5  loss 0.3\n")
+    if cancelled:
+        (d / "cancelled").write_text("2026-01-01\n")
+
+
+def test_a_finished_series_links_to_compare_which_starts_with_it(app, app_world, tmp_path):
+    new = tmp_path / "series" / "new"
+    shutil.copytree(app_world["curated"], new)
+    fake_job(tmp_path, "20260101-000000-a", new, rc=0)
+    at = open_page(app, "retrain")
+    link = next(
+        p.proto for p in at.get("page_link") if p.proto.label == "Compare it with the baseline"
+    )
+    assert link.page.endswith("compare") and "series=" in link.query_string
+    at = open_page(at, "compare")
+    assert at.text_input(key="compare.curated").value == str(new)  # the newest trained series
+    assert not at.button(key="compare.run").proto.disabled
+
+
+def test_your_cancel_is_info_not_an_error(app, tmp_path):
+    fake_job(tmp_path, "20260101-000001-b", tmp_path / "x", rc=-15, cancelled=True)
+    at = open_page(app, "retrain")
+    assert any(i.value == "Cancelled by you at epoch 2 of 5." for i in at.info), [
+        i.value for i in at.info
+    ]
+    assert not any("cancelled" in e.value for e in at.error)
+
+
+def test_compare_disables_run_for_series_without_a_shared_epoch(app, app_world, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    import torch
+
+    ckpt = torch.load(app_world["curated"] / "model.pth.tar-3", weights_only=True)
+    torch.save({**ckpt, "epoch": 5}, other / "model.pth.tar-5")
+    at = open_page(app, "compare")
+    at.text_input(key="compare.curated").input(str(other)).run()
+    run = at.button(key="compare.run")
+    assert run.proto.disabled and "share no epoch" in run.proto.help
