@@ -27,7 +27,7 @@ exports = sorted((home / "exports").glob("*/manifest.csv")) if (home / "exports"
 c1, c2 = st.columns(2)
 manifest = c1.text_input(
     "Cleaned manifest", placeholder="…/manifest.csv written by Curate & export",
-    **kept("retrain.manifest", str(exports[-1]) if exports else ""),
+    key="retrain.manifest", **kept("retrain.manifest", str(exports[-1]) if exports else ""),
 )  # fmt: skip
 
 
@@ -41,12 +41,18 @@ def default_recipe() -> str:
 
 recipe_in = c2.text_input(
     "Recipe", placeholder="…/recipe.json of the baseline",
-    **kept("retrain.recipe", default_recipe()),
+    key="retrain.recipe", **kept("retrain.recipe", default_recipe()),
 )  # fmt: skip
 c1, c2, c3 = st.columns([2, 1, 1])
-out = c1.text_input("New series folder", **kept("retrain.out", str(home / "series" / "curated")))
-epochs = c2.text_input("Epochs (empty: the recipe's)", **kept("retrain.epochs", ""))
-overwrite = c3.toggle("Replace checkpoints there", **kept("retrain.overwrite", False))
+out = c1.text_input(
+    "New series folder", key="retrain.out", **kept("retrain.out", str(home / "series" / "curated"))
+)
+epochs = c2.text_input(
+    "Epochs (empty: the recipe's)", key="retrain.epochs", **kept("retrain.epochs", "")
+)
+overwrite = c3.toggle(
+    "Replace checkpoints there", key="retrain.overwrite", **kept("retrain.overwrite", False)
+)
 
 
 def arguments() -> list[str] | str:

@@ -69,17 +69,18 @@ NAME_CHANGED = f"""(before) => {{
   return el !== null && el.innerText !== before;
 }}"""
 TEXT_APPEARS = """(text) => document.body.innerText.includes(text)"""
-TAG_FLIPPED = """(before) => {
+TAG_FLIPPED = r"""(before) => {
   const b = [...document.querySelectorAll("button")].find(
-      (x) => x.innerText.trim().replace("✓ ", "") === "tongue");
-  return b !== undefined && b.innerText.includes("✓") !== before;
+      (x) => /^(✓\s*)?tongue(\s|$)/.test(x.innerText.trim()));
+  return b !== undefined && x_on(b) !== before;
+  function x_on(x) { return x.innerText.trim().startsWith("✓"); }
 }"""
 
 
 def tag_on(page) -> bool:
     return page.evaluate(
-        """() => [...document.querySelectorAll("button")].some(
-             (x) => x.innerText.trim() === "✓ tongue")"""
+        r"""() => [...document.querySelectorAll("button")].some(
+             (x) => /^✓\s*tongue(\s|$)/.test(x.innerText.trim()))"""
     )
 
 

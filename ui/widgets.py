@@ -112,9 +112,9 @@ def _keep(key: str) -> None:
 
 
 def kept(key: str, default: object) -> dict:
-    """Keyword arguments for a form widget whose value survives leaving its page (Streamlit
-    forgets a widget's value when its page is not drawn): ``st.text_input("Epochs",
-    **kept("retrain.epochs", ""))``. The value starts at ``default``."""
+    """Keyword arguments for a form widget with ``key`` whose value survives leaving its page
+    (Streamlit forgets a widget's value when its page is not drawn): ``st.text_input("Epochs",
+    key=K, **kept(K, ""))``. The value starts at ``default``."""
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(K_KEPT, {}).get(key, default)
-    return {"key": key, "on_change": _keep, "args": (key,)}
+    return {"on_change": _keep, "args": (key,)}
