@@ -78,7 +78,7 @@ def test_every_page_and_a_keyboard_triage(app_world, tmp_path):
         page.get_by_role("link", name="Triage").first.click()
         page.get_by_text("queries reviewed").wait_for(timeout=120_000)
         idle(page)
-        name = page.get_by_label("Annotator")
+        name = page.get_by_role("textbox", name="Annotator")
         name.fill("keyboard-kim")
         name.press("Enter")
         idle(page)
@@ -128,7 +128,7 @@ def test_triage_deep_link_keyboard_and_reload(app_world, tmp_path):
         idle(page)
         no_exception(page, "Triage from a link")
         assert page.locator("code").first.inner_text() == wanted
-        assert page.get_by_label("Annotator").input_value() == "link-lou"
+        assert page.get_by_role("textbox", name="Annotator").input_value() == "link-lou"
         page.get_by_role("heading", name="Triage").click()
         page.keyboard.press("J")
         page.wait_for_function(
@@ -146,7 +146,7 @@ def test_triage_deep_link_keyboard_and_reload(app_world, tmp_path):
         page.reload()
         page.get_by_text("queries reviewed").wait_for(timeout=120_000)
         idle(page)
-        assert page.get_by_label("Annotator").input_value() == "link-lou"
+        assert page.get_by_role("textbox", name="Annotator").input_value() == "link-lou"
         browser.close()
     state = TagStore(store_path).current().set_index("image")
     assert state.at[after, "bucket"] == "missed"
