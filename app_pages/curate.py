@@ -7,7 +7,6 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import plotly.express as px
 import streamlit as st
@@ -113,7 +112,13 @@ out = c1.text_input(
     help="A new folder is suggested for each export; an existing export is replaced only "
     "when you tick the box that appears for it.",
 )  # fmt: skip
-exists = Path(out.strip()).expanduser().exists() if out.strip() else False
+try:  # only a folder the app may use is looked at (the export's click says what is wrong else)
+    exists = (
+        out.strip() != ""
+        and ui.check(out, "The output folder", expect="dir", exists=False).is_dir()
+    )
+except AccessError:
+    exists = False
 replace = False
 if exists:
     replace = st.checkbox(
