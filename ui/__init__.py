@@ -6,7 +6,8 @@
 - :mod:`ui.compute` — cached computations (heatmaps, outcomes, rule removals, comparison);
 - :mod:`ui.widgets`, :mod:`ui.queries` — the query picker, top-k strip, query tables;
 - :mod:`ui.format`, :mod:`ui.progress` — how values and errors read, progress bars;
-- :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference.
+- :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference;
+- :mod:`ui.links` — deep links: the page's query, epoch and filters in the address.
 
 A page does ``import ui`` and calls these names; a new page goes in app_pages/ and is listed
 in app.py.
