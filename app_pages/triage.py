@@ -242,7 +242,7 @@ def prefetch(row: pd.Series, current: pd.DataFrame) -> None:
     mine = current[current["image"] == row["query"]]
     regions = list(mine.iloc[0]["regions"] or []) if len(mine) else []
     maps_for(row, regions)
-    ui.full_photo(ds, row["query"])
+    ui.full_photo(ds, row["query"], checkerboard=True)
     for img in list(row["top_images"])[:k]:
         ui.thumbnail(ds, img)
 
@@ -349,7 +349,7 @@ def panel() -> None:
 
     st.markdown("**Mark a region** — drag a box (or lasso) over the artifact, then add it.")
     orig = q.original_size
-    full = ui.on_checkerboard(ui.full_photo(ds, image))  # regions are in the file's own pixels
+    full = ui.full_photo(ds, image, checkerboard=True)  # regions are in the file's own pixels
     fig = px.imshow(boxes(full, regions, orig) if regions else full)
     fig.update_layout(dragmode="select", height=420, margin={"l": 0, "r": 0, "t": 0, "b": 0})
     fig.update_xaxes(showticklabels=False)

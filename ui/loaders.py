@@ -26,7 +26,7 @@ from explain.models.checkpoints import CheckpointError, CheckpointFile, LoadedMo
 from explain.models.series import load_series
 from explain.retrieval.embeddings import embed_dataset
 from explain.retrieval.series import SeriesEvaluation, evaluate_series
-from ui.format import store_problem
+from ui.format import on_checkerboard, store_problem
 from ui.progress import progress_callback
 from ui.state import FIX_CHECKPOINTS, FIX_DATA, TOP_K
 from ui.workspace import allowed, cache_dir, data_key, policy, workspace
@@ -231,9 +231,18 @@ def _full(key: str, image: str, _ds: Dataset) -> np.ndarray:
     return np.asarray(load_rgb(_ds.path(image)))
 
 
-def full_photo(ds: Dataset, image: str) -> np.ndarray:
-    """A manifest image in its file's own pixels, ``(h, w, 3)`` uint8 (cached per image)."""
+def full_photo(ds: Dataset, image: str, *, checkerboard: bool = False) -> np.ndarray:
+    """A manifest image in its file's own pixels, ``(h, w, 3)`` uint8 (cached per image);
+    ``checkerboard``: its black background drawn as a grey checkerboard, for display
+    (:func:`ui.format.on_checkerboard`, cached too)."""
+    if checkerboard:
+        return _full_shown(data_key(ds), image, ds)
     return _full(data_key(ds), image, ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _full_shown(key: str, image: str, _ds: Dataset) -> np.ndarray:
+    return on_checkerboard(_full(key, image, _ds))
 
 
 def thumbnail(ds: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> np.ndarray:
