@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from ui import safety
+from ui import links, safety
 from workbench.settings import SettingsError
 
 # every page of the app: (file in app_pages/, title, icon, address, section of the sidebar),
@@ -66,7 +66,10 @@ with st.sidebar:
         help="A SQLite file inside the workspace is created on first use; a database server "
         "(postgresql+psycopg://user@host/db, shared by a team) only when configured at start.",
     )
+    signed_in = safety.signed_in_user() is not None
+    links.remember_annotator(ui.K_ANNOTATOR, signed_in)
     safety.account_box(ui.K_ANNOTATOR, default=ui.annotator_default())
+    links.write_annotator(ui.K_ANNOTATOR, signed_in)
     st.button(
         "Reload from disk", key=ui.K_RELOAD, help="Forget cached data and models.",
         on_click=ui.clear_caches,

@@ -10,6 +10,7 @@ import ui
 from explain.retrieval.baselines import evaluate_baselines, verdict, yardstick
 from explain.retrieval.confidence import choose_threshold
 from explain.retrieval.epochs import TRAJECTORIES, cmc_frame, found_but_not, rank_table
+from ui import links
 
 
 @st.cache_data(show_spinner="Scoring the trivial baselines (colour histogram, pHash)…")
@@ -83,22 +84,45 @@ picked = c1.multiselect(
     "lost: found at one checkpoint, not found at a later one.",
 )
 found_at = c2.selectbox("Found at", ["(any)", *labels], key="ckpt.found_at")
-not_at = c3.selectbox("but not at", ["(any)", *labels], key="ckpt.not_at")
+not_at = c3.selectbox(
+    "but not at", ["(any)", *[lb for lb in labels if lb != found_at]], key="ckpt.not_at",
+    help="Another checkpoint than the one in Found at (a query cannot be both found and not "
+    "found at one checkpoint).",
+)  # fmt: skip
 shown = table[table["trajectory"].isin(picked)] if picked else table
-if found_at != "(any)" and not_at != "(any)":
+if found_at != "(any)" and not_at == found_at:  # kept from before Found at changed
+    st.warning(f"Found at and but not at are both {found_at}: choose two different checkpoints.")
+elif found_at != "(any)" and not_at != "(any)":
     shown = found_but_not(shown, found_at, not_at)
 counts = table["trajectory"].value_counts()
 st.caption(
     " · ".join(f"{t}: {int(counts.get(t, 0))}" for t in TRAJECTORIES)
     + f" — showing {len(shown)} of {len(table)}"
 )
-st.dataframe(
+shown = shown.reset_index(drop=True)
+picked_rows = st.dataframe(
     shown.drop(columns=[c for c in shown.columns if c.startswith("found ")]),
     hide_index=True,
     key="ckpt.table",
     height=320,
     column_config={"in_gallery": st.column_config.CheckboxColumn("in gallery")},
+    on_select="rerun",
+    selection_mode="single-row",
+    placeholder=ui.EMPTY,
 )
+rows = picked_rows.selection.rows if picked_rows is not None else []
+if rows and rows[0] < len(shown):
+    q = shown.iloc[rows[0]]["query"]
+    latest = links.epoch_of(models, labels[-1])
+    params = {links.QUERY: q, **({links.EPOCH: latest} if latest is not None else {})}
+    c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="center")
+    c1.markdown(f"Selected `{q}`:")
+    c2.page_link("app_pages/heatmaps.py", label="Open in Heatmaps",
+                 icon=":material/local_fire_department:", query_params=params)  # fmt: skip
+    c3.page_link("app_pages/triage.py", label="Open in Triage", icon=":material/inbox:",
+                 query_params=params)  # fmt: skip
+else:
+    st.caption("Select a row (the box at its left) to open that query in Heatmaps or Triage.")
 
 # -- match confidence ------------------------------------------------------------------------
 st.subheader("Match confidence")
@@ -169,13 +193,19 @@ fig.update_layout(xaxis_range=[0, 1], yaxis_range=[0, 1.02])
 right.plotly_chart(fig, key="ckpt.pr")
 n = len(conf.table)
 if choice.threshold is None:
+    st.session_state.pop(ui.K_THRESHOLD, None)
     st.warning(
         f"No threshold reaches {target:.0%} precision on these {n} matches; the most precise "
         f"one gives {choice.precision:.0%} at {choice.recall:.0%} recall."
     )
 else:
+    st.session_state[ui.K_THRESHOLD] = {
+        "checkpoint": epoch_label, "calibration": method, "gallery": more,
+        "threshold": float(choice.threshold), "target": float(target),
+    }  # fmt: skip
     st.success(
-        f"Act on a top-1 match when its confidence is at least **{choice.threshold:.2f}**: "
+        f"Act on a top-1 match when its confidence is at least **{choice.threshold:.2f}** "
+        "(the Search page uses it for this checkpoint): "
         f"{choice.accepted} of {n} matches accepted, precision {choice.precision:.0%}, recall "
         f"{choice.recall:.0%} of the animals that have a match in the gallery."
     )

@@ -9,9 +9,11 @@ import streamlit as st
 import ui
 from explain.compare.intervals import headline, series_intervals
 from explain.compare.report import figures, write_report
-from ui import safety
+from ui import links, safety
+from workbench import jobs
 from workbench.access import AccessError
 
+PAGE = "compare"
 K_RUN = "compare.requested"
 K_REPORT = "compare.report"
 EFFECT_COLOURS = {"better": "#d4edda", "worse": "#f8d7da", "no detectable effect": "#eeeeee"}
@@ -22,18 +24,48 @@ if ds is None:
     st.stop()
 
 
-def default_curated() -> str:
-    """The sample's curated series when it exists and may be used, else ""."""
+def latest_trained() -> str | None:
+    """The ``--out`` folder of the workspace's most recent training job that succeeded, when
+    it still holds checkpoints and may be used; else None."""
+    for job in reversed(jobs.list_jobs(ui.workspace_dir())):
+        info = job.status()
+        if info["state"] != "succeeded":
+            continue
+        command = info.get("command") or []
+        out = next((command[i + 1] for i, a in enumerate(command[:-1]) if a == "--out"), None)
+        try:
+            folder = ui.check(out, "", expect="dir") if out else None
+        except AccessError:
+            continue
+        if folder is not None and any(folder.glob("model.pth.tar-*")):
+            return str(folder)
+    return None
+
+
+def default_curated() -> tuple[str, str]:
+    """The series the curated side starts with, and where it comes from: the most recent
+    trained series, else the shipped curated series (``compare`` setting), else nothing."""
+    trained = latest_trained()
+    if trained is not None:
+        return trained, "the most recent series trained on the Retrain page"
     try:
-        return str(ui.check(ui.compare_default(), "", expect="dir"))
+        return str(ui.check(ui.compare_default(), "", expect="dir")), "the shipped curated series"
     except AccessError:  # absent, or outside the allowed folders: no default
-        return ""
+        return "", ""
 
 
+raw = links.incoming(PAGE, links.SERIES)
+if raw is not None:
+    st.session_state["compare.curated"] = raw
+start, origin = default_curated()
+if "compare.curated" not in st.session_state:
+    st.session_state["compare.curated"] = start
 c1, c2 = st.columns(2)
 base_dir = c1.text_input("Baseline series", value=ui.workspace().checkpoints, key="compare.base")
-cur_dir = c2.text_input("Curated series", value=default_curated(), key="compare.curated",
-                        placeholder="checkpoint folder of the retrained model")  # fmt: skip
+cur_dir = c2.text_input("Curated series", key="compare.curated",
+                        placeholder="checkpoint folder of the retrained model",
+                        help=f"Starts at {origin}." if origin else None)  # fmt: skip
+links.write(PAGE, **{links.SERIES: cur_dir.strip() or None})
 c1, c2, c3 = st.columns(3)
 methods = c1.multiselect(
     "Methods", ["gradcam", "gradcam++", "hirescam", "eigencam", "activation", "occlusion"],
@@ -56,17 +88,21 @@ if base is None or cur is None or not methods:
         st.info("Choose at least one method.")
     st.stop()
 shared = sorted({m.epoch for m in base} & {m.epoch for m in cur})
+why_not = None
 if not shared:
-    st.warning(
+    why_not = (
         f"The two series share no epoch (baseline {[m.epoch for m in base]}, curated "
-        f"{[m.epoch for m in cur]}): metric deltas need checkpoints of the same epochs."
+        f"{[m.epoch for m in cur]}): a comparison needs checkpoints of the same epochs. Train "
+        "the curated series with the baseline's recipe (Retrain), or pick another folder."
     )
+    st.warning(why_not)
 key = (tuple(methods), n_queries, limit, base_dir, cur_dir)
-if st.session_state.get(K_RUN) != key:
+if st.session_state.get(K_RUN) != key or why_not:
     st.button(
         "Run the comparison", type="primary", key="compare.run",
-        on_click=lambda: st.session_state.__setitem__(K_RUN, key),
-        help="Embeds both series and scores heatmaps of photos with artifacts; cached after.",
+        on_click=lambda: st.session_state.__setitem__(K_RUN, key), disabled=why_not is not None,
+        help=why_not or "Embeds both series and scores heatmaps of photos with artifacts; "
+        "cached after.",
     )  # fmt: skip
     st.stop()
 comp = ui.comparison(ds, base, cur, methods, n_queries, limit)

@@ -3,7 +3,10 @@ the torchreid layout, the worked / missed / spurious folders and provenance."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from datetime import UTC, datetime
 
 import plotly.express as px
 import streamlit as st
@@ -19,6 +22,18 @@ from ui.rules import rule_controls
 from workbench.access import AccessError
 
 K_RESULT = "curate.result"
+
+
+def tables_zip(result) -> bytes:
+    """The export's tables (manifest CSV, removals, provenance, buckets) in one zip, in memory:
+    kilobytes, not the photos."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in ("manifest.csv", "removals.csv", "provenance.json", "buckets.csv"):
+            if (result.out_dir / name).is_file():
+                z.write(result.out_dir / name, name)
+    return buf.getvalue()
+
 
 st.title("Curate & export")
 ds = ui.dataset()
@@ -89,9 +104,27 @@ else:
 # -- export ----------------------------------------------------------------------------------
 st.subheader("Export")
 c1, c2, c3 = st.columns([3, 1, 1])
+if "curate.out" not in st.session_state:  # a new folder per export unless you name one
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    st.session_state["curate.out"] = str(ui.workspace_dir() / "exports" / f"cleaned-{stamp}")
 out = c1.text_input(
-    "Output folder", value=str(ui.workspace_dir() / "exports" / "cleaned"), key="curate.out"
-)
+    "Output folder", key="curate.out",
+    help="A new folder is suggested for each export; an existing export is replaced only "
+    "when you tick the box that appears for it.",
+)  # fmt: skip
+try:  # only a folder the app may use is looked at (the export's click says what is wrong else)
+    exists = (
+        out.strip() != ""
+        and ui.check(out, "The output folder", expect="dir", exists=False).is_dir()
+    )
+except AccessError:
+    exists = False
+replace = False
+if exists:
+    replace = st.checkbox(
+        f"Replace the export in {out.strip()} (its files are deleted and written again)",
+        value=False, key="curate.replace",
+    )  # fmt: skip
 layout = c2.selectbox(
     "Layout", ["mirror", "symlink", "copy"], key="curate.layout",
     help="mirror: links at the source paths next to the manifest; symlink/copy: torchreid's "
@@ -111,6 +144,12 @@ def do_export(removals, specs, state) -> None:
     except AccessError as exc:
         st.session_state[K_RESULT] = f"The export was not written: {exc}"
         return
+    if out.exists() and not st.session_state.get("curate.replace", False):
+        st.session_state[K_RESULT] = (
+            f'The export was not written: {out} exists. Tick "Replace the export" to replace '
+            "it, or give a new folder name."
+        )
+        return
     extra = {"rules": describe(ui.rule_specs(specs)), "tags": tags_provenance(tags)}
     try:
         result = export(
@@ -126,8 +165,10 @@ def do_export(removals, specs, state) -> None:
 
 
 st.button(
-    "Export", type="primary", key="curate.export", on_click=do_export,
-    args=(removals, specs, state),
+    "Replace the export" if exists else "Export", type="primary", key="curate.export",
+    on_click=do_export, args=(removals, specs, state), disabled=exists and not replace,
+    help="Tick the box above to replace the existing folder, or name a new one."
+    if exists and not replace else None,
 )  # fmt: skip
 result = st.session_state.pop(K_RESULT, None)
 if isinstance(result, str):
@@ -149,6 +190,16 @@ elif result is not None:
             f"--recipe {ui.workspace().checkpoints}/recipe.json"
         ),
         language="text",
+    )  # fmt: skip
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download the manifest (CSV)", result.manifest_csv.read_bytes(), file_name="manifest.csv",
+        mime="text/csv", key="curate.download_csv", on_click="ignore",
+    )  # fmt: skip
+    c2.download_button(
+        "Download manifest, removals and provenance (zip)", tables_zip(result),
+        file_name=f"{result.out_dir.name}.zip", mime="application/zip",
+        key="curate.download_zip", on_click="ignore",
     )  # fmt: skip
     st.json(json.loads(result.provenance.read_text()), expanded=False)
 kept_split = ds.table[~ds.table["image"].isin(set(removals["image"]))]

@@ -1,4 +1,8 @@
-"""Heatmaps: a query, its top-k, and Grad-CAM / occlusion maps per epoch side by side."""
+"""Heatmaps: a query, its top-k, and Grad-CAM / occlusion maps per epoch side by side.
+
+J / K: next / previous query. In a pair view each tile carries its own photo's outlines and
+scores. Address: ``heatmaps?query=…&epoch=…&method=gradcam,occlusion&bucket=…``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ import streamlit as st
 
 import ui
 from explain.heatmaps.catalog import method_params, names, reference_method
-from explain.heatmaps.explorer import regions_for
+from explain.heatmaps.explorer import regions_for, scores_table
 from explain.heatmaps.layers import layer_choices
 from explain.heatmaps.pair_check import copy_inliers, pair_caveat
 from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
 from explain.heatmaps.series import change_score
+from ui import links
 from ui.widgets import query_picker, top_k_strip
 
+PAGE = "heatmaps"
+TILE = 192  # pixels: the width of one map in the grid
 st.title("Heatmaps")
 ds, models, ev = ui.evaluated()
 tags = ui.store(ds)
@@ -22,13 +29,18 @@ labels = ui.epoch_labels(models)
 size = models[0].input_size
 
 # -- which query -----------------------------------------------------------------------------
+links.adopt(PAGE, links.EPOCH, "hm.retrieval", labels, what="the epoch of a loaded checkpoint",
+            parse=links.epoch_parser(models))  # fmt: skip
+if st.session_state.get("hm.retrieval") not in labels:
+    st.session_state["hm.retrieval"] = labels[-1]
 retrieval = st.sidebar.selectbox(
-    "Retrieval by", labels, index=len(labels) - 1, key="hm.retrieval",
+    "Retrieval by", labels, key="hm.retrieval",
     help="The checkpoint whose ranking decides the top-k shown and the match explained.",
 )  # fmt: skip
 per_query = ev.per_query[labels.index(retrieval)]
 state = ui.store_state(tags) if tags is not None else pd.DataFrame(columns=["image", "regions"])
-row = query_picker(ds, per_query, state, key="hm")
+row = query_picker(ds, per_query, state, key="hm", page=PAGE)
+links.write(PAGE, **{links.EPOCH: links.epoch_of(models, retrieval)})
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -44,8 +56,19 @@ top_k_strip(ds, row, k=st.session_state.get("hm.k", 5))
 # -- what to explain -------------------------------------------------------------------------
 with st.expander("Explanation settings", expanded=True):
     c1, c2, c3 = st.columns([2, 2, 1])
+    raw = links.incoming(PAGE, links.METHOD)
+    if raw is not None:
+        asked = [m for m in raw.split(",") if m]
+        unknown = [m for m in asked if m not in names()]
+        if unknown:
+            st.warning(
+                f"The link's method `{', '.join(unknown)}` is not one of {', '.join(names())}."
+            )
+        st.session_state["hm.methods"] = [m for m in asked if m in names()]
+    if "hm.methods" not in st.session_state:
+        st.session_state["hm.methods"] = ["gradcam", "occlusion"]
     methods = c1.multiselect(
-        "Methods", names(), default=["gradcam", "occlusion"], key="hm.methods",
+        "Methods", names(), key="hm.methods",
         help=f"{reference_method()} is a baseline: a method that does no better than it "
         "explains nothing.",
     )  # fmt: skip
@@ -81,6 +104,7 @@ with st.expander("Explanation settings", expanded=True):
     opacity = c1.slider("Opacity", 0.0, 1.0, 0.5, 0.05, key="hm.opacity")
     cmap = c2.selectbox("Colormap", list(COLORMAPS), key="hm.cmap")
     outline = c3.toggle("Outline animal and artifact regions", value=True, key="hm.outline")
+links.write(PAGE, **{links.METHOD: list(methods)})
 if not methods:
     st.info("Choose at least one method.")
     st.stop()
@@ -93,16 +117,32 @@ query = ui.load_photo(ds, row["query"], size)
 match = None
 if target_opts.index(target) > 0:
     match = ui.load_photo(ds, matches[target_opts.index(target) - 1], size)
-drawn = state.loc[state["image"] == row["query"], "regions"]
-drawn = drawn.iloc[0] if len(drawn) else []
-regions = regions_for(ds, row["query"], size, annotator_regions=drawn,
-                      original_size=query.original_size, picture=query.picture)  # fmt: skip
+
+
+def drawn_regions(image: str) -> list:
+    """The annotators' regions of ``image`` in the store (empty when none)."""
+    found = state.loc[state["image"] == image, "regions"]
+    return list(found.iloc[0] or []) if len(found) else []
+
+
+def photo_regions(pic):
+    """The animal mask and artifact regions of one photo (its own, never the other side's)."""
+    return regions_for(ds, pic.image, size, annotator_regions=drawn_regions(pic.image),
+                       original_size=pic.original_size, picture=pic.picture)  # fmt: skip
+
+
+drawn = drawn_regions(row["query"])
+regions = photo_regions(query)
+match_regions = photo_regions(match) if match is not None else None
 exp = ui.explanation(
     models, query, methods, params, match=match, regions=regions,
     regions_key=f"{row['query']}:{drawn}",
 )  # fmt: skip
 if exp is None:
     st.stop()
+match_scores = (
+    {m: scores_table(exp.match[m], match_regions) for m in methods} if match is not None else {}
+)
 
 if match is not None:  # a pair of one picture explains nothing: say so, do not draw it as evidence
     pick = target_opts.index(target) - 1
@@ -111,23 +151,37 @@ if match is not None:  # a pair of one picture explains nothing: say so, do not 
     if caveat is not None:
         st.warning(caveat)
 
+
+def sources(reg) -> str:
+    return f"animal mask: {reg.animal_source} · artifact regions: {reg.artifact_source}" + (
+        f" ({', '.join(reg.artifacts)})" if reg.artifacts else ""
+    )
+
+
 st.caption(
-    f"Animal mask: {regions.animal_source} · artifact regions: {regions.artifact_source}"
-    + (f" ({', '.join(regions.artifacts)})" if regions.artifacts else "")
+    f"Query — {sources(regions)}"
+    + (f" | match — {sources(match_regions)}" if match_regions is not None else "")
     + f" · occlusion baseline: {baseline}"
     + (f" (RGB {', '.join(f'{c:.2f}' for c in colour)})" if baseline == "mean" else "")
 )
-st.image(colour_bar(240, cmap))
-outline_masks = {}
-if outline:
-    if regions.animal is not None:
-        outline_masks["animal"] = regions.animal
-    outline_masks.update(regions.artifacts)
+st.image(colour_bar(2 * TILE, cmap))
 
 
-def picture(pic, heat) -> np.ndarray:
-    img = overlay(pic, heat, opacity=opacity, colormap=cmap)
-    return outlined(img, outline_masks) if outline_masks else img
+def outlines(reg) -> dict:
+    masks = {}
+    if outline and reg is not None:
+        if reg.animal is not None:
+            masks["animal"] = reg.animal
+        masks.update(reg.artifacts)
+    return masks
+
+
+def picture(pic, heat, reg) -> np.ndarray:
+    """One tile: the map over the photo, outlined with that photo's own regions."""
+    img = overlay(ui.on_checkerboard(np.asarray(pic.picture)), heat, opacity=opacity,
+                  colormap=cmap)  # fmt: skip
+    masks = outlines(reg)
+    return outlined(img, masks) if masks else img
 
 
 def score_line(scores: pd.DataFrame, label: str) -> str:
@@ -145,44 +199,76 @@ def score_line(scores: pd.DataFrame, label: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def tiles_of(m: str, i: int) -> tuple[list[np.ndarray], list[str]]:
+    """The tiles of method ``m`` at checkpoint ``i`` (query, then match) and their captions."""
+    label = exp.query[m].labels[i]
+    tiles = [picture(query, exp.query[m].heatmaps[i].map, regions)]
+    caps = [("query · " if match is not None else "") + score_line(exp.scores[m], label)]
+    if match is not None:
+        tiles.append(picture(match, exp.match[m].heatmaps[i].map, match_regions))
+        caps.append("match · " + score_line(match_scores[m], label))
+    return tiles, caps
+
+
+@st.dialog("Zoom", width="large")
+def zoom(i: int) -> None:
+    label = exp.query[methods[0]].labels[i]
+    st.markdown(f"**{label}** · `{row['query']}`" + (f" ↔ `{match.image}`" if match else ""))
+    for m in methods:
+        tiles, caps = tiles_of(m, i)
+        st.image(tiles, caption=[f"{m} · {c}" for c in caps], width=360)
+    st.image(colour_bar(720, cmap))
+
+
 # -- the grid: one row per epoch, a column per method (and side) -----------------------------
-header = st.columns([1] + [2 if match is not None else 1] * len(methods))
+widths = [1] + [2 if match is not None else 1] * len(methods)
+header = st.columns(widths)
 header[0].markdown("**epoch**")
 for col, m in zip(header[1:], methods, strict=True):
     col.markdown(f"**{m}**" + (" · query | match" if match is not None else ""))
 for i, label in enumerate(exp.query[methods[0]].labels):
-    cols = st.columns([1] + [2 if match is not None else 1] * len(methods))
+    cols = st.columns(widths)
     sim = f"similarity {exp.similarity[i]:.3f}" if exp.similarity else ""
     cols[0].markdown(f"**{label}**  \n{sim}")
+    cols[0].button("Zoom", key=f"hm.zoom.{i}", on_click=zoom, args=(i,), icon=":material/zoom_in:")
     for col, m in zip(cols[1:], methods, strict=True):
-        tiles = [picture(query.picture, exp.query[m].heatmaps[i].map)]
-        if match is not None:
-            tiles.append(picture(match.picture, exp.match[m].heatmaps[i].map))
-        col.image(tiles, width=128)
-        col.caption(score_line(exp.scores[m], label))
+        tiles, caps = tiles_of(m, i)
+        col.image(tiles, width=TILE)
+        col.caption(" | ".join(caps))
 
 # -- scores, change between epochs, difference maps -----------------------------------------
 st.subheader("Attribution scores")
-rows = []
-for m in methods:
-    sc = exp.scores[m]
+
+
+def score_rows(m: str, side: str, sc: pd.DataFrame) -> list[dict]:
+    out = []
     for label in exp.query[m].labels:
         s = sc[sc["label"] == label].set_index("region")
-        rows.append(
+        out.append(
             {
                 "method": m,
+                "side": side,
                 "checkpoint": label,
-                "on animal": s["mass"].get("animal", np.nan),
-                "on artifacts": s["mass"].get("artifacts", np.nan),
+                "on animal": s["mass"].get("animal", np.nan) * 100,
+                "on artifacts": s["mass"].get("artifacts", np.nan) * 100,
                 "artifact enrichment": s["enrichment"].get("artifacts", np.nan),
                 "peak on animal": bool(s["peak"].get("animal", False)),
                 "no positive attribution": bool(s["empty"].iloc[0]) if len(s) else True,
             }
         )
-pct = st.column_config.NumberColumn(format="percent")
+    return out
+
+
+rows = []
+for m in methods:
+    rows += score_rows(m, "query", exp.scores[m])
+    if m in match_scores:
+        rows += score_rows(m, "match", match_scores[m])
+share = st.column_config.NumberColumn(format=ui.PCT_FORMAT)
 st.dataframe(
-    pd.DataFrame(rows), hide_index=True, key="hm.scores",
-    column_config={"on animal": pct, "on artifacts": pct},
+    pd.DataFrame(rows), hide_index=True, key="hm.scores", placeholder=ui.EMPTY,
+    column_config={"on animal": share, "on artifacts": share,
+                   "artifact enrichment": st.column_config.NumberColumn(format="%.2f")},
 )  # fmt: skip
 st.caption(
     "on animal / on artifacts: share of the positive attribution inside the region "
@@ -199,10 +285,10 @@ ia, ib = labels.index(a), labels.index(b)
 series_maps = exp.query[dm]
 ma, mb = series_maps.heatmaps[ia].map, series_maps.heatmaps[ib].map
 c1, c2, c3 = st.columns(3)
-c1.image(framed(picture(query.picture, ma), None, 1), caption=a, width=128)
-c2.image(framed(picture(query.picture, mb), None, 1), caption=b, width=128)
+c1.image(framed(picture(query, ma, regions), None, 1), caption=a, width=TILE)
+c2.image(framed(picture(query, mb, regions), None, 1), caption=b, width=TILE)
 c3.image(
-    framed(difference(mb - ma), None, 1), width=128,
+    framed(difference(mb - ma), None, 1), width=TILE,
     caption=f"{b} − {a}: red gained, blue lost · Spearman {change_score(ma, mb):.2f}",
 )  # fmt: skip
 scores = series_maps.change_scores()

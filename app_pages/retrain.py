@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from ui import safety
+from ui import links, safety
+from ui.widgets import kept
 from workbench import access, jobs
 from workbench.access import AccessError
 
@@ -25,8 +26,8 @@ home = ui.workspace_dir()
 exports = sorted((home / "exports").glob("*/manifest.csv")) if (home / "exports").is_dir() else []
 c1, c2 = st.columns(2)
 manifest = c1.text_input(
-    "Cleaned manifest", value=str(exports[-1]) if exports else "", key="retrain.manifest",
-    placeholder="…/manifest.csv written by Curate & export",
+    "Cleaned manifest", placeholder="…/manifest.csv written by Curate & export",
+    key="retrain.manifest", **kept("retrain.manifest", str(exports[-1]) if exports else ""),
 )  # fmt: skip
 
 
@@ -39,13 +40,19 @@ def default_recipe() -> str:
 
 
 recipe_in = c2.text_input(
-    "Recipe", value=default_recipe(), key="retrain.recipe",
-    placeholder="…/recipe.json of the baseline",
+    "Recipe", placeholder="…/recipe.json of the baseline",
+    key="retrain.recipe", **kept("retrain.recipe", default_recipe()),
 )  # fmt: skip
 c1, c2, c3 = st.columns([2, 1, 1])
-out = c1.text_input("New series folder", value=str(home / "series" / "curated"), key="retrain.out")
-epochs = c2.text_input("Epochs (empty: the recipe's)", value="", key="retrain.epochs")
-overwrite = c3.toggle("Replace checkpoints there", value=False, key="retrain.overwrite")
+out = c1.text_input(
+    "New series folder", key="retrain.out", **kept("retrain.out", str(home / "series" / "curated"))
+)
+epochs = c2.text_input(
+    "Epochs (empty: the recipe's)", key="retrain.epochs", **kept("retrain.epochs", "")
+)
+overwrite = c3.toggle(
+    "Replace checkpoints there", key="retrain.overwrite", **kept("retrain.overwrite", False)
+)
 
 
 def arguments() -> list[str] | str:
@@ -125,12 +132,25 @@ def job_status() -> None:
             "Cancel", key="retrain.cancel", on_click=safety.callback(jobs.cancel), args=(job,)
         )
     elif info["state"] == "succeeded":
-        st.success("Finished: open Compare with the new series as the curated one.")
+        folder = series_folder(info.get("command") or [])
+        st.success("Finished" + (f": the new series is in `{folder}`." if folder else "."))
+        if folder:
+            st.page_link(
+                "app_pages/compare.py", label="Compare it with the baseline",
+                icon=":material/compare:", query_params={links.SERIES: folder},
+            )  # fmt: skip
+    elif info["state"] == "cancelled" and (job.dir / "cancelled").exists():
+        st.info(f"Cancelled by you at epoch {done}" + (f" of {total}." if total else "."))
     elif info["state"] in ("failed", "cancelled"):
         st.error(f"The job {info['state']} (return code {info['returncode']}); see its log.")
     log = access.without_tracebacks(jobs.read_log(job, tail_lines=400))
     log = "\n".join(log.split("\n")[-25:])
     st.code(log or "(no output yet)", language="text")
+
+
+def series_folder(command: list[str]) -> str | None:
+    """The ``--out`` folder of a training command (its new series), or None."""
+    return next((command[i + 1] for i, a in enumerate(command[:-1]) if a == "--out"), None)
 
 
 st.subheader("Current job")

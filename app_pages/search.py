@@ -33,21 +33,31 @@ if ds.split("gallery").empty:
     )
     st.stop()
 # a gallery alone is enough to search; queries only add calibration data
-ev = ui.evaluation(ds, models) if not ds.split("query").empty else None
+ev = ui.evaluation(ds, models, required=False) if not ds.split("query").empty else None
 labels = ui.epoch_labels(models)
 c1, c2, c3 = st.columns([2, 1, 1])
 limits = access.UploadLimits.from_env()
+K_SOURCE = "search.source"  # "upload" or "example": the last one the visitor touched
+
+
+def _touched(source: str) -> None:
+    st.session_state[K_SOURCE] = source
+
+
 upload = c1.file_uploader(
-    "Photo", type=UPLOAD_TYPES, key="search.upload",
+    "Photo", type=UPLOAD_TYPES, key="search.upload", on_change=_touched, args=("upload",),
     help=f"Up to {limits.max_bytes / 1e6:g} MB and {limits.max_pixels / 1e6:g} megapixels.",
 )  # fmt: skip
 label = c2.selectbox("Checkpoint", labels, index=len(labels) - 1, key="search.epoch")
 n_posts = int(c3.number_input("Posts shown", 1, 20, 5, key="search.posts"))
 queries = ds.split("query")["image"].tolist()
+examples = queries or ds.split("gallery")["image"].tolist()  # a gallery alone: its own photos
 example = st.selectbox(
-    "…or try a query photo of the dataset", ["(none)", *queries], key="search.example",
+    f"…or try a {'query' if queries else 'gallery'} photo of the dataset", ["(none)", *examples],
+    key="search.example", on_change=_touched, args=("example",),
     help="Its own post is not removed from the results here: a volunteer's search has no "
-    "protocol, so a photo that is itself in the gallery finds itself.",
+    "protocol, so a photo that is itself in the gallery finds itself. The last one you chose "
+    "— upload or example — is searched.",
 )  # fmt: skip
 
 
@@ -63,8 +73,21 @@ if upload is None and example == "(none)":
     st.info("Upload a photo or pick one of the dataset's query photos.")
     st.stop()
 member = models[labels.index(label)]
+use_upload = upload is not None and (
+    example == "(none)" or st.session_state.get(K_SOURCE, "upload") == "upload"
+)
+if use_upload:
+    st.caption(f"Searching your upload **{upload.name}**" + (
+        f" (not the example {example}: choose it again to search it)" if example != "(none)"
+        else ""
+    ))  # fmt: skip
+else:
+    st.caption(f"Searching the dataset photo **{example}**" + (
+        f" (not your upload {upload.name}: remove it or upload again to search it)"
+        if upload is not None else ""
+    ))  # fmt: skip
 try:
-    if upload is not None:
+    if use_upload:
         # size, then pixels from the header, then one bounded decode: before any disk write
         query, feats = uploaded_query(
             member, access.check_upload(upload.getvalue(), upload.name, limits)
@@ -78,14 +101,32 @@ except (access.AccessError, ImageReadError) as exc:
     st.stop()
 gallery = ds.split("gallery")
 found = nearest_posts(feats[0], ui.gallery_features(ds, member), gallery, posts=n_posts)
+chosen = st.session_state.get(ui.K_THRESHOLD) or {}
+mine = chosen.get("checkpoint") == label and ev is not None  # the Checkpoints page's calibrator
 if ev is not None:
-    conf = ui.confidence(ds, member, ev.per_query[labels.index(label)])
+    conf = ui.confidence(
+        ds, member, ev.per_query[labels.index(label)],
+        method=chosen["calibration"] if mine else "logistic",
+        gallery=bool(chosen["gallery"]) if mine else True,
+    )  # fmt: skip
 else:  # no queries: calibrate on the gallery searched among itself
     conf = ui.confidence(ds, member, ui.gallery_queries(ds, member), gallery=False)
 best = found.iloc[0]
+if mine:
+    cut = float(chosen["threshold"])
+    cut_from = (
+        f"the threshold chosen on the Checkpoints page for {label} "
+        f"({chosen['target']:.0%} target precision)"
+    )
+else:
+    cut = ui.DEFAULT_THRESHOLD
+    cut_from = (
+        "a plain 50 % cut: no threshold was chosen on the Checkpoints page for this checkpoint "
+        "and calibration (choose one there for a target precision)"
+    )
 if conf is not None:
     p = float(conf.predict([best["similarity"]], [best["margin"]])[0])
-    verdict = "likely the same animal" if p >= 0.5 else "probably not the same animal"
+    verdict = "likely the same animal" if p >= cut else "probably not the same animal"
     st.metric(
         f"Best match: post {best['post_id']}", f"{p:.0%} confidence",
         f"similarity {best['similarity']:.3f}, margin {best['margin']:.3f} — {verdict}",
@@ -93,10 +134,11 @@ if conf is not None:
     )  # fmt: skip
     st.caption(
         f"Confidence: {conf.method} calibration of (similarity, margin) fitted on this "
-        f"checkpoint's queries and gallery-vs-gallery searches (held-out ECE {conf.ece:.3f})."
+        f"checkpoint's queries and gallery-vs-gallery searches (held-out ECE {conf.ece:.3f}). "
+        f'"Likely the same animal" from {cut:.2f} on: {cut_from}.'
     )
 truth = None
-if example != "(none)" and upload is None:
+if not use_upload:
     truth = ds.table.loc[ds.table["image"] == example, "post_id"].iloc[0]
 tiles = [framed(query.picture, None, 4)]
 captions = ["your photo"]

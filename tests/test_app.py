@@ -150,10 +150,11 @@ def test_heatmaps_page_grid_scores_and_difference(app):
     assert not at.exception, [e.message for e in at.exception]
     scores = frame(at, "on animal")
     assert sorted(scores["method"].unique()) == ["gradcam", "randomcam"]
-    assert scores["checkpoint"].tolist().count("epoch 12") == 2
-    on_animal = scores["on animal"].dropna()
-    assert ((on_animal >= 0) & (on_animal <= 1)).all()
-    assert any("Animal mask: ground truth" in c.value for c in at.caption)
+    assert set(scores["side"]) == {"query", "match"}  # a pair: both sides scored
+    assert scores[scores["side"] == "query"]["checkpoint"].tolist().count("epoch 12") == 2
+    on_animal = scores["on animal"].dropna()  # percentages
+    assert ((on_animal >= 0) & (on_animal <= 100)).all()
+    assert any("animal mask: ground truth" in c.value for c in at.caption)
     assert any("Rank correlation of consecutive maps" in c.value for c in at.caption)
     # the query chosen here stays chosen on the Triage page
     query = at.selectbox(key="hm.query").value
@@ -315,7 +316,8 @@ def test_curate_controls_come_from_the_rule_catalog(app):
     for r in CATALOG:
         for p in r.params:
             widget = kinds[p.kind](key=f"curate.{r.name}.{p.name}")
-            assert widget.label == p.name and widget.help == p.label, (r.name, p.name)
+            want = p.label[:1].upper() + p.label[1:]  # written for people, not the raw name
+            assert widget.label == want and f"{r.name}:{p.name}=" in widget.help, (r.name, p.name)
     # the sample carries ground truth: the artifact source defaults to tags and manifest
     assert at.selectbox(key="curate.homogeneous_artifact.source").value == "tags+manifest"
     assert at.number_input(key="curate.quality_flags.blur").value == 30.0

@@ -78,7 +78,7 @@ def test_every_page_and_a_keyboard_triage(app_world, tmp_path):
         page.get_by_role("link", name="Triage").first.click()
         page.get_by_text("queries reviewed").wait_for(timeout=120_000)
         idle(page)
-        name = page.get_by_label("Annotator")
+        name = page.get_by_role("textbox", name="Annotator")
         name.fill("keyboard-kim")
         name.press("Enter")
         idle(page)
@@ -99,3 +99,55 @@ def test_every_page_and_a_keyboard_triage(app_world, tmp_path):
     wanted = {"overview", "checkpoints", "heatmaps", "triage", "curate", "compare", "search",
               "triage-after-keys"}  # fmt: skip
     assert {f"{n}.png" for n in wanted} <= {p.name for p in SHOTS.glob("*.png")}
+
+
+def test_triage_deep_link_keyboard_and_reload(app_world, tmp_path):
+    """A copied Triage address opens the same query with the same annotator; J and 2 act in the
+    fragment (the address follows the query); a reload keeps the name."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from curation.dataset import load_dataset
+
+    queries = load_dataset(app_world["data"]).split("query")["image"].tolist()
+    wanted = queries[2]
+    store_path = tmp_path / "tags.sqlite"
+    env = {
+        "WORKBENCH_DATA": str(app_world["data"]),
+        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
+        "WORKBENCH_STORE": str(store_path),
+        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
+        "WORKBENCH_THREADS": "1",
+    }
+    with streamlit_server(env, tmp_path / "streamlit.log", entry="serve.py") as url, \
+            sync_playwright() as p:  # fmt: skip
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(f"{url}/triage?query={wanted}&annotator=link-lou")
+        page.get_by_text("queries reviewed").wait_for(timeout=120_000)
+        idle(page)
+        no_exception(page, "Triage from a link")
+        assert page.locator("code").first.inner_text() == wanted
+        assert page.get_by_role("textbox", name="Annotator").input_value() == "link-lou"
+        page.get_by_role("heading", name="Triage").click()
+        page.keyboard.press("J")
+        page.wait_for_function(
+            "(w) => document.querySelector('[data-testid=stMarkdownContainer] code')"
+            ".innerText !== w", arg=wanted, timeout=60_000,
+        )  # fmt: skip
+        idle(page)
+        after = page.locator("code").first.inner_text()
+        assert after != wanted and after in queries
+        assert f"query={after.replace('/', '%2F')}" in page.url or f"query={after}" in page.url
+        page.keyboard.press("2")
+        page.get_by_text("Saved:").first.wait_for(timeout=60_000)
+        idle(page)
+        page.screenshot(path=str(SHOTS / "triage-deep-link.png"), full_page=True)
+        page.reload()
+        page.get_by_text("queries reviewed").wait_for(timeout=120_000)
+        idle(page)
+        assert page.get_by_role("textbox", name="Annotator").input_value() == "link-lou"
+        browser.close()
+    state = TagStore(store_path).current().set_index("image")
+    assert state.at[after, "bucket"] == "missed"
+    assert state.at[after, "annotator"] == "link-lou"

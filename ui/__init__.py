@@ -6,7 +6,8 @@
 - :mod:`ui.compute` — cached computations (heatmaps, outcomes, rule removals, comparison);
 - :mod:`ui.widgets`, :mod:`ui.queries` — the query picker, top-k strip, query tables;
 - :mod:`ui.format`, :mod:`ui.progress` — how values and errors read, progress bars;
-- :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference.
+- :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference;
+- :mod:`ui.links` — deep links: the page's query, epoch and filters in the address.
 
 A page does ``import ui`` and calls these names; a new page goes in app_pages/ and is listed
 in app.py.
@@ -21,7 +22,7 @@ from ui.compute import (
     removals,
     rule_specs,
 )
-from ui.format import pct, store_problem
+from ui.format import EMPTY, PCT_FORMAT, blank, on_checkerboard, pct, store_problem
 from ui.loaders import (
     STORE_ERRORS,
     checkpoint_files,
@@ -30,6 +31,7 @@ from ui.loaders import (
     epoch_labels,
     evaluated,
     evaluation,
+    full_photo,
     gallery_features,
     gallery_queries,
     layer_shapes,
@@ -41,6 +43,7 @@ from ui.loaders import (
 )
 from ui.progress import progress_callback
 from ui.state import (
+    DEFAULT_THRESHOLD,
     FIX_CHECKPOINTS,
     FIX_DATA,
     K_ANNOTATOR,
@@ -49,6 +52,7 @@ from ui.state import (
     K_QUERY,
     K_RELOAD,
     K_STORE,
+    K_THRESHOLD,
     TOP_K,
 )
 from ui.workspace import (
@@ -70,6 +74,8 @@ from ui.workspace import (
 )
 
 __all__ = [
+    "DEFAULT_THRESHOLD",
+    "EMPTY",
     "FIX_CHECKPOINTS",
     "FIX_DATA",
     "K_ANNOTATOR",
@@ -78,6 +84,8 @@ __all__ = [
     "K_QUERY",
     "K_RELOAD",
     "K_STORE",
+    "K_THRESHOLD",
+    "PCT_FORMAT",
     "ROOT",
     "STORE_ERRORS",
     "TOP_K",
@@ -85,6 +93,7 @@ __all__ = [
     "allowed",
     "annotator",
     "annotator_default",
+    "blank",
     "cache_dir",
     "check",
     "checkpoint_files",
@@ -100,11 +109,13 @@ __all__ = [
     "evaluated",
     "evaluation",
     "explanation",
+    "full_photo",
     "gallery_features",
     "gallery_queries",
     "heatmap_cache",
     "layer_shapes",
     "load_photo",
+    "on_checkerboard",
     "outcomes",
     "pct",
     "policy",

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from curation.dataset import Dataset, load_dataset
 from curation.findings import DatasetError
-from curation.images import ImageReadError
+from curation.images import ImageReadError, load_rgb
 from curation.names import naming_from_env
 from curation.store import StoreBusyError, StoreError, TagStore
 from explain.heatmaps.explorer import Photo, gallery_self_queries, mean_colour, photo
@@ -26,7 +26,7 @@ from explain.models.checkpoints import CheckpointError, CheckpointFile, LoadedMo
 from explain.models.series import load_series
 from explain.retrieval.embeddings import embed_dataset
 from explain.retrieval.series import SeriesEvaluation, evaluate_series
-from ui.format import store_problem
+from ui.format import on_checkerboard, store_problem
 from ui.progress import progress_callback
 from ui.state import FIX_CHECKPOINTS, FIX_DATA, TOP_K
 from ui.workspace import allowed, cache_dir, data_key, policy, workspace
@@ -147,12 +147,19 @@ def _evaluation(data: str, shas: tuple[str, ...], k: int, _ds: Dataset, _models:
         clear()
 
 
-def evaluation(ds: Dataset, models: list[LoadedModel], k: int = TOP_K) -> SeriesEvaluation | None:
-    """Retrieval metrics of every checkpoint; the first computation shows a progress bar."""
+def evaluation(
+    ds: Dataset, models: list[LoadedModel], k: int = TOP_K, *, required: bool = True
+) -> SeriesEvaluation | None:
+    """Retrieval metrics of every checkpoint; the first computation shows a progress bar.
+    None when they cannot be computed: an error says why, or (``required=False``, a page that
+    works without them) a note."""
     try:
         return _evaluation(data_key(ds), tuple(m.sha1 for m in models), k, ds, models)
     except (ValueError, ImageReadError) as exc:
-        st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
+        if required:
+            st.error(f"Retrieval cannot be evaluated on this dataset.\n\n```\n{exc}\n```")
+        else:
+            st.caption(f"No retrieval evaluation on this dataset ({exc}); not needed here.")
         return None
 
 
@@ -217,6 +224,25 @@ def _photo(key: str, image: str, size: tuple[int, int], _ds: Dataset) -> Photo:
 def load_photo(ds: Dataset, image: str, size: tuple[int, int]) -> Photo:
     """A manifest image prepared for a model of input ``size`` (cached per image)."""
     return _photo(data_key(ds), image, size, ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _full(key: str, image: str, _ds: Dataset) -> np.ndarray:
+    return np.asarray(load_rgb(_ds.path(image)))
+
+
+def full_photo(ds: Dataset, image: str, *, checkerboard: bool = False) -> np.ndarray:
+    """A manifest image in its file's own pixels, ``(h, w, 3)`` uint8 (cached per image);
+    ``checkerboard``: its black background drawn as a grey checkerboard, for display
+    (:func:`ui.format.on_checkerboard`, cached too)."""
+    if checkerboard:
+        return _full_shown(data_key(ds), image, ds)
+    return _full(data_key(ds), image, ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _full_shown(key: str, image: str, _ds: Dataset) -> np.ndarray:
+    return on_checkerboard(_full(key, image, _ds))
 
 
 def thumbnail(ds: Dataset, image: str, size: tuple[int, int] = (256, 128)) -> np.ndarray:

@@ -9,7 +9,7 @@ no Streamlit: tested directly).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -148,3 +148,42 @@ def shortcut_letters(tags: list[str], reserved: str = "") -> dict[str, str]:
         out[tag] = free[0]
         taken.add(free[0])
     return out
+
+
+def note_text(value: object) -> str:
+    """A stored note as the Note box shows it: "" for a missing one (None or NaN), never
+    the text "nan"."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def next_unreviewed(decided: Sequence[bool], pos: int) -> int | None:
+    """Where **N** goes in a list whose entries are ``decided`` or not, from position ``pos``:
+    the first undecided entry from ``pos`` on — the current one counts when it is undecided, so
+    no undecided query is ever passed over — wrapping round to the start; None when every entry
+    is decided."""
+    n = len(decided)
+    for step in range(n):
+        i = (pos + step) % n
+        if not decided[i]:
+            return i
+    return None
+
+
+def decision(history: pd.DataFrame) -> dict | None:
+    """The decision in force on one image from its tag-store ``history`` (every event, with
+    ``undone``): the latest bucket event that is not undone and not an undo, as ``bucket``,
+    ``annotator`` and ``time`` — a later note or artifact tag does not change it. None when the
+    image has no bucket in force (never decided, cleared, or undone)."""
+    if history.empty:
+        return None
+    rows = history[(history["action"] == "bucket") & ~history["undone"].astype(bool)]
+    if "undoes" in rows:
+        rows = rows[rows["undoes"].isna()]
+    if rows.empty:
+        return None
+    last = rows.iloc[-1]
+    if not isinstance(last["bucket"], str) or not last["bucket"]:
+        return None
+    return {"bucket": last["bucket"], "annotator": last["annotator"], "time": last["time"]}

@@ -10,6 +10,38 @@ import streamlit as st
 
 from curation.rules.catalog import CATALOG, Param, Rule
 
+# what a choice means, for people (the catalog's values stay the command line's)
+CHOICE_LABELS = {
+    "raise": "stop and list them",
+    "ignore": "leave them out",
+    "tags": "annotators' tags",
+    "manifest": "the manifest's artifacts column",
+    "both": "tags and manifest",
+    "post": "the whole post",
+    "image": "that photo only",
+    "exact": "exact copies",
+    "near": "near copies",
+}
+
+
+def title(text: str) -> str:
+    """A rule's or parameter's words as a label: ``homogeneous_artifact`` -> "Homogeneous
+    artifact", "share of the post's photos (0..1)" -> "Share of the post's photos (0..1)"."""
+    text = text.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def shown(value: Any) -> str:
+    """How a choice reads on screen (:data:`CHOICE_LABELS`, else the value with spaces)."""
+    return CHOICE_LABELS.get(value, str(value).replace("_", " ").replace("-", " "))
+
+
+def help_for(rule: Rule, param: Param) -> str:
+    """A parameter's help: what it is, and its name on the command line."""
+    return (
+        f"{title(param.label)}. Command line: `workbench export --rule {rule.name}:{param.name}=…`"
+    )
+
 
 def _default(param: Param, ground_truth: bool) -> Any:
     if ground_truth and param.truth_default is not None:
@@ -17,34 +49,35 @@ def _default(param: Param, ground_truth: bool) -> Any:
     return param.default
 
 
-def _toggle(param: Param, default: Any, key: str, options: tuple) -> bool:
-    return st.toggle(param.name, value=default, key=key, help=param.label)
+def _toggle(param: Param, default: Any, key: str, options: tuple, hint: str) -> bool:
+    return st.toggle(title(param.label), value=default, key=key, help=hint)
 
 
-def _int(param: Param, default: Any, key: str, options: tuple) -> int:
-    return int(st.number_input(param.name, value=default, step=1, key=key, help=param.label))
+def _int(param: Param, default: Any, key: str, options: tuple, hint: str) -> int:
+    return int(st.number_input(title(param.label), value=default, step=1, key=key, help=hint))
 
 
-def _float(param: Param, default: Any, key: str, options: tuple) -> float:
+def _float(param: Param, default: Any, key: str, options: tuple, hint: str) -> float:
     step = 0.05 if default <= 1 else 1.0
-    return float(st.number_input(param.name, value=default, step=step, key=key, help=param.label))
+    return float(st.number_input(title(param.label), value=default, step=step, key=key, help=hint))
 
 
-def _choice(param: Param, default: Any, key: str, options: tuple) -> Any:
+def _choice(param: Param, default: Any, key: str, options: tuple, hint: str) -> Any:
     return st.selectbox(
-        param.name, options, index=options.index(default), key=key, help=param.label
-    )
+        title(param.label), options, index=options.index(default), key=key, help=hint,
+        format_func=shown,
+    )  # fmt: skip
 
 
-def _multi(param: Param, default: Any, key: str, options: tuple) -> tuple | None:
+def _multi(param: Param, default: Any, key: str, options: tuple, hint: str) -> tuple | None:
     chosen = st.multiselect(
-        param.name, options, default=[d for d in (default or ()) if d in options], key=key,
-        placeholder="all" if default is None else "none", help=param.label,
+        title(param.label), options, default=[d for d in (default or ()) if d in options],
+        key=key, placeholder="all" if default is None else "none", help=hint, format_func=shown,
     )  # fmt: skip
     return tuple(chosen) if chosen or default is not None else None
 
 
-WIDGETS: dict[str, Callable[[Param, Any, str, tuple], Any]] = {
+WIDGETS: dict[str, Callable[[Param, Any, str, tuple, str], Any]] = {
     "bool": _toggle,
     "int": _int,
     "float": _float,
@@ -58,7 +91,8 @@ def parameter(rule: Rule, param: Param, *, ground_truth: bool, values: Mapping[s
     parameter may name as its choices (artifact tags, annotators)."""
     options = param.choices if isinstance(param.choices, tuple) else values.get(param.choices, ())
     default = _default(param, ground_truth)
-    return WIDGETS[param.kind](param, default, f"curate.{rule.name}.{param.name}", tuple(options))
+    key = f"curate.{rule.name}.{param.name}"
+    return WIDGETS[param.kind](param, default, key, tuple(options), help_for(rule, param))
 
 
 def rule_controls(*, ground_truth: bool, values: Mapping[str, tuple]) -> list[tuple[str, dict]]:
@@ -68,8 +102,9 @@ def rule_controls(*, ground_truth: bool, values: Mapping[str, tuple]) -> list[tu
     for col, rule in zip(st.columns(len(CATALOG)), CATALOG, strict=True):
         with col:
             on = st.toggle(
-                rule.name.replace("_", " "), value=rule.on_by_default, key=f"curate.{rule.name}"
-            )
+                title(rule.name), value=rule.on_by_default, key=f"curate.{rule.name}",
+                help=f"Command line: `workbench export --rule {rule.name}`",
+            )  # fmt: skip
             st.caption(rule.description)
             if on:
                 params = {

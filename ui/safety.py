@@ -106,9 +106,12 @@ def account_box(annotator_key: str, default: str = "") -> None:
     (starting at ``default``)."""
     who = signed_in_user()
     if who is None:
+        if annotator_key not in st.session_state:  # a name from the address is kept
+            st.session_state[annotator_key] = default
         st.text_input(
-            "Annotator", value=default, key=annotator_key, placeholder="your name (for tags)"
-        )
+            "Annotator", key=annotator_key, placeholder="your name (for tags)",
+            help="Kept in the address (?annotator=): a bookmarked or reloaded page keeps it.",
+        )  # fmt: skip
         return
     if who:
         st.caption(f"Signed in as **{who}** (tags are recorded under this name)")

@@ -17,3 +17,7 @@ K_STORE = "workspace.store"
 K_ANNOTATOR = "workspace.annotator"
 K_RELOAD = "workspace.reload"
 K_QUERY = "explore.query"  # the query a page is looking at (shared by Heatmaps and Triage)
+# the match-confidence threshold chosen on the Checkpoints page, read by Search:
+# {"checkpoint": label, "calibration": name, "threshold": float in [0, 1], "target": precision}
+K_THRESHOLD = "ckpt.chosen_threshold"
+DEFAULT_THRESHOLD = 0.5  # used until a threshold is chosen for the checkpoint on screen
