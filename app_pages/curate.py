@@ -58,9 +58,26 @@ st.caption(
 specs = rule_controls(ground_truth=ds.has_ground_truth, values=values)
 if not specs:
     st.info("Switch on at least one rule to see what it removes.")
-removals = ui.removals(ds, tags, specs, state, post_flags)
-if removals is None:
+scores_path = None
+if any(name == "shortcut" for name, _ in specs):
+    raw = st.text_input(
+        "Shortcut scores for the shortcut rule (posts.csv)", key="curate.shortcut_scores",
+        value=str(ui.workspace_dir() / "shortcuts" / "posts.csv"),
+        help="Written by `workbench shortcuts --data DIR --checkpoints SERIES --out posts.csv`; "
+        "'confirmed only' counts the posts whose detections an annotator confirmed on Posts.",
+    )  # fmt: skip
+    scores_path = ui.allowed(
+        raw.strip(), "The shortcut-score table", expect="file",
+        fix="Write it with `workbench shortcuts --data DIR --checkpoints SERIES --out FILE`.",
+    )  # fmt: skip
+    if scores_path is None:
+        st.stop()
+computed = ui.removals(ds, tags, specs, state, post_flags, shortcuts=scores_path)
+if computed is None:
     st.stop()
+removals, split_notes = computed
+for note in split_notes:
+    st.warning(note)
 
 # -- preview ---------------------------------------------------------------------------------
 st.subheader("What the rules remove")

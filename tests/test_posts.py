@@ -175,3 +175,40 @@ def test_posts_page_confirms_a_posts_detections_and_undoes_it(app, app_world, tm
     dets = store.detections()
     assert set(dets.loc[dets["image"].isin(photos), "review"]) == {"unreviewed"}
     store.close()
+
+
+def test_curate_drops_posts_by_score_and_confirmed_only_follows_the_review(
+    app,  # noqa: F811
+    app_world,
+    tmp_path,
+):
+    from curation.rules import CATALOG
+
+    ds = load_dataset(app_world["data"])
+    train = ds.table[ds.table["split"] == "train"]
+    ids = sorted(train["post_id"].astype(str).unique())
+    top = ids[0]
+    photos = sorted(train.loc[train["post_id"].astype(str) == top, "image"])
+    out = tmp_path / "shortcuts"
+    out.mkdir()
+    scores_csv(out, [[p, "train", 0.9 if p == top else 0.1, 1.0, 0.1,
+                      "hands present" if p == top else "none", "{}"] for p in ids])  # fmt: skip
+    at = open_page(app, "curate")
+    for r in CATALOG:
+        at.toggle(key=f"curate.{r.name}").set_value(r.name == "shortcut")
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["photos removed"] == str(len(photos))
+    assert metrics["posts touched"] == "1"
+    at.toggle(key="curate.shortcut.confirmed_only").set_value(True).run()
+    assert {m.label: m.value for m in at.metric}["photos removed"] == "0"  # nobody confirmed
+    store = TagStore(tmp_path / "tags.sqlite", dataset=ds)
+    store.add_detections(pd.DataFrame({
+        "image": [photos[0]], "artifact": ["hands"], "score": [0.9], "threshold": [0.5],
+        "region": ["[]"], "detector": ["detector:hands@1"],
+    }))  # fmt: skip
+    store.review_detection(photos[0], "hands", "detector:hands@1", "confirm", annotator="ann")
+    store.close()
+    at.run()
+    assert {m.label: m.value for m in at.metric}["photos removed"] == str(len(photos))

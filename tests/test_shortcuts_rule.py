@@ -83,3 +83,29 @@ def test_bad_tables_are_refused_with_the_fix(dataset):
     assert shortcut(dataset.table, stray, unknown="ignore").empty
     with pytest.raises(ValueError, match="not numbers"):
         shortcut(dataset.table, _scores([("1", "train", "high", "none")]))
+
+
+def test_with_confirmations_follows_the_review_of_the_causes_artifact(dataset):
+    from curation.rules.shortcut import with_confirmations
+
+    scores = _scores([
+        ("1", "train", 0.9, "tongue relied on"),
+        ("2", "train", 0.9, "glare present"),
+        ("5", "gallery", 0.8, "model regions"),
+    ])  # fmt: skip
+    dets = pd.DataFrame({
+        "image": ["train/1_1.png", "train/2_1.png", "train/2_2.png", "gallery/5_2.png"],
+        "artifact": ["tongue", "glare", "glare", "hands"],
+        "review": ["confirmed", "confirmed", "rejected", "confirmed"],
+    })  # fmt: skip
+    got = with_confirmations(scores, dataset.table, dets)
+    # post 1: its tongue confirmed; post 2: one glare confirmed but another rejected; post 5:
+    # the model's own regions are no artifact to confirm (a hands confirmation does not count)
+    assert got["confirmed"].tolist() == [True, False, False]
+    assert "confirmed" not in scores.columns  # the caller's table is left as it was
+    none = with_confirmations(scores, dataset.table, None)
+    assert none["confirmed"].tolist() == [False, False, False]
+    given = scores.assign(confirmed=["yes", "no", "no"])
+    assert with_confirmations(given, dataset.table, dets) is given  # a file's own column wins
+    out = shortcut(dataset.table, got, confirmed_only=True)
+    assert out["post_id"].unique().tolist() == ["1"]

@@ -5,6 +5,8 @@ runs, and the library's error, with its fix, instead of a traceback)."""
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -13,7 +15,8 @@ import streamlit as st
 from curation.dataset import Dataset
 from curation.images import ImageReadError
 from curation.quality import measure_images
-from curation.rules import apply_rules, parse_rules, removal_frame, rule
+from curation.rules import SplitWarning, apply_rules, parse_rules, removal_frame, rule
+from curation.rules.shortcut import with_confirmations
 from curation.store import TagStore
 from explain.heatmaps.cache import HeatmapCache
 from explain.heatmaps.explorer import (
@@ -27,6 +30,7 @@ from explain.models.checkpoints import LoadedModel
 from explain.retrieval.confidence import CalibrationError, Confidence, fit_confidence
 from explain.retrieval.duplicates import find_duplicates
 from ui.loaders import gallery_queries
+from ui.posts import read_scores
 from ui.progress import progress_callback
 from ui.workspace import cache_dir, data_key
 
@@ -144,8 +148,16 @@ def _duplicates(data: str, _ds: Dataset) -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _removals(
-    data: str, specs_json: str, snapshot: str, _ds: Dataset, _state, _post_flags
-) -> pd.DataFrame:
+    data: str,
+    specs_json: str,
+    snapshot: str,
+    scores_key: tuple,
+    _ds: Dataset,
+    _state,
+    _post_flags,
+    _detections,
+    _shortcuts,
+) -> tuple[pd.DataFrame, list[str]]:
     specs = rule_specs(json.loads(specs_json))
     quality = dups = None
     for spec in specs:
@@ -156,22 +168,37 @@ def _removals(
             quality = _quality(data, tuple(rows["image"]), _ds)
         if "duplicates" in reads:
             dups = _duplicates(data, _ds)
-    _, removals = apply_rules(
-        _ds, specs, tags=_state, post_flags=_post_flags, duplicate_groups=dups, quality=quality
-    )
-    return removals
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", SplitWarning)
+        _, removals = apply_rules(
+            _ds, specs, tags=_state, post_flags=_post_flags, duplicate_groups=dups,
+            quality=quality, detections=_detections, shortcuts=_shortcuts,
+        )  # fmt: skip
+    notes = [str(w.message) for w in said if issubclass(w.category, SplitWarning)]
+    return removals, notes
 
 
 def removals(
-    ds: Dataset, tags: TagStore, specs: list[tuple[str, dict]], state, post_flags
-) -> pd.DataFrame | None:
-    """What ``specs`` (rule name, parameters) remove from ``ds``, or None after an error."""
+    ds: Dataset, tags: TagStore, specs: list[tuple[str, dict]], state, post_flags,
+    shortcuts: Path | None = None,
+) -> tuple[pd.DataFrame, list[str]] | None:  # fmt: skip
+    """What ``specs`` (rule name, parameters) remove from ``ds`` and the warnings about query
+    or gallery photos they remove, or None after an error. ``shortcuts``: a posts.csv of
+    ``workbench shortcuts`` for the shortcut rule (its ``confirmed`` column from the store's
+    review of the detections when the file has none)."""
     data = data_key(ds)
     try:
         if not specs:
-            return removal_frame([])
+            return removal_frame([]), []
         blob = json.dumps([[n, _plain(p)] for n, p in specs], sort_keys=True)
-        return _removals(data, blob, tags.snapshot_sha256(), ds, state, post_flags)
+        dets = tags.detections()
+        scores, key = None, ()
+        if shortcuts is not None and shortcuts.is_file():
+            stat = shortcuts.stat()
+            key = (str(shortcuts), stat.st_size, stat.st_mtime_ns)
+            scores = with_confirmations(read_scores(shortcuts), ds.table, dets)
+        return _removals(data, blob, tags.snapshot_sha256(), key, ds, state, post_flags, dets,
+                         scores)  # fmt: skip
     except (ValueError, ImageReadError) as exc:
         st.error(f"The rules cannot run: {exc}")
         return None

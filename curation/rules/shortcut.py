@@ -75,3 +75,34 @@ def shortcut(
                 f"({cause})",
             })  # fmt: skip
     return removal_frame(rows)
+
+
+def with_confirmations(
+    scores: pd.DataFrame, table: pd.DataFrame, detections: pd.DataFrame | None
+) -> pd.DataFrame:
+    """``scores`` with a ``confirmed`` column from the store's review of the detections
+    (:meth:`curation.store.TagStore.detections`): a post is confirmed when an annotator
+    confirmed a detection of its cause's artifact (the first word of ``cause``) on one of its
+    photos and rejected none. A table that already has ``confirmed`` is left as it is; a post
+    whose cause is no artifact (``model regions``, ``none``) is never confirmed."""
+    if "confirmed" in scores.columns:
+        return scores
+    out = scores.copy()
+    if detections is None or detections.empty:
+        out["confirmed"] = False
+        return out
+    t = table.assign(post_id=table["post_id"].astype(str))
+    d = detections.merge(t[["image", "post_id", "split"]], on="image", how="inner")
+    yes = set(zip(d.loc[d["review"] == "confirmed", "post_id"],
+                  d.loc[d["review"] == "confirmed", "split"],
+                  d.loc[d["review"] == "confirmed", "artifact"], strict=True))  # fmt: skip
+    no = set(zip(d.loc[d["review"] == "rejected", "post_id"],
+                 d.loc[d["review"] == "rejected", "split"],
+                 d.loc[d["review"] == "rejected", "artifact"], strict=True))  # fmt: skip
+    flags = []
+    for r in out.itertuples(index=False):
+        kind = str(getattr(r, "cause", "") or "").split(" ")[0]
+        key = (str(r.post_id), str(r.split), kind)
+        flags.append(key in yes and key not in no)
+    out["confirmed"] = flags
+    return out
