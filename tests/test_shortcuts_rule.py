@@ -109,3 +109,31 @@ def test_with_confirmations_follows_the_review_of_the_causes_artifact(dataset):
     assert with_confirmations(given, dataset.table, dets) is given  # a file's own column wins
     out = shortcut(dataset.table, got, confirmed_only=True)
     assert out["post_id"].unique().tolist() == ["1"]
+
+
+def test_export_confirmed_only_reads_the_stores_review(dataset, tmp_path_factory):
+    from click.testing import CliRunner
+
+    from curation.store import TagStore
+    from workbench.cli import main
+
+    tmp_path = tmp_path_factory.mktemp("work")  # outside the dataset: exports refuse it
+    posts = tmp_path / "posts.csv"
+    _scores([("1", "train", 0.9, "tongue present"), ("2", "train", 0.9, "glare present")]).to_csv(
+        posts, index=False
+    )
+    url = tmp_path / "tags.sqlite"
+    with TagStore(url, dataset=dataset) as ts:
+        ts.add_detections(pd.DataFrame({
+            "image": ["train/2_1.png"], "artifact": ["glare"], "score": [0.9],
+            "threshold": [0.5], "region": ["[]"], "detector": ["detector:glare@1"],
+        }))  # fmt: skip
+        ts.review_detection("train/2_1.png", "glare", "detector:glare@1", annotator="ann")
+    out = tmp_path / "clean"
+    res = CliRunner().invoke(main, [
+        "export", "--data", str(dataset.root), "--rules", "shortcut:confirmed_only=true",
+        "--shortcuts", str(posts), "--store", str(url), "--out", str(out), "--no-buckets",
+    ])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    kept = pd.read_csv(out / "manifest.csv", dtype={"post_id": str})
+    assert set(kept.loc[kept["split"] == "train", "post_id"]) == {"1"}  # 2 was confirmed: gone

@@ -127,7 +127,19 @@ def command(data, rules, store, out_dir, layout, dup_file, shortcut_file, heatma
     if shortcut_file is not None:
         import pandas as pd
 
-        shortcuts = pd.read_csv(shortcut_file, dtype={"post_id": str})
+        from curation.rules.shortcut import with_confirmations
+
+        try:
+            shortcuts = pd.read_csv(shortcut_file, dtype={"post_id": str})
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+                pd.errors.EmptyDataError) as exc:  # fmt: skip
+            raise click.ClickException(
+                f"{shortcut_file} is not a readable posts table ({exc}); write it again with "
+                "`workbench shortcuts`"
+            ) from exc
+        if {"post_id", "split"} <= set(shortcuts.columns):
+            shortcuts = with_confirmations(shortcuts, ds.table, detections)
+        extra["shortcuts"] = {"file": str(shortcut_file)}
     try:
         if specs:
             import warnings
