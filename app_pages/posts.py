@@ -20,7 +20,15 @@ from curation.perception.runner import detect_dataset
 from explain.storage.cache import DiskCache
 from ui import safety
 from ui.detections import draw
-from ui.posts import ScoresError, detected_of, filter_posts, post_table, read_scores, tag_all
+from ui.posts import (
+    ScoresError,
+    cause_kind,
+    detected_of,
+    filter_posts,
+    post_table,
+    read_scores,
+    tag_all,
+)
 
 K_POS = "posts.position"
 K_FLASH = "posts.flash"
@@ -268,7 +276,7 @@ for start in range(0, len(photos), PER_ROW):
 
 # -- actions ---------------------------------------------------------------------------------
 a1, a2, a3, a4 = st.columns([2, 1, 1, 1])
-start = vocab.index(row["cause"]) if row["cause"] in vocab else 0
+start = vocab.index(cause_kind(row["cause"])) if cause_kind(row["cause"]) in vocab else 0
 artifact = a1.selectbox(
     "Artifact for the whole post",
     vocab,

@@ -10,7 +10,7 @@ import pytest
 from curation.dataset import load_dataset
 from curation.store import TagStore
 from tests.test_app import app, open_page  # noqa: F401  (the AppTest fixture)
-from ui.posts import ScoresError, filter_posts, post_table, read_scores, tag_all
+from ui.posts import ScoresError, cause_kind, filter_posts, post_table, read_scores, tag_all
 
 TABLE = pd.DataFrame({
     "image": ["train/1_1.jpg", "train/1_2.jpg", "train/2_1.jpg", "train/3_1.jpg",
@@ -85,7 +85,7 @@ def test_filter_posts_by_artifact_score_review_and_detection():
     posts = pd.DataFrame({
         "post_id": ["a", "b", "c", "d"],
         "score": [0.9, 0.5, float("nan"), 0.2],
-        "cause": ["hands", "grass", "", ""],
+        "cause": ["hands relied on", "grass present", "model regions", ""],
         "tagged": ["", "tongue 1/2", "hands 3/3", ""],
         "detected": ["hands 2/2", "", "", "collar 1/4"],
         "reviewed": [False, True, True, False],
@@ -96,6 +96,13 @@ def test_filter_posts_by_artifact_score_review_and_detection():
     assert filter_posts(posts, detected=["collar"])["post_id"].tolist() == ["d"]
     assert filter_posts(posts, artifacts=["tongue"], reviewed="reviewed")["post_id"].tolist() == [
         "b"
+    ]
+    assert [cause_kind(c) for c in ("tongue present", "model regions", "none", "", None)] == [
+        "tongue",
+        "",
+        "",
+        "",
+        "",
     ]
     with pytest.raises(ValueError, match="reviewed must be all, reviewed or not reviewed"):
         filter_posts(posts, reviewed="yes")

@@ -19,6 +19,15 @@ SCORE_COLUMNS = ("post_id", "split", "score", "data_score", "reliance", "cause",
 MACHINE = "detector:"  # annotators whose name starts with this are detectors, not people
 
 
+def cause_kind(cause: object) -> str:
+    """The artifact a ``cause`` of ``workbench shortcuts`` names (``"hands relied on"`` →
+    ``"hands"``), or "" for ``model regions`` / ``none`` / no cause."""
+    words = str(cause).split(" ") if isinstance(cause, str) else []
+    if not words or cause in ("", "none") or cause.startswith("model regions"):
+        return ""
+    return words[0]
+
+
 class ScoresError(ValueError):
     """A posts.csv that cannot be used (the message names the file and the fix)."""
 
@@ -164,8 +173,7 @@ def filter_posts(
     arts = set(artifacts)
     if arts:
         names = [
-            {c for c in str(cause).split(";") if c}
-            | {t.split(" ")[0] for t in tags.split(", ") if t}
+            {cause_kind(cause)} - {""} | {t.split(" ")[0] for t in tags.split(", ") if t}
             for cause, tags in zip(posts["cause"], posts["tagged"], strict=True)
         ]
         keep &= pd.Series([bool(n & arts) for n in names], index=posts.index)
