@@ -20,6 +20,7 @@ from ui.browse_data import (
 )
 from ui.browse_detections import detections
 from ui.state import FIX_CHECKPOINTS
+from ui.views import saved_views
 
 P = "browse"
 PER_PAGE = (24, 36, 48)
@@ -74,6 +75,7 @@ c3.markdown(
 )
 view.sync_url(filters, page=page if page > 1 else None, epoch=member.epoch if member else None,
               annotator=view.who() if st.query_params.get("annotator") else None)  # fmt: skip
+saved_views(tags, P, P, view.who())
 
 rows = page_rows(shown, page, per_page)
 model_id = f"{member.arch}:{member.sha1[:12]}" if member is not None else None

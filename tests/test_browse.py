@@ -418,3 +418,25 @@ def test_photos_picked_on_the_map_are_listed_and_tagged(app_world, tmp_path, mon
     # the map's colours follow the store: colour by artifact now shows the tag
     at.selectbox(key="emb.colour").set_value("artifact").run()
     assert '"pose"' in at.get("plotly_chart")[0].proto.spec
+
+
+def test_a_saved_view_opens_its_filters_again(app_world, tmp_path, monkeypatch, truth):
+    ds, _ = truth
+    at = start(app_world, tmp_path, monkeypatch, "browse", {"annotator": "vera"})
+    at.multiselect(key="browse.f.split").select("query").run()
+    assert shown_count(at)[0] == len(ds.split("query"))
+    at.text_input(key="browse.views.name").input("queries only").run()
+    at.button(key="browse.views.save").click().run()
+    assert any(s.value == "Saved the view 'queries only'." for s in at.success)
+    from curation.store import TagStore
+
+    saved = TagStore(tmp_path / "tags.sqlite", dataset=ds).views(page="browse")
+    assert saved["name"].tolist() == ["queries only"]
+    assert saved.iloc[0]["params"]["split"] == "query" and saved.iloc[0]["annotator"] == "vera"
+    at.multiselect(key="browse.f.split").set_value(["train"]).run()
+    assert shown_count(at)[0] == len(ds.split("train"))
+    at.selectbox(key="browse.views.pick").set_value("queries only").run()
+    at.button(key="browse.views.open").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.multiselect(key="browse.f.split").value == ["query"]
+    assert shown_count(at)[0] == len(ds.split("query"))
