@@ -99,14 +99,34 @@ def test_the_command_writes_the_diagnosis(app_world, measured, tmp_path):
 
 
 @pytest.mark.skipif(not (SAMPLE / "synth.json").exists(), reason="the sample dataset is absent")
-def test_the_sample_sides_are_replayed_from_the_generator():
-    got = sample_sides(SAMPLE, ["query/15268_2.jpg", "query/10246_1.jpg", "query/12545_4.jpg"])
-    # looked at: the standing dog faces right, the lying cat left, the sitting one faces us
-    assert got == {"query/15268_2.jpg": ("stand", 1), "query/10246_1.jpg": ("lie", -1),
-                   "query/12545_4.jpg": ("sit", 1)}  # fmt: skip
-    assert side_truth(got)["query/12545_4.jpg"] == 0
+def test_the_shipped_sample_is_an_older_format_whose_sides_are_not_replayed():
+    with pytest.raises(ValueError, match="format 1 of the generator; this one writes format 2"):
+        sample_sides(SAMPLE, ["query/15268_2.jpg"])
     with pytest.raises(ValueError, match="not written by the sample generator"):
         sample_sides(SAMPLE.parent)
+
+
+@pytest.fixture(scope="module")
+def sided(tmp_path_factory):
+    """A dataset of today's generator with many queries (their facing side replayable)."""
+    from workbench.synth import SynthConfig, generate
+
+    folder = tmp_path_factory.mktemp("sided") / "pets"
+    generate(folder, SynthConfig(seed=5, n_train_ids=2, n_test_ids=40, n_gallery_distractors=0,
+                                 n_query_without_gallery=0, photos_min=2, photos_max=3,
+                                 height=128, width=64, counterfactual=False))  # fmt: skip
+    return folder
+
+
+def test_the_sides_are_replayed_from_the_generator(sided):
+    ds = load_dataset(sided)
+    images = list(ds.split("query")["image"])
+    got = sample_sides(sided, images)
+    assert set(got) == set(images)
+    assert all(side in (-1, 1) for _, side in got.values())
+    truth = side_truth(got)
+    assert {truth[i] for i in images} <= {-1, 0, 1}
+    assert all((truth[i] == 0) == (got[i][0] not in ("stand", "lie")) for i in images)
 
 
 def test_a_dataset_of_another_generator_version_is_named_not_replayed(app_world, tmp_path):
@@ -121,19 +141,18 @@ def test_a_dataset_of_another_generator_version_is_named_not_replayed(app_world,
         sample_sides(folder)
 
 
-@pytest.mark.skipif(not (SAMPLE / "synth.json").exists(), reason="the sample dataset is absent")
-def test_the_silhouette_rule_finds_the_generators_side_on_the_sample_queries():
+def test_the_silhouette_rule_finds_the_generators_side(sided):
     from curation.images import load_rgb
     from curation.perception.silhouette import animal_mask
     from explain.diagnose.pose import side_accuracy, silhouette_side
 
-    ds = load_dataset(SAMPLE)
+    ds = load_dataset(sided)
     images = list(ds.split("query")["image"])
-    truth = side_truth(sample_sides(SAMPLE, images))
+    truth = side_truth(sample_sides(sided, images))
     sides = [silhouette_side(animal_mask(np.asarray(load_rgb(ds.path(i)))).mask)[0]
              for i in images]  # fmt: skip
     t = np.array([truth[i] for i in images])
-    assert (t != 0).sum() >= 30
+    assert (t != 0).sum() >= 15
     known = t != 0
     assert float((np.array(sides)[known] == t[known]).mean()) >= 0.9
     assert side_accuracy(np.array(sides), t) >= 0.9

@@ -19,7 +19,7 @@ import numpy as np
 from workbench.synth import render as rnd
 from workbench.synth.animals import parts_box
 from workbench.synth.config import SynthConfig
-from workbench.synth.dataset import MARKER, is_sample_dataset
+from workbench.synth.dataset import FORMAT, MARKER, is_sample_dataset
 from workbench.synth.plan import plan
 from workbench.synth.poses import POSE_WEIGHTS, POSES, pose_parts
 
@@ -57,7 +57,14 @@ def sample_sides(
     folder = Path(folder)
     if not is_sample_dataset(folder):
         raise ValueError(f"{folder} was not written by the sample generator (no {MARKER})")
-    fields = json.loads((folder / MARKER).read_text())["config"]
+    info = json.loads((folder / MARKER).read_text())
+    if info.get("format") != FORMAT:
+        raise ValueError(
+            f"{folder} was written by format {info.get('format')} of the generator; this one "
+            f"writes format {FORMAT} and cannot replay its facing sides (the shipped sample is "
+            "format 1): generate a dataset with `workbench generate` to have replayable sides"
+        )
+    fields = info["config"]
     unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(SynthConfig)})
     if unknown:
         raise ValueError(

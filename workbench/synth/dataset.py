@@ -23,6 +23,9 @@ from workbench.synth.config import SynthConfig
 from workbench.synth.plan import PhotoPlan, plan
 from workbench.synth.render import Rendered, render
 
+# what synth.json says about the generator that wrote it: 2 since the collar artifact, twin
+# polluted posts and artifact decoys (the shipped sample_data/pets is format 1)
+FORMAT = 2
 MARKER = "synth.json"
 DEFAULT_CONFIG = SynthConfig()
 GENERATOR = "workbench.synth"
@@ -99,7 +102,12 @@ def generate(
                 progress(i + 1, len(photos))
         table = pd.DataFrame(rows, columns=list(COLUMNS))
         table.to_csv(tmp / "manifest.csv", index=False, lineterminator="\n")
-        info = {"generator": GENERATOR, "format": 1, "photos": len(rows), "config": asdict(config)}
+        info = {
+            "generator": GENERATOR,
+            "format": FORMAT,
+            "photos": len(rows),
+            "config": asdict(config),
+        }
         (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
         _swap(tmp, out_dir)
     except BaseException:
