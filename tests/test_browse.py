@@ -232,11 +232,13 @@ def test_cached_maps_finds_what_the_pages_compute_and_nothing_else(app_world, tm
 # -- the pages ---------------------------------------------------------------------------------
 
 
-def start(app_world, tmp_path, monkeypatch, page: str, params: dict | None = None) -> AppTest:
+def start(
+    app_world, tmp_path, monkeypatch, page: str, params: dict | None = None, cache=None
+) -> AppTest:
     monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
     monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
     monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
+    monkeypatch.setenv("WORKBENCH_CACHE", str(cache or app_world["base"] / "cache"))
     monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
     st.cache_data.clear()
@@ -353,7 +355,9 @@ def test_annotator_from_the_link(app_world, tmp_path, monkeypatch):
 
 
 def test_the_dialog_opens_and_moves_through_the_shown_photos(app_world, tmp_path, monkeypatch):
-    at = start(app_world, tmp_path, monkeypatch, "browse", {"split": "query"})
+    # a cache of its own: other pages' tests (Triage prefetches) fill the shared one with maps
+    at = start(app_world, tmp_path, monkeypatch, "browse", {"split": "query"},
+               cache=tmp_path / "cache")  # fmt: skip
     order = tiles(at)
     at.button(key=f"browse.open.{order[1]}").click().run()
     assert not at.exception, [e.message for e in at.exception]

@@ -583,7 +583,8 @@ RECIPES = {
                                                        'a list, e.g. ["random_flip"]')),
     "augment-unknown": ({"augment": ["rotate"]}, field(
         "augment", "['rotate'] (list)",
-        "a list of random_flip, random_crop, color_jitter (unknown: ['rotate'])")),
+        "a list of random_flip, random_crop, color_jitter, random_gamma, artifact_erasing "
+        "(unknown: ['rotate'])")),
     "optimizer-number": ({"optimizer": 5}, field(
         "optimizer", "5", "one of adam, amsgrad, sgd, rmsprop, radam, adamw")),
     "label_smooth-text": ({"label_smooth": "yes"}, field("label_smooth", "'yes' (str)",
