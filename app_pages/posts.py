@@ -236,14 +236,15 @@ if pd.notna(row["score"]):
                 st.code(row["evidence"])
 else:
     st.caption("No shortcut score for this post (see the sidebar).")
-st.caption(
-    f"Tagged: {row['tagged'] or 'nothing'} · detected: {row['detected'] or '–'} · "
-    f"flags: {row['flags'] or 'none'}"
-)
-
 # -- the post's photos, with the detections drawn -------------------------------------------
 found = _detect(ui.data_key(ds), tuple(photos), ds)
 hits = detected_of(found, photos)
+seen = hits.groupby("artifact")["image"].nunique() if len(hits) else {}
+st.caption(
+    f"Tagged: {row['tagged'] or 'nothing'} · detected: "
+    f"{', '.join(f'{a} {n}/{len(photos)}' for a, n in dict(seen).items()) or '–'} · "
+    f"flags: {row['flags'] or 'none'}"
+)
 reviews = {(r.image, r.artifact): r.review for r in stored.itertuples(index=False)}
 people = state[~state["annotator"].astype(str).str.startswith("detector:")] if len(state) else state
 mine = people.set_index("image") if len(people) else None
