@@ -52,7 +52,7 @@ if ev is not None:
 else:
     st.info(f"Outcomes need checkpoints: every photo reads 'not a query'. {FIX_CHECKPOINTS}")
 
-found, detection_help = detections(P)
+found, detection_help = detections(P, tags)
 state = ui.store_state(tags)
 table = photo_table(ds, per_query, state, found, k=FOUND_K)
 choices = filter_choices(table, tags.vocabulary())

@@ -48,7 +48,7 @@ if "emb.epoch" not in st.session_state:
 chosen = st.sidebar.selectbox("Checkpoint", epochs, key="emb.epoch",
                               format_func=lambda e: f"epoch {e}")  # fmt: skip
 member = models[epochs.index(chosen)]
-found, detection_help = detections(P)
+found, detection_help = detections(P, tags)
 state = ui.store_state(tags)
 table = photo_table(ds, ev.per_query[epochs.index(chosen)], state, found, k=FOUND_K)
 

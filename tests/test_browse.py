@@ -444,3 +444,32 @@ def test_a_saved_view_opens_its_filters_again(app_world, tmp_path, monkeypatch, 
     assert not at.exception, [e.message for e in at.exception]
     assert at.multiselect(key="browse.f.split").value == ["query"]
     assert shown_count(at)[0] == len(ds.split("query"))
+
+
+def test_stored_detections_leave_out_rejected_and_below_threshold():
+    from ui.browse_data import stored_detections
+
+    found = pd.DataFrame({
+        "image": ["a.jpg", "a.jpg", "b.jpg", "c.jpg"],
+        "artifact": ["tongue", "hands", "glare", "collar"],
+        "detected": [True, True, False, True],
+        "review": ["unreviewed", "confirmed", "unreviewed", "rejected"],
+    })  # fmt: skip
+    assert stored_detections(found).to_dict() == {"a.jpg": "hands;tongue"}
+    assert stored_detections(found.iloc[:0]).empty
+
+
+def test_browse_reads_the_stores_machine_tags_without_a_file(app_world, tmp_path, monkeypatch):
+    from curation.store import TagStore
+
+    ds = load_dataset(app_world["data"])
+    image = ds.split("train")["image"].iloc[0]
+    with TagStore(tmp_path / "tags.sqlite", dataset=ds) as ts:
+        ts.add_detections(pd.DataFrame({
+            "image": [image], "artifact": ["collar"], "score": [0.9], "threshold": [0.5],
+            "region": ["[]"], "detector": ["detector:collar@1"],
+        }))  # fmt: skip
+    at = start(app_world, tmp_path, monkeypatch, "browse")
+    assert any("tag store's machine tags (1 photos)" in c.value for c in at.sidebar.caption)
+    at.multiselect(key="browse.f.detection").select("collar").run()
+    assert tiles(at) == [image]

@@ -210,6 +210,16 @@ def page_rows(table: pd.DataFrame, page: int, per_page: int) -> pd.DataFrame:
     return table.iloc[(page - 1) * per_page : page * per_page]
 
 
+def stored_detections(found: pd.DataFrame) -> pd.Series:
+    """Detected artifacts per image (as :func:`read_detections`) from the tag store's machine
+    tags (:meth:`curation.store.TagStore.detections`): results at or above their detector's
+    threshold that no annotator rejected."""
+    if found.empty:
+        return pd.Series(dtype=object, name="artifact")
+    hit = found[found["detected"].astype(bool) & (found["review"] != "rejected")]
+    return hit.groupby("image")["artifact"].agg(lambda a: ";".join(sorted(set(a))))
+
+
 def read_detections(path: str | Path) -> pd.Series:
     """Detected artifacts per image (``;``-joined, sorted; images without any detection are
     absent) from a ``workbench detect --out`` CSV (columns ``image``, ``artifact``,
