@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from curation.dataset import load_dataset
 from curation.store import TagStore
 from curation.store_agreement import cohen_kappa
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest import open_app
 
 
 @pytest.fixture
 def app(app_world, tmp_path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
-    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-    def open_page() -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.run()
-        at.switch_page("app_pages/agreement.py")
-        at.run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
+    def open_page() -> AppTest:  # opened after the test has written the store
+        return open_app(app_world, tmp_path, monkeypatch, "agreement")
 
     return open_page
 

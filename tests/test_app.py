@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 from curation.dataset import load_dataset
 from curation.store import TagStore
 from explain.retrieval.series import evaluate_series
+from tests.apptest import open_app
 from workbench.train import Recipe
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -28,18 +29,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 @pytest.fixture
 def app(app_world, tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
-    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return open_app(app_world, tmp_path, monkeypatch)
 
 
 def frame(at: AppTest, column: str) -> pd.DataFrame:

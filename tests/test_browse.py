@@ -5,12 +5,10 @@ app.py with Streamlit's AppTest on the small generated dataset."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from curation.dataset import load_dataset
@@ -21,6 +19,7 @@ from explain.heatmaps.explorer import explain_query, photo
 from explain.models.series import load_series
 from explain.retrieval.projection import umap_available
 from explain.retrieval.series import evaluate_series
+from tests.apptest import open_app
 from ui import browse_map as bm
 from ui.browse_data import (
     DETECTION_COLUMNS,
@@ -39,8 +38,6 @@ from ui.browse_data import (
     selected_images,
 )
 from ui.queries import NO_BUCKET
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 # -- the table and its filters ----------------------------------------------------------------
 
@@ -235,21 +232,7 @@ def test_cached_maps_finds_what_the_pages_compute_and_nothing_else(app_world, tm
 def start(
     app_world, tmp_path, monkeypatch, page: str, params: dict | None = None, cache=None
 ) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
-    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(cache or app_world["base"] / "cache"))
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.switch_page(f"app_pages/{page}.py")
-    for k, v in (params or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return open_app(app_world, tmp_path, monkeypatch, page, params=params, cache=cache)
 
 
 def shown_count(at: AppTest) -> tuple[int, int]:

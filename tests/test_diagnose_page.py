@@ -6,28 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+from tests.apptest import open_app
 
 
 @pytest.fixture
 def page(app_world, tmp_path, monkeypatch) -> AppTest:
-    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
-    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.run()
-    at.switch_page("app_pages/diagnose.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return open_app(app_world, tmp_path, monkeypatch, "diagnose", timeout=240)
 
 
 def test_the_page_runs_the_diagnosis_and_shows_every_answer(page, tmp_path):

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
+from tests.apptest import open_app
 from workbench.experiment.runner import GRID, RESULT
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 QUERIES = 10
 
 
@@ -61,19 +59,7 @@ def experiment(tmp_path: Path) -> Path:
 def test_experiments_page_shows_progress_verdicts_and_deltas(
     app_world, experiment, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("WORKBENCH_DATA", str(app_world["data"]))
-    monkeypatch.setenv("WORKBENCH_CHECKPOINTS", str(app_world["series"]))
-    monkeypatch.setenv("WORKBENCH_STORE", str(tmp_path / "tags.sqlite"))
-    monkeypatch.setenv("WORKBENCH_CACHE", str(app_world["base"] / "cache"))
-    monkeypatch.setenv("WORKBENCH_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("WORKBENCH_ALLOWED_ROOTS", str(app_world["base"]))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/experiments.py")
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
+    at = open_app(app_world, tmp_path, monkeypatch, "experiments")
     assert not at.error, [e.value for e in at.error]
     assert at.text_input(key="experiments.folder").value == str(experiment)
     tables = {tuple(df.value.columns): df.value for df in at.dataframe}
