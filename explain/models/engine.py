@@ -177,14 +177,20 @@ class InferenceEngine:
             if self.kind == "eager":
                 batch = batch.contiguous(memory_format=torch.channels_last)
             out = self._fn(batch)
-        if not isinstance(out, torch.Tensor) or out.dim() != 2:
-            kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"shape {out.shape}"
-            raise ValueError(
-                f"the model returned {kind} in eval mode, not a (batch, features) tensor; "
-                "load it with explain.models.checkpoints.load_model (torchreid models return the "
-                "embedding in eval mode)"
-            )
-        return out
+        return features(out)
+
+
+def features(out: object) -> torch.Tensor:
+    """``out`` when it is a ``(batch, features)`` tensor (what a re-ID model returns in eval
+    mode), else ValueError saying how to load the model."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"shape {out.shape}"
+        raise ValueError(
+            f"the model returned {kind} in eval mode, not a (batch, features) tensor; "
+            "load it with explain.models.checkpoints.load_model (torchreid models return the "
+            "embedding in eval mode)"
+        )
+    return out
 
 
 def onnx_available() -> bool:

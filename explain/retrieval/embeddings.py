@@ -20,7 +20,7 @@ from curation.dataset import Dataset
 from curation.images import load_rgb
 from explain.models.checkpoints import LoadedModel
 from explain.models.device import set_threads
-from explain.models.engine import engine_for
+from explain.models.engine import engine_for, features
 from explain.models.preprocess import test_transform
 from explain.storage.cache import DiskCache, make_key
 from explain.storage.hashing import content_hashes
@@ -90,15 +90,7 @@ def _engine_forward(model: torch.nn.Module, kind: str):
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        kind = type(out).__name__ if not isinstance(out, torch.Tensor) else f"shape {out.shape}"
-        raise ValueError(
-            f"the model returned {kind} in eval mode, not a (batch, features) tensor; "
-            "load it with explain.models.checkpoints.load_model (torchreid models return the "
-            "embedding in eval mode)"
-        )
-    return out
+    return features(model(x))
 
 
 @dataclass
