@@ -28,7 +28,7 @@ def scores_csv(tmp_path, rows, columns=None):
     return path
 
 
-def test_read_scores_names_the_file_and_the_fix(tmp_path):
+def test_read_scores_names_the_file_and_the_fix(tmp_path, monkeypatch):
     with pytest.raises(ScoresError, match=r"does not exist; write it with `workbench shortcuts"):
         read_scores(tmp_path / "none.csv")
     bad = scores_csv(tmp_path, [["1", "train", 0.5]], ["post_id", "split", "score"])
@@ -40,6 +40,14 @@ def test_read_scores_names_the_file_and_the_fix(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ScoresError, match="not a readable CSV"):
         read_scores(tmp_path / "empty.csv")
+    import ui.posts
+
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * 2048)
+    monkeypatch.setattr(ui.posts, "MAX_SCORES_BYTES", 1024)
+    with pytest.raises(ScoresError, match="is 0 MB; a shortcut-score table may be at most 0"):
+        read_scores(big)  # refused before pandas reads it
+    monkeypatch.undo()
     good = scores_csv(tmp_path, [["007", "train", 0.5, 1.0, "", "hands", "{}"]])
     got = read_scores(good)
     assert got.at[0, "post_id"] == "007"  # ids stay text, leading zeros kept

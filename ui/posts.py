@@ -17,6 +17,7 @@ import pandas as pd
 
 SCORE_COLUMNS = ("post_id", "split", "score", "data_score", "reliance", "cause", "evidence")
 MACHINE = "detector:"  # annotators whose name starts with this are detectors, not people
+MAX_SCORES_BYTES = 200 * 1024 * 1024  # posts.csv rows with evidence: a few KB a post
 
 
 def cause_kind(cause: object) -> str:
@@ -37,9 +38,15 @@ def read_scores(path: str | Path) -> pd.DataFrame:
 
     Returns one row per ``(post_id, split)`` with the :data:`SCORE_COLUMNS` (``post_id`` as
     text, the three scores as floats, NaN where the file left them empty). Raises
-    :class:`ScoresError` for a missing or unreadable file, a missing column or a repeated post.
+    :class:`ScoresError` for a missing, oversized or unreadable file, a missing column or a
+    repeated post.
     """
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_SCORES_BYTES:
+        raise ScoresError(
+            f"{path} is {path.stat().st_size / 2**20:.0f} MB; a shortcut-score table may be at "
+            f"most {MAX_SCORES_BYTES // 2**20} MB (score fewer posts, or leave out --photos rows)"
+        )
     try:
         table = pd.read_csv(path, dtype={"post_id": str, "split": str}, keep_default_na=False,
                             na_values=[""])  # fmt: skip
