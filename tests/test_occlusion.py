@@ -231,3 +231,66 @@ def test_jit_trace_is_shared_by_models_of_one_architecture(monkeypatch):
         np.testing.assert_allclose(hm.raw, want, atol=1e-5)
     assert key in eng._TRACES and eng._trace_key(nets[1], x) == key
     assert len(calls) == 1  # the second model loaded its weights into a copy of the trace
+
+
+@pytest.mark.parametrize(("size", "window", "stride", "baseline"),
+                         [((128, 64), 16, 8, "blur"), ((96, 48), 12, 5, "mean"),
+                          ((64, 32), 8, 8, "black")])  # fmt: skip
+def test_incremental_osnet_equals_captum(size, window, stride, baseline):
+    from explain.models.adapter import build_model
+
+    torch.manual_seed(1)
+    model = build_model("osnet_x0_25", 5).eval()
+    for p in model.parameters():  # trained-looking weights: random batch-norm statistics
+        p.data.add_(torch.randn_like(p) * 0.05)
+    x = torch.randn(1, 3, *size)
+    x[..., : size[0] // 3, :] = baseline_image(x, "black")[..., : size[0] // 3, :]  # a black band
+    ref = torch.randn(512)
+    target = PairSimilarity(ref)
+    hm = compute("occlusion", model, x, target, window=window, stride=stride, baseline=baseline,
+                 incremental=True, batch_size=7)  # fmt: skip
+    assert hm.info["incremental"] is True and hm.info["engine"] == "onnx"
+    base = baseline_image(x, baseline, window=window)
+    with torch.no_grad():
+        want = captum(lambda b: target(model(b)), x, base, window, window, stride, stride, ppe=64)
+    scale = float(np.abs(want).max())
+    assert scale > 1e-4  # the comparison is not trivially small
+    np.testing.assert_allclose(hm.raw, want, atol=scale * 1e-3)
+    dense = compute("occlusion", model, x, target, window=window, stride=stride,
+                    baseline=baseline)  # fmt: skip
+    assert dense.info["incremental"] is False
+    np.testing.assert_allclose(hm.raw, dense.raw, atol=scale * 1e-4)
+
+
+def test_incremental_falls_back_and_says_why():
+    from explain.models.adapter import build_model
+
+    x = torch.randn(1, 3, 20, 14)
+    hm = compute("occlusion", small_net(3, pool=1), x, SelfSimilarity(), window=4, stride=2,
+                 incremental=True)  # fmt: skip
+    assert hm.info["incremental"] is False
+    assert "is not torchreid's OSNet" in hm.info["incremental_note"]
+    model = build_model("osnet_x0_25", 5).eval()
+    hm = compute("occlusion", model, torch.randn(1, 3, 66, 34), SelfSimilarity(), window=8,
+                 stride=8, incremental=True)  # fmt: skip
+    assert hm.info["incremental"] is False
+    assert "not a multiple of the stem stride 4" in hm.info["incremental_note"]
+    ibn = build_model("osnet_ibn_x1_0", 5).eval()
+    from explain.heatmaps.methods._incremental import Unsupported, _check_structure
+
+    with pytest.raises(Unsupported, match="instance normalisation"):
+        _check_structure(ibn)
+
+
+def test_incremental_refuses_a_split_that_differs(monkeypatch):
+    from explain.heatmaps.methods import _incremental
+    from explain.models.adapter import build_model
+
+    model = build_model("osnet_x0_25", 5).eval()
+    x = torch.randn(1, 3, 64, 32)
+    real = _incremental.IncrementalOSNet.__call__
+    monkeypatch.setattr(_incremental.IncrementalOSNet, "__call__",
+                        lambda self, wins: real(self, wins) + 0.1)  # fmt: skip
+    hm = compute("occlusion", model, x, SelfSimilarity(), window=8, stride=8, incremental=True)
+    assert hm.info["incremental"] is False
+    assert "split model differs from the model" in hm.info["incremental_note"]
