@@ -57,9 +57,11 @@ from explain.models.engine_export import Export, onnx_bytes
 
 ENGINES = ("auto", "onnx", "openvino", "jit", "eager", "bf16")
 BF16_KIND = "bf16 (approximate)"
-# bf16 keeps 8 bits of mantissa (about 0.4% per value): the check allows 2% of the largest output
-# (at least 1); OSNet x0.25 differs by about 5e-4 on outputs of magnitude 0.1
-BF16_TOLERANCE = 2e-2
+# bf16 keeps 8 bits of mantissa (0.4% per value, compounded over the layers): the check allows
+# 10% of the largest output (at least 1), enough to catch a wrong graph (errors of the order of the
+# output), not meant to bound the rounding. Measured: the sample's epoch-60 OSNet x0.25 differs by
+# up to 3.1e-2 of its largest output on real photos (cosine to the f32 embedding >= 0.999)
+BF16_TOLERANCE = 0.1
 _WHAT = {"onnx": "ONNX export", "openvino": "OpenVINO", "bf16": "OpenVINO bf16",
          "jit": "TorchScript tracing"}  # fmt: skip
 
@@ -138,9 +140,11 @@ class InferenceEngine:
             )
         diff = float((got - want).abs().max()) / max(1.0, float(want.abs().max()))
         if not diff <= tolerance:
+            why = "bf16 rounding is too coarse for this model" if tolerance == BF16_TOLERANCE else (
+                "the model may have input-dependent control flow")  # fmt: skip
             raise EngineError(
                 f"the traced model differs from the model by {diff:.2e} relative to its largest "
-                f"output (> {tolerance:g}); the model may have input-dependent control flow"
+                f"output (> {tolerance:g}); {why}"
             )
 
     def _build_jit(self, example: torch.Tensor) -> None:
