@@ -214,3 +214,10 @@ def test_export_cache_folder_follows_workbench_cache(monkeypatch, tmp_path):
     assert export_mod.export_cache_dir() == export_mod.PROJECT / ".workbench" / "cache"
     export_mod.set_export_cache(None)
     assert export_mod.export_cache_dir() is None
+
+
+@pytest.mark.parametrize("kind", ["openvino", "bf16"])
+def test_openvino_engines_refuse_a_model_off_the_cpu(kind):
+    example = torch.zeros(1, 3, 24, 12, device="meta")  # stands in for a GPU: not the CPU
+    with pytest.raises(EngineError, match=r"runs on the CPU and the model is on meta"):
+        InferenceEngine(tiny(), kind).prepare(example)

@@ -193,6 +193,11 @@ class InferenceEngine:
 
     def _order(self, device: torch.device, notes: list[str]) -> list[str]:
         """The engines to try in turn for ``self.kind`` on ``device``."""
+        if self.kind in ("openvino", "bf16") and device.type != "cpu":
+            raise EngineError(
+                f"engine={self.kind!r} runs on the CPU and the model is on {device.type}; "
+                "use engine='auto' (TorchScript on a GPU)"
+            )
         if self.kind == "bf16":
             if not engine_openvino.openvino_available():
                 raise EngineError(
