@@ -105,6 +105,12 @@ def test_bf16_is_labelled_approximate_and_never_auto(cache_dir, monkeypatch):
     engine_for(model, "auto")(x)
     assert engine_for(model, "auto").kind == "onnx"
 
+    import explain.models.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "BF16_TOLERANCE", diff / 10)  # the check uses this bound
+    with pytest.raises(EngineError, match=r"bf16 rounding is too coarse.*engine='onnx' \(exact\)"):
+        InferenceEngine(model, "bf16")(x)
+
     monkeypatch.setattr(engine_openvino, "bf16_supported", lambda: False)
     with pytest.raises(EngineError, match="bf16 units"):
         InferenceEngine(model, "bf16")(x)

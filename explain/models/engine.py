@@ -207,7 +207,7 @@ class InferenceEngine:
             if not engine_openvino.bf16_supported():
                 raise EngineError(
                     "engine='bf16' needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one "
-                    "has none; use engine='onnx' (exact, as fast here)"
+                    "has none; use engine='onnx' (exact)"
                 )
             return ["bf16"]
         auto = ["onnx", "jit"] if device.type == "cpu" and onnx_available() else ["jit"]
@@ -234,8 +234,9 @@ class InferenceEngine:
                 except Exception as exc:  # this engine failed: take the next one, and say so
                     reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
                     if self.kind != "auto" and not missing:
+                        other = "'onnx' (exact)" if kind == "bf16" else "'eager'"
                         raise EngineError(
-                            f"{_WHAT[kind]} failed ({reason}); use engine='eager'"
+                            f"{_WHAT[kind]} failed ({reason}); use engine={other}"
                         ) from exc
                     what = "onnx export" if kind == "onnx" else "jit tracing"
                     notes.append(f"{what} failed ({reason})")
