@@ -9,7 +9,16 @@ is never touched), in large batches under ``torch.inference_mode()``:
   Runtime's CPU provider with all graph optimisations (batch-norm folding, fused convolutions,
   its own AVX-512 kernels): about 1.8x faster than ``"jit"`` for OSNet x0.25 on one core
   (``python benchmarks/bench_engines.py``). Outputs are checked against the eager model when the
-  engine is built, like ``"jit"``'s. CPU only: on a GPU, ``"auto"`` takes ``"jit"``.
+  engine is built, like ``"jit"``'s. The export is kept in the disk cache by a hash of the weights
+  (:mod:`explain.models.engine_export`), so the next process skips it.
+- ``"openvino"``: the same ONNX export compiled by OpenVINO for the CPU in f32 (exact, checked
+  like ``"onnx"``; :mod:`explain.models.engine_openvino`). Without openvino installed it falls
+  back to what ``"auto"`` takes, with a note naming ``pip install openvino``.
+- ``"bf16"``: **approximate** — OpenVINO computing in bfloat16 on a CPU with bf16 units
+  (AVX512-BF16 or AMX); its :attr:`kind` is ``"bf16 (approximate)"``, so the heatmap's ``info``
+  and every page that prints the engine says so. Checked against the eager model with the looser
+  :data:`BF16_TOLERANCE`. Refused (EngineError) without openvino or without bf16 units: torch's
+  bf16 autocast on a CPU without them is slower than ``"onnx"`` in f32. Never taken by ``"auto"``.
 - ``"jit"``: the copy traced with TorchScript, frozen and passed through
   ``torch.jit.optimize_for_inference`` (batch-norm folded into the convolutions, fused
   convolution + ReLU kernels): 3-4x faster than eager on CPU for OSNet. Outputs are checked
@@ -18,7 +27,10 @@ is never touched), in large batches under ``torch.inference_mode()``:
 - ``"eager"``: the copy in channels-last memory format (1.5x faster than the default format).
 - ``"auto"``: ``"onnx"`` when onnxruntime is installed and the model is on the CPU, else
   ``"jit"``; the next one down when exporting, tracing or the check fails (recorded in
-  :attr:`note` and the heatmap's ``info``, with a RuntimeWarning).
+  :attr:`note` and the heatmap's ``info``, with a RuntimeWarning). Not ``"openvino"``: on OSNet
+  x0.25 it is no faster than ONNX Runtime in f32. On a GPU (a CUDA model) ``"auto"`` takes
+  ``"jit"`` even when onnxruntime offers ``CUDAExecutionProvider``: only ONNX Runtime's CPU
+  provider is used (nothing was measured on a GPU).
 
 Gradients (Grad-CAM and its family) and training stay in torch.
 
@@ -32,7 +44,6 @@ one trace per architecture and input size.
 from __future__ import annotations
 
 import copy
-import io
 import threading
 import warnings
 import weakref
@@ -41,7 +52,18 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-ENGINES = ("auto", "onnx", "jit", "eager")
+from explain.models import engine_openvino
+from explain.models.engine_export import Export, onnx_bytes
+
+ENGINES = ("auto", "onnx", "openvino", "jit", "eager", "bf16")
+BF16_KIND = "bf16 (approximate)"
+# bf16 keeps 8 bits of mantissa (0.4% per value, compounded over the layers): the check allows
+# 10% of the largest output (at least 1), enough to catch a wrong graph (errors of the order of the
+# output), not meant to bound the rounding. Measured: the sample's epoch-60 OSNet x0.25 differs by
+# up to 3.1e-2 of its largest output on real photos (cosine to the f32 embedding >= 0.999)
+BF16_TOLERANCE = 0.1
+_WHAT = {"onnx": "ONNX export", "openvino": "OpenVINO", "bf16": "OpenVINO bf16",
+         "jit": "TorchScript tracing"}  # fmt: skip
 
 
 class EngineError(RuntimeError):
@@ -64,7 +86,10 @@ def _fingerprint(model: nn.Module) -> tuple:
 
 
 class InferenceEngine:
-    """A gradient-free, batched forward function ``(N, 3, H, W) -> (N, D)`` for one model."""
+    """A gradient-free, batched forward function ``(N, 3, H, W) -> (N, D)`` for one model.
+
+    ``export_cached``: after the build, True when an ONNX-based engine read its export from the
+    disk cache, False when it exported, None for the others."""
 
     def __init__(self, model: nn.Module, kind: str = "auto", tolerance: float = 1e-4):
         if kind not in ENGINES:
@@ -72,6 +97,7 @@ class InferenceEngine:
         self.kind = kind
         self.note = ""
         self.tolerance = tolerance
+        self.export_cached: bool | None = None
         self._lock = threading.Lock()
         copy_ = copy.deepcopy(model).eval()
         for p in copy_.parameters():
@@ -96,8 +122,14 @@ class InferenceEngine:
             _TRACES[key] = traced
         return copy.deepcopy(traced)
 
-    def _check(self, frozen: Callable[[torch.Tensor], torch.Tensor], example: torch.Tensor) -> None:
+    def _check(
+        self,
+        frozen: Callable[[torch.Tensor], torch.Tensor],
+        example: torch.Tensor,
+        tolerance: float | None = None,
+    ) -> None:
         # on a batch of another size than the trace's, with distinct images
+        tolerance = self.tolerance if tolerance is None else tolerance
         probe = torch.cat([example, example.flip(-1), example * 0.5], 0)
         with torch.inference_mode():
             want = self._eager(probe.contiguous(memory_format=torch.channels_last))
@@ -107,10 +139,12 @@ class InferenceEngine:
                 f"the traced model returns {type(got).__name__} of another shape than the model"
             )
         diff = float((got - want).abs().max()) / max(1.0, float(want.abs().max()))
-        if not diff <= self.tolerance:
+        if not diff <= tolerance:
+            why = "bf16 rounding is too coarse for this model" if tolerance == BF16_TOLERANCE else (
+                "the model may have input-dependent control flow")  # fmt: skip
             raise EngineError(
                 f"the traced model differs from the model by {diff:.2e} relative to its largest "
-                f"output (> {self.tolerance:g}); the model may have input-dependent control flow"
+                f"output (> {tolerance:g}); {why}"
             )
 
     def _build_jit(self, example: torch.Tensor) -> None:
@@ -131,43 +165,89 @@ class InferenceEngine:
         self._fn = frozen
         self.kind = "jit"
 
-    def _build_onnx(self, example: torch.Tensor) -> None:
-        session = onnx_session(self._eager, example)
+    def _build_exported(self, kind: str, example: torch.Tensor) -> None:
+        """``"onnx"``, ``"openvino"`` or ``"bf16"`` from the ONNX export (cached on disk); a
+        cached export that does not load or fails the check is deleted and exported again."""
+        for _attempt in range(2):  # the second after a rejected cached export: exported afresh
+            export = onnx_bytes(self._eager, example)
+            try:
+                if kind == "onnx":
+                    fn = _ort_run(_ort_session(export.data))
+                else:
+                    fn = engine_openvino.openvino_run(export.data, "f32" if kind == "openvino"
+                                                      else "bf16")  # fmt: skip
+                self._check(fn, example, BF16_TOLERANCE if kind == "bf16" else None)
+            except Exception as exc:
+                if not export.cached:
+                    raise
+                export.reject(f"the cached export failed: {type(exc).__name__}: {exc}"[:300])
+                continue
+            break
+        self._note_export(export)
+        self._fn = fn
+        self.kind = BF16_KIND if kind == "bf16" else kind
 
-        def run(batch: torch.Tensor) -> torch.Tensor:
-            x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-            return torch.from_numpy(session.run(None, {"images": x})[0])
+    def _note_export(self, export: Export) -> None:
+        self.export_cached = export.cached
+        self.note = export.note  # the export cache could not be written (already warned)
 
-        self._check(run, example)
-        self._fn = run
-        self.kind = "onnx"
+    def _order(self, device: torch.device, notes: list[str]) -> list[str]:
+        """The engines to try in turn for ``self.kind`` on ``device``."""
+        if self.kind in ("openvino", "bf16") and device.type != "cpu":
+            raise EngineError(
+                f"engine={self.kind!r} runs on the CPU and the model is on {device.type}; "
+                "use engine='auto' (TorchScript on a GPU)"
+            )
+        if self.kind == "bf16":
+            if not engine_openvino.openvino_available():
+                raise EngineError(
+                    f"engine='bf16' runs on OpenVINO, which is not installed; "
+                    f"{engine_openvino.INSTALL_HINT}, or use engine='onnx' (exact)"
+                )
+            if not engine_openvino.bf16_supported():
+                raise EngineError(
+                    "engine='bf16' needs a CPU with bf16 units (AVX512-BF16 or AMX) and this one "
+                    "has none; use engine='onnx' (exact)"
+                )
+            return ["bf16"]
+        auto = ["onnx", "jit"] if device.type == "cpu" and onnx_available() else ["jit"]
+        if self.kind == "openvino" and not engine_openvino.openvino_available():
+            notes.append(f"openvino is not installed ({engine_openvino.INSTALL_HINT})")
+            return auto
+        return auto if self.kind == "auto" else [self.kind]
 
     def prepare(self, example: torch.Tensor) -> None:
         """Build the fast model on first use (``example``: ``(1, 3, H, W)`` on the device)."""
         with self._lock:
             if self._jit_ready or self.kind == "eager":
                 return
-            notes = []
-            order = {"auto": ["onnx", "jit"], "onnx": ["onnx"], "jit": ["jit"]}[self.kind]
-            if self.kind == "auto" and (example.device.type != "cpu" or not onnx_available()):
-                order = ["jit"]  # ONNX Runtime's CPU provider only; a GPU stays in torch
+            notes: list[str] = []
+            order = self._order(example.device, notes)
+            missing = bool(notes)  # openvino asked for but not installed: auto's order instead
             for kind in order:
                 try:
-                    (self._build_onnx if kind == "onnx" else self._build_jit)(example[:1])
+                    if kind == "jit":
+                        self._build_jit(example[:1])
+                    else:
+                        self._build_exported(kind, example[:1])
                     break
                 except Exception as exc:  # this engine failed: take the next one, and say so
                     reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}"
-                    if self.kind != "auto":
-                        what = "ONNX export" if kind == "onnx" else "TorchScript tracing"
-                        raise EngineError(f"{what} failed ({reason}); use engine='eager'") from exc
+                    if self.kind != "auto" and not missing:
+                        other = "'onnx' (exact)" if kind == "bf16" else "'eager'"
+                        raise EngineError(
+                            f"{_WHAT[kind]} failed ({reason}); use engine={other}"
+                        ) from exc
                     what = "onnx export" if kind == "onnx" else "jit tracing"
                     notes.append(f"{what} failed ({reason})")
             else:
                 self.kind = "eager"
                 notes.append("ran eager")
+            if missing and self.kind != "eager":
+                notes.append(f"ran {self.kind}")
             if notes:
-                self.note = "; ".join(notes)
-                warnings.warn(self.note, RuntimeWarning, stacklevel=3)
+                warnings.warn("; ".join(notes), RuntimeWarning, stacklevel=3)
+            self.note = "; ".join([*notes, *([self.note] if self.note else [])])
             self._jit_ready = True
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
@@ -202,30 +282,29 @@ def onnx_available() -> bool:
     return True
 
 
-def onnx_session(model: nn.Module, example: torch.Tensor):
-    """An ONNX Runtime session of ``model`` (eval mode, no gradients) for inputs shaped like
-    ``example`` ``(1, 3, H, W)`` with any batch size; one intra-op thread per torch thread."""
+def _ort_session(data: bytes):
     import onnxruntime as ort
 
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notices
-        torch.onnx.export(
-            model.to(memory_format=torch.contiguous_format),
-            example.detach().cpu().contiguous(),
-            buf,
-            input_names=["images"],
-            output_names=["features"],
-            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    model.to(memory_format=torch.channels_last)
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _ort_run(session) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
+        return torch.from_numpy(session.run(None, {"images": x})[0])
+
+    return run
+
+
+def onnx_session(model: nn.Module, example: torch.Tensor):
+    """An ONNX Runtime session of ``model`` (eval mode, no gradients) for inputs shaped like
+    ``example`` ``(1, 3, H, W)`` with any batch size; one intra-op thread per torch thread. The
+    export is read from the export cache when there (:mod:`explain.models.engine_export`)."""
+    return _ort_session(onnx_bytes(model, example).data)
 
 
 _CACHE: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, str, InferenceEngine]] = (
