@@ -44,7 +44,7 @@ def test_flags_pick_the_default_lists():
     assert "randomcam" not in names(reference=False) and "occlusion" in names(reference=False)
     occ = spec("occlusion")
     assert occ.slow and set(occ.execution_only) == {"batch_size", "skip_unchanged", "engine",
-                                                   "progress"}  # fmt: skip
+                                                   "incremental", "progress"}  # fmt: skip
     assert occ.defaults == {"window": 16, "stride": 8, "baseline": "blur", "colour": None,
                             "blur_sigma": None}  # fmt: skip
     assert spec("gradcam").defaults == {"layer": None}
@@ -84,6 +84,19 @@ def test_canonical_parameters_equal_what_each_method_reports(monkeypatch):
                       "colour": (0.1, 0.2, 0.3), "engine": "eager"}
     ) == {"window": [4, 2], "stride": [2, 2], "baseline": "mean",
           "colour": [0.1, 0.2, 0.3]}  # fmt: skip
+
+
+def test_an_approximate_engine_gets_its_own_canonical_parameters():
+    from explain.models import engine_openvino
+
+    exact = canonical_params("occlusion", {"window": 4, "engine": "onnx"})
+    approx = canonical_params("occlusion", {"window": 4, "engine": "bf16"})
+    assert "approximate" not in exact and approx == {**exact, "approximate": "bf16"}
+    if not engine_openvino.bf16_supported():
+        pytest.skip("no bf16 units on this CPU: the bf16 engine refuses to run")
+    model, x = conv_net(0), torch.rand(1, 3, 16, 8)
+    hm = compute("occlusion", model, x, SelfSimilarity(), window=4, stride=2, engine="bf16")
+    assert hm.params == canonical_params("occlusion", {"window": 4, "stride": 2, "engine": "bf16"})
 
 
 def test_canonical_layer_and_bad_parameters(monkeypatch):

@@ -41,6 +41,7 @@ from torch import nn
 from explain.heatmaps.base import Heatmap, check_heatmap, input_shape
 from explain.heatmaps.layers import default_layer as layer_of
 from explain.heatmaps.targets import as_target
+from explain.models.engine import APPROXIMATE_ENGINES
 
 METHODS_PACKAGE = "explain.heatmaps.methods"
 Method = Callable[..., Heatmap]
@@ -292,8 +293,8 @@ def canonical_params(
     """What a map of ``method`` depends on: ``params`` with the defaults filled in, the
     execution-only options removed, ``layer=None`` replaced by the architecture's default layer
     (``default_layer``, else :func:`explain.heatmaps.layers.default_layer` of ``model``), then
-    the method's own canonical form. JSON data, equal to the ``params`` of the Heatmap the
-    method returns for these parameters."""
+    the method's own canonical form, plus ``approximate`` naming an approximate engine (bf16).
+    JSON data, equal to the ``params`` of the Heatmap the method returns for these parameters."""
     s = spec(method)
     check_params(method, params)
     values = {**s.defaults, **{k: v for k, v in params.items() if k in s.defaults}}
@@ -308,4 +309,6 @@ def canonical_params(
         values["layer"] = default_layer
     if s.canonical is not None:
         values = s.canonical(values)
+    if params.get("engine") in APPROXIMATE_ENGINES:  # another map: never shares the exact one's key
+        values["approximate"] = params["engine"]
     return jsonable(values)

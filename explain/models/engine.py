@@ -57,6 +57,7 @@ from explain.models.engine_export import Export, onnx_bytes
 
 ENGINES = ("auto", "onnx", "openvino", "jit", "eager", "bf16")
 BF16_KIND = "bf16 (approximate)"
+APPROXIMATE_ENGINES = ("bf16",)  # maps made with these are cached apart from exact ones
 # bf16 keeps 8 bits of mantissa (0.4% per value, compounded over the layers): the check allows
 # 10% of the largest output (at least 1), enough to catch a wrong graph (errors of the order of the
 # output), not meant to bound the rounding. Measured: the sample's epoch-60 OSNet x0.25 differs by

@@ -51,7 +51,7 @@ from explain.heatmaps.catalog import register
 from explain.heatmaps.methods._incremental import Unsupported
 from explain.heatmaps.methods._incremental import build as incremental_path
 from explain.heatmaps.targets import EmbeddingTarget
-from explain.models.engine import engine_for
+from explain.models.engine import APPROXIMATE_ENGINES, engine_for
 from explain.models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
 BASELINES = ("black", "mean", "blur")
@@ -283,6 +283,8 @@ def occlusion(
         {"window": win, "stride": stride, "baseline": baseline, "colour": colour,
          "blur_sigma": blur_sigma}
     )  # fmt: skip
+    if engine in APPROXIMATE_ENGINES:
+        params["approximate"] = engine
     info["seconds"] = time.perf_counter() - t0
     return Heatmap(
         map=positive_map(raw, raw.shape),
