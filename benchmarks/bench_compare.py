@@ -1,0 +1,101 @@
+"""The Compare page's first run on the sample, as its Run button runs it with the page's defaults.
+
+    flock /tmp/heavy.lock .venv/bin/python benchmarks/bench_compare.py [--repeats 2] [--profile]
+
+What the button runs: :func:`explain.compare.series.compare_series` of the sample dataset
+(``sample_data/pets``), the baseline series (``sample_data/series/baseline``) against the curated
+one (``sample_data/series/curated``), methods ``["gradcam"]``, 6 queries in the heatmap grid,
+120 photos with artifacts scored, with a :class:`explain.heatmaps.cache.HeatmapCache` — here a
+fresh temporary folder per run, so every run is a first run. One torch thread.
+
+Prints each run's total and a breakdown by stage (the progress stages ``compare_series``
+reports: embeddings per series, heatmaps, counterfactual drop, grid per method; "report" is
+:func:`explain.compare.report.write_report`), then the median total. ``--profile``: one more
+run under cProfile, the top functions by cumulative time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WORKBENCH_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# the page's defaults (app_pages/compare.py)
+METHODS = ["gradcam"]
+N_QUERIES = 6
+LIMIT = 120
+
+
+def one_run() -> tuple[float, dict[str, float]]:
+    """(total seconds, seconds per stage) of one compare_series on a fresh cache, plus the
+    report written from it."""
+    from curation.dataset import load_dataset
+    from explain.compare.report import write_report
+    from explain.compare.series import compare_series
+    from explain.heatmaps.cache import HeatmapCache
+    from explain.models.series import load_series
+
+    stages: dict[str, float] = {}
+    state = {"t": time.perf_counter()}
+
+    def note(stage: str, done: int, total: int) -> None:
+        # progress comes after each piece of work: the time since the last call is this stage's
+        now = time.perf_counter()
+        stages[stage] = stages.get(stage, 0.0) + now - state["t"]
+        state["t"] = now
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        state["t"] = t0
+        ds = load_dataset(ROOT / "sample_data" / "pets")
+        base = load_series(ROOT / "sample_data" / "series" / "baseline")
+        cur = load_series(ROOT / "sample_data" / "series" / "curated")
+        note("load dataset and series", 1, 1)
+        comp = compare_series(
+            ds, base, cur, methods=METHODS, n_queries=N_QUERIES, limit=LIMIT,
+            cache=HeatmapCache(Path(tmp) / "cache"), progress=note,
+        )  # fmt: skip
+        write_report(comp, Path(tmp) / "report")
+        note("report", 1, 1)
+        total = time.perf_counter() - t0
+    return total, stages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    print(f"torch threads: {torch.get_num_threads()}")
+    totals = []
+    for i in range(args.repeats):
+        total, stages = one_run()
+        totals.append(total)
+        print(f"run {i + 1}: {total:.1f} s")
+        for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
+            print(f"    {name:<28} {sec:7.1f} s")
+    if totals:
+        print(f"median of {len(totals)} fresh run(s): {statistics.median(totals):.1f} s")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(one_run)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The numbers :func:`explain.compare.series.compare_series` returns on a small case, pinned:
+metrics, artifact mass (any artifact, and per artifact summed), counterfactual drops, the grid
+images, so making the comparison faster cannot change what it reports. The values were taken
+from the one-image-at-a-time computation (one Grad-CAM forward and backward per photo and
+checkpoint) before the batched one replaced it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from curation.dataset import load_dataset
+from explain.compare.series import compare_series
+from explain.heatmaps.cache import HeatmapCache
+from tests.test_compare import series
+
+# (series, epoch, subset): (mAP, rank1, mINP)
+METRICS = {
+    ("baseline", 1, "all"): (0.24665761, 0.25, 0.18156376),
+    ("baseline", 1, "clean"): (0.18372125, 0.0, 0.23809524),
+    ("baseline", 2, "all"): (0.24462804, 0.125, 0.19454264),
+    ("baseline", 2, "clean"): (0.1956852, 0.0, 0.25),
+    ("curated", 1, "all"): (0.22910304, 0.125, 0.18658062),
+    ("curated", 1, "clean"): (0.20769374, 0.0, 0.27777778),
+    ("curated", 2, "all"): (0.2380829, 0.0, 0.23272947),
+    ("curated", 2, "clean"): (0.16778448, 0.0, 0.2173913),
+}
+# (series, method, epoch, group): (mass_mean, enrichment_mean, n), artifact "any"
+MASS = {
+    ("baseline", "gradcam", 1, "clean"): (0.032824928, 0.89195806, 5),
+    ("baseline", "gradcam", 1, "polluted"): (0.058047189, 0.84155645, 5),
+    ("baseline", "gradcam", 2, "clean"): (0.035621588, 0.97895659, 5),
+    ("baseline", "gradcam", 2, "polluted"): (0.057014565, 0.84915216, 5),
+    ("baseline", "gradcam++", 1, "clean"): (0.032907278, 0.89602384, 5),
+    ("baseline", "gradcam++", 1, "polluted"): (0.057954257, 0.84050133, 5),
+    ("baseline", "gradcam++", 2, "clean"): (0.035602883, 0.97874489, 5),
+    ("baseline", "gradcam++", 2, "polluted"): (0.056992835, 0.84913267, 5),
+    ("curated", "gradcam", 1, "clean"): (0.032652638, 0.89343807, 5),
+    ("curated", "gradcam", 1, "polluted"): (0.054103828, 0.77485023, 5),
+    ("curated", "gradcam", 2, "clean"): (0.034851552, 0.96278451, 5),
+    ("curated", "gradcam", 2, "polluted"): (0.055494048, 0.82055706, 5),
+    ("curated", "gradcam++", 1, "clean"): (0.032674767, 0.89345329, 5),
+    ("curated", "gradcam++", 1, "polluted"): (0.054302807, 0.77779778, 5),
+    ("curated", "gradcam++", 2, "clean"): (0.034923993, 0.9644454, 5),
+    ("curated", "gradcam++", 2, "polluted"): (0.055544358, 0.82105424, 5),
+}
+# (series, method): (sum of the per-artifact mass_mean, rows)
+PER_ARTIFACT = {
+    ("baseline", "gradcam"): (0.50233995, 12),
+    ("baseline", "gradcam++"): (0.50216314, 12),
+    ("curated", "gradcam"): (0.48567747, 12),
+    ("curated", "gradcam++"): (0.48668037, 12),
+}
+# (series, epoch, group): (drop_pair_mean, drop_self_mean, n)
+DROPS = {
+    ("baseline", 1, "all"): (-7.2208641e-05, 0.00017091632, 10),
+    ("baseline", 1, "clean"): (0.00023348331, 7.5542927e-05, 5),
+    ("baseline", 1, "polluted"): (-0.0003779006, 0.00026628971, 5),
+    ("baseline", 2, "all"): (6.2258543e-05, 0.00011045933, 10),
+    ("baseline", 2, "clean"): (0.00012017906, 2.6345253e-05, 5),
+    ("baseline", 2, "polluted"): (4.3380307e-06, 0.0001945734, 5),
+    ("curated", 1, "all"): (0.00013831109, 7.2222948e-05, 10),
+    ("curated", 1, "clean"): (4.624486e-05, 5.0413609e-05, 5),
+    ("curated", 1, "polluted"): (0.00023037732, 9.4032288e-05, 5),
+    ("curated", 2, "all"): (0.00067202299, 0.0002435267, 10),
+    ("curated", 2, "clean"): (0.0003779781, 0.0001316905, 5),
+    ("curated", 2, "polluted"): (0.00096606789, 0.00035536289, 5),
+}
+QUERIES = ["query/83184_6.jpg", "query/83273_5.jpg"]
+COLUMNS = ["baseline e1", "baseline e2", "curated e1", "curated e2"]
+GRID_MEAN = {"gradcam": 180.98404, "gradcam++": 180.98806}  # mean RGB value of the grid PNG
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    from workbench.synth import SynthConfig, generate
+
+    base = tmp_path_factory.mktemp("pinned")
+    config = SynthConfig(seed=2, n_train_ids=6, n_test_ids=6, n_gallery_distractors=2,
+                         n_query_without_gallery=0, height=64, width=32, test_artifact_rate=0.4,
+                         polluted_fraction=0.5)  # fmt: skip
+    generate(base / "pets", config)
+    ds = load_dataset(base / "pets", check="none")
+    torch.set_num_threads(1)
+    return compare_series(
+        ds, series(base / "a", 1), series(base / "b", 2), methods=["gradcam", "gradcam++"],
+        n_queries=2, limit=10, cache=HeatmapCache(base / "cache"),
+    )  # fmt: skip
+
+
+def test_metrics_are_the_pinned_ones(comparison):
+    got = {(r.series, r.epoch, r.subset): (r.mAP, r.rank1, r.mINP)
+           for r in comparison.metrics.itertuples()}  # fmt: skip
+    assert got.keys() == METRICS.keys()
+    for key, want in METRICS.items():
+        assert got[key] == pytest.approx(want, rel=1e-5, abs=1e-7), key
+
+
+def test_artifact_mass_is_the_pinned_one(comparison):
+    mass = comparison.artifact_mass
+    anyart = mass[mass["artifact"] == "any"]
+    got = {(r.series, r.method, r.epoch, r.group): (r.mass_mean, r.enrichment_mean, r.n)
+           for r in anyart.itertuples()}  # fmt: skip
+    assert got.keys() == MASS.keys()
+    for key, want in MASS.items():
+        assert got[key][2] == want[2], key
+        assert got[key][:2] == pytest.approx(want[:2], rel=1e-4, abs=1e-6), key
+    per = mass[mass["artifact"] != "any"].groupby(["series", "method"])["mass_mean"]
+    got_per = {k: (float(v.sum()), len(v)) for k, v in per}
+    assert got_per.keys() == PER_ARTIFACT.keys()
+    for key, (total, rows) in PER_ARTIFACT.items():
+        assert got_per[key][1] == rows and got_per[key][0] == pytest.approx(total, rel=1e-4)
+
+
+def test_counterfactual_drops_are_the_pinned_ones(comparison):
+    got = {(r.series, r.epoch, r.group): (r.drop_pair_mean, r.drop_self_mean, r.n)
+           for r in comparison.counterfactual.itertuples()}  # fmt: skip
+    assert got.keys() == DROPS.keys()
+    for key, want in DROPS.items():
+        assert got[key][2] == want[2], key
+        assert got[key][:2] == pytest.approx(want[:2], rel=1e-3, abs=2e-7), key
+
+
+def test_grids_are_the_pinned_ones(comparison):
+    assert comparison.queries == QUERIES and comparison.columns == COLUMNS
+    assert set(comparison.grids) == set(GRID_MEAN)
+    for method, path in comparison.grids.items():
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+        assert pixels.shape == (172, 248, 3)
+        assert pixels.mean() == pytest.approx(GRID_MEAN[method], abs=0.02), method
