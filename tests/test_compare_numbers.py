@@ -130,3 +130,117 @@ def test_grids_are_the_pinned_ones(comparison):
         pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
         assert pixels.shape == (172, 248, 3)
         assert pixels.mean() == pytest.approx(GRID_MEAN[method], abs=0.02), method
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from explain.models.adapter import build_model
+
+    torch.manual_seed(5)
+    return build_model("osnet_x0_25", 4).eval()
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "hirescam"])
+def test_batched_maps_equal_the_one_photo_maps(tiny_model, method):
+    from explain.heatmaps.batched import cam_batch
+    from explain.heatmaps.catalog import compute
+    from explain.heatmaps.layers import default_layer
+    from explain.heatmaps.targets import SelfSimilarity
+
+    torch.manual_seed(0)
+    xs = torch.randn(5, 3, 64, 32)
+    layer = default_layer(tiny_model)
+    batched = cam_batch(method, tiny_model, xs, layer)
+    assert len(batched) == 5
+    for x, got in zip(xs, batched, strict=True):
+        one = compute(method, tiny_model, x, SelfSimilarity(), layer=layer)
+        assert got.map.shape == one.map.shape == (64, 32)
+        np.testing.assert_allclose(got.map, one.map, atol=1e-5)
+        np.testing.assert_allclose(got.raw, one.raw, rtol=1e-4, atol=1e-6 * np.abs(one.raw).max())
+        assert got.params == one.params and got.method == one.method
+        assert got.score == pytest.approx(one.score)
+    # the photos differ, so do their maps: the batch does not hand one photo's map to all
+    assert np.abs(batched[0].map - batched[1].map).max() > 0.05
+
+
+def test_cached_maps_share_the_entries_of_get_or_compute(tiny_model, tmp_path, monkeypatch):
+    from explain.heatmaps import batched
+    from explain.heatmaps.batched import cached_self_maps
+    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.targets import SelfSimilarity
+
+    torch.manual_seed(1)
+    xs = list(torch.randn(3, 3, 64, 32))
+    shas = ["a" * 40, "b" * 40, "c" * 40]
+    cache = HeatmapCache(tmp_path)
+    first = get_or_compute(cache, tiny_model, xs[0], SelfSimilarity(), "gradcam",
+                           checkpoint_sha1="f" * 40, image_sha1=shas[0])  # fmt: skip
+    calls = []
+    real = batched.cam_batch
+    monkeypatch.setattr(batched, "cam_batch", lambda m, mo, b, la: calls.append(len(b)) or
+                        real(m, mo, b, la))  # fmt: skip
+    maps = cached_self_maps(cache, tiny_model, xs, "gradcam", checkpoint_sha1="f" * 40,
+                            image_sha1s=shas, batch_size=2)  # fmt: skip
+    assert calls == [2]  # photo 0 came from the cache, 1 and 2 in one batch
+    np.testing.assert_allclose(maps[0].map, first.map, atol=1e-3)  # read back as float16
+    assert maps[0].info.get("cached") and not maps[1].info.get("cached")
+    again = cached_self_maps(cache, tiny_model, xs, "gradcam", checkpoint_sha1="f" * 40,
+                             image_sha1s=shas)  # fmt: skip
+    assert calls == [2]  # everything read back
+    for a, b in zip(maps, again, strict=True):
+        np.testing.assert_allclose(a.map, b.map, atol=1e-3)  # stored as float16
+    hit = get_or_compute(cache, tiny_model, xs[2], SelfSimilarity(), "gradcam",
+                         checkpoint_sha1="f" * 40, image_sha1=shas[2])  # fmt: skip
+    np.testing.assert_array_equal(hit.map, again[2].map)
+
+
+def test_cached_maps_of_other_methods_and_bad_input(tiny_model):
+    from explain.heatmaps.batched import cached_self_maps
+    from explain.heatmaps.catalog import compute
+    from explain.heatmaps.targets import SelfSimilarity
+
+    torch.manual_seed(2)
+    xs = list(torch.randn(2, 3, 64, 32))
+    maps = cached_self_maps(None, tiny_model, xs, "eigencam", checkpoint_sha1=None,
+                            image_sha1s=["", ""])  # fmt: skip
+    one = compute("eigencam", tiny_model, xs[1], SelfSimilarity())
+    np.testing.assert_allclose(maps[1].map, one.map, atol=1e-6)
+    with pytest.raises(ValueError, match="2 photos but 1 image hashes"):
+        cached_self_maps(None, tiny_model, xs, "gradcam", checkpoint_sha1=None, image_sha1s=[""])
+    with pytest.raises(ValueError, match="no batched form"):
+        from explain.heatmaps.batched import cam_batch
+
+        cam_batch("eigencam", tiny_model, torch.stack(xs), "conv5")
+
+
+def test_shared_inputs_decode_each_photo_once_and_give_the_same_tensor(tmp_path, monkeypatch):
+    from explain.models.preprocess import test_transform
+    from explain.retrieval import inputs
+    from explain.retrieval.inputs import model_input, shared_inputs
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(rng.integers(0, 255, (50, 30, 3), dtype=np.uint8)).save(paths[-1])
+    tf = test_transform(64, 32)
+    plain = [model_input(p, tf) for p in paths]
+    reads = []
+    real = inputs.load_rgb
+    monkeypatch.setattr(inputs, "load_rgb", lambda p: reads.append(p) or real(p))
+    with shared_inputs():
+        with shared_inputs():  # nested: the outer block's photos
+            first = [model_input(p, tf) for p in paths]
+        second = [model_input(p, tf) for p in paths]
+        other_size = model_input(paths[0], test_transform(32, 16))
+    assert len(reads) == 4  # three photos once, plus one at another input size
+    for a, b, c in zip(plain, first, second, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
+    assert other_size.shape == (3, 32, 16)
+    model_input(paths[0], tf)
+    assert len(reads) == 5  # after the block nothing is kept
+    with shared_inputs():
+        assert float(model_input(paths[1], tf).std(dim=(1, 2)).max()) > 0.1
+        Image.fromarray(np.zeros((50, 30, 3), dtype=np.uint8)).save(paths[1])
+        changed = model_input(paths[1], tf)  # the new file, not the photo kept before
+        assert float(changed.std(dim=(1, 2)).max()) == 0.0

@@ -18,7 +18,6 @@ from scipy.stats import spearmanr
 
 from explain.checks.randomisation import randomisation_check, randomisation_summary
 from explain.heatmaps.catalog import method_params, names
-from explain.heatmaps.targets import SelfSimilarity
 
 
 @dataclass
@@ -172,19 +171,26 @@ def _randomisation(model, photos, picks, methods, params, seed, note) -> pd.Data
 
 def _mass_rows(ms, chosen, photos, methods, params, cache, note) -> pd.DataFrame:
     """Step 2: every chosen image's map per checkpoint and method, scored on its regions."""
-    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.batched import cached_self_maps
     from explain.heatmaps.scores import score_heatmap
 
     records, done = [], 0
     total = len(ms) * len(chosen) * len(methods)
+    images = list(chosen["image"])
     for m in ms:
-        for _, row in chosen.iterrows():
-            x, (animal, arts), sha1 = photos[row["image"]]
+        maps = {}
+        for method in methods:  # the gradient CAMs a batch of photos at a time
+            maps[method] = cached_self_maps(
+                cache if m.sha1 else None, m.model, [photos[i][0] for i in images], method,
+                checkpoint_sha1=m.sha1, image_sha1s=[photos[i][2] for i in images],
+                **params[method],
+            )  # fmt: skip
+            done += len(images)
+            note("heatmaps", done, total)
+        for k, (_, row) in enumerate(chosen.iterrows()):
+            _, (animal, arts), _ = photos[row["image"]]
             for method in methods:
-                hm = get_or_compute(
-                    cache if m.sha1 else None, m.model, x, SelfSimilarity(), method,
-                    checkpoint_sha1=m.sha1, image_sha1=sha1, **params[method],
-                )  # fmt: skip
+                hm = maps[method][k]
                 by_region = {s.region: s for s in score_heatmap(hm, animal, arts)}
                 records.append(
                     {
@@ -201,8 +207,6 @@ def _mass_rows(ms, chosen, photos, methods, params, cache, note) -> pd.DataFrame
                         else float("nan"),
                     }
                 )  # fmt: skip
-                done += 1
-                note("heatmaps", done, total)
     return pd.DataFrame(records)
 
 

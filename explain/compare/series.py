@@ -259,49 +259,52 @@ def compare_series(
         if progress is not None:
             progress(stage, done, total)
 
-    loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
-    cache_dir = cache.root if cache is not None else None
-    clean = None
-    if tags is not None and not dataset.has_ground_truth:
-        from explain.compare.tags import clean_from_tags
+    from explain.retrieval.inputs import shared_inputs
 
-        clean = clean_from_tags(dataset, tags)
-    per_query: list[pd.DataFrame] = []
-    metrics = _metrics(dataset, loaded, cache_dir, note, clean, sink=per_query)
-    if "animal_mask" in dataset.table.columns:
-        mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
-    elif tags is not None:
-        from explain.compare.tags import region_mass
+    with shared_inputs():  # every checkpoint embeds the same photos: decode them once
+        loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
+        cache_dir = cache.root if cache is not None else None
+        clean = None
+        if tags is not None and not dataset.has_ground_truth:
+            from explain.compare.tags import clean_from_tags
 
-        note("tagged regions", 0, 1)
-        mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
-        note("tagged regions", 1, 1)
-        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
-                                      "drop_self_mean", "n"])  # fmt: skip
-    else:
-        mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
-                                     "mass_mean", "enrichment_mean", "n"])  # fmt: skip
-        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
-                                      "drop_self_mean", "n"])  # fmt: skip
-    queries = pick_queries(dataset, n_queries, seed)
-    grids, columns = _grids(dataset, loaded, queries, methods, grid_dir, cache, note)
-    return Comparison(
-        metrics=metrics,
-        metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
-        artifact_mass=mass,
-        artifact_deltas=deltas(
-            mass, ["method", "epoch", "artifact", "group"], ["mass_mean", "enrichment_mean"]
-        ),
-        counterfactual=drops,
-        counterfactual_deltas=deltas(
-            drops, ["epoch", "group"], ["drop_pair_mean", "drop_self_mean"]
-        ),
-        queries=queries,
-        columns=columns,
-        grids=grids,
-        meta=_meta(dataset, loaded, methods, limit, clean, tags),
-        per_query=pd.concat(per_query, ignore_index=True) if per_query else None,
-    )
+            clean = clean_from_tags(dataset, tags)
+        per_query: list[pd.DataFrame] = []
+        metrics = _metrics(dataset, loaded, cache_dir, note, clean, sink=per_query)
+        if "animal_mask" in dataset.table.columns:
+            mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
+        elif tags is not None:
+            from explain.compare.tags import region_mass
+
+            note("tagged regions", 0, 1)
+            mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
+            note("tagged regions", 1, 1)
+            drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                          "drop_self_mean", "n"])  # fmt: skip
+        else:
+            mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
+                                         "mass_mean", "enrichment_mean", "n"])  # fmt: skip
+            drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                          "drop_self_mean", "n"])  # fmt: skip
+        queries = pick_queries(dataset, n_queries, seed)
+        grids, columns = _grids(dataset, loaded, queries, methods, grid_dir, cache, note)
+        return Comparison(
+            metrics=metrics,
+            metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
+            artifact_mass=mass,
+            artifact_deltas=deltas(
+                mass, ["method", "epoch", "artifact", "group"], ["mass_mean", "enrichment_mean"]
+            ),
+            counterfactual=drops,
+            counterfactual_deltas=deltas(
+                drops, ["epoch", "group"], ["drop_pair_mean", "drop_self_mean"]
+            ),
+            queries=queries,
+            columns=columns,
+            grids=grids,
+            meta=_meta(dataset, loaded, methods, limit, clean, tags),
+            per_query=pd.concat(per_query, ignore_index=True) if per_query else None,
+        )
 
 
 def _grids(dataset, loaded, queries, methods, grid_dir, cache, note) -> tuple[dict, list[str]]:
