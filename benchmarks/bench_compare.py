@@ -13,8 +13,9 @@ which the page does when it opens, apart) and a breakdown by stage (the progress
 ``compare_series`` reports: embeddings per series, heatmaps, counterfactual drop, grid per
 method; "report" is :func:`explain.compare.report.write_report`), then the median total.
 ``--profile``: one more run under cProfile, the top functions by cumulative time.
-``--after-overview``: the cache first holds what the Overview computes (the baseline series'
-embeddings), as after a visit.
+``--side-by-side``: the Grad-CAM maps of one checkpoint one photo at a time against
+batches, in the same run. ``--after-overview``: the cache first holds what the Overview
+computes (the baseline series' embeddings), as after a visit.
 """
 
 from __future__ import annotations
@@ -84,10 +85,38 @@ def one_run(after_overview: bool = False) -> tuple[float, float, dict[str, float
     return loading, total, stages
 
 
+def side_by_side() -> tuple[float, float, int]:
+    """(seconds one photo at a time, seconds in batches, photos): the Grad-CAM maps of the
+    sample report's photos with the first baseline checkpoint, without a cache, both ways
+    in one run (so the ratio holds on a busy machine)."""
+    from curation.dataset import load_dataset
+    from explain.checks.ground_truth import _photos, report_images
+    from explain.heatmaps.batched import cached_self_maps
+    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.targets import SelfSimilarity
+    from explain.models.series import load_series
+
+    ds = load_dataset(ROOT / "sample_data" / "pets")
+    member = load_series(ROOT / "sample_data" / "series" / "baseline")[0]
+    chosen = report_images(ds.table, LIMIT, 0)
+    xs = [x for x, _, _ in _photos(ds, chosen, tuple(member.input_size)).values()]
+    t0 = time.perf_counter()
+    for x in xs:
+        get_or_compute(None, member.model, x, SelfSimilarity(), "gradcam")
+    t1 = time.perf_counter()
+    cached_self_maps(None, member.model, xs, "gradcam", checkpoint_sha1=None,
+                     image_sha1s=[""] * len(xs))  # fmt: skip
+    return t1 - t0, time.perf_counter() - t1, len(xs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--side-by-side", action="store_true",
+        help="Grad-CAM one photo at a time against batches, in one run",
+    )  # fmt: skip
     parser.add_argument(
         "--after-overview", action="store_true",
         help="the Overview's embeddings of the baseline series cached first",
@@ -108,6 +137,10 @@ def main() -> None:
     if totals:
         what = "after the Overview" if args.after_overview else "fresh cache"
         print(f"median of {len(totals)} run(s), {what}: {statistics.median(totals):.1f} s")
+    if args.side_by_side:
+        one, batched, n = side_by_side()
+        print(f"Grad-CAM of {n} photos, one checkpoint: one at a time {one:.1f} s, in batches "
+              f"{batched:.1f} s ({one / batched:.1f}x)")  # fmt: skip
     if args.profile:
         import cProfile
         import pstats
