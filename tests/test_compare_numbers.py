@@ -7,6 +7,7 @@ checkpoint) before the batched one replaced it."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -244,3 +245,26 @@ def test_shared_inputs_decode_each_photo_once_and_give_the_same_tensor(tmp_path,
         Image.fromarray(np.zeros((50, 30, 3), dtype=np.uint8)).save(paths[1])
         changed = model_input(paths[1], tf)  # the new file, not the photo kept before
         assert float(changed.std(dim=(1, 2)).max()) == 0.0
+
+
+def test_a_report_refuses_photos_of_another_report(tmp_path):
+    from explain.checks.ground_truth import report_photos, sample_report
+    from explain.models.series import load_series
+    from workbench.synth import SynthConfig, generate
+
+    config = SynthConfig(seed=3, n_train_ids=4, n_test_ids=4, n_gallery_distractors=1,
+                         n_query_without_gallery=0, height=64, width=32, test_artifact_rate=0.4,
+                         polluted_fraction=0.5)  # fmt: skip
+    generate(tmp_path / "pets", config)
+    ds = load_dataset(tmp_path / "pets", check="none")
+    models = load_series(series(tmp_path / "a", 1))
+    four = report_photos(ds, 4, 0, (64, 32))
+    assert len(four) == 4 and all(x.shape == (1, 3, 64, 32) for x, _, _ in four.values())
+    with pytest.raises(ValueError, match="not this report's"):
+        sample_report(ds, models, ["gradcam"], limit=6, randomisation_images=0, photos=four)
+    with pytest.raises(ValueError, match="not this report's"):
+        sample_report(ds, models, ["gradcam"], limit=4, randomisation_images=0,
+                      photos=report_photos(ds, 4, 0, (32, 16)))  # fmt: skip
+    given = sample_report(ds, models, ["gradcam"], limit=4, randomisation_images=0, photos=four)
+    read = sample_report(ds, models, ["gradcam"], limit=4, randomisation_images=0)
+    pd.testing.assert_frame_equal(given.rows, read.rows)

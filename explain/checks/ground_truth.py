@@ -94,6 +94,7 @@ def sample_report(
     seed: int = 0,
     cache=None,
     progress: Callable[[str, int, int], None] | None = None,
+    photos: dict[str, tuple] | None = None,
 ) -> SampleReport:
     """Run the sample-data checks on ``dataset`` (a :class:`curation.dataset.Dataset` with
     ground truth) and a checkpoint ``series`` (LoadedModel list, ordered by epoch).
@@ -109,6 +110,8 @@ def sample_report(
     ``methods``: None for every method of the catalog that is not slow (occlusion is);
     ``layer``: the CAM layer (None: the architecture's default).
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
+    ``photos``: :func:`report_photos` of the same dataset, ``limit``, ``seed`` and input size
+    (another series' report reuses them instead of reading the files again).
     """
     from explain.heatmaps.series import members
     from explain.retrieval.embeddings import extract
@@ -125,7 +128,15 @@ def sample_report(
         if progress is not None:
             progress(stage, done, total)
 
-    photos = _photos(dataset, chosen, size)
+    if photos is None:
+        photos = _photos(dataset, chosen, size)
+    elif set(photos) != set(chosen["image"]) or any(
+        tuple(p[0].shape[-2:]) != size for p in photos.values()
+    ):
+        raise ValueError(
+            "the photos given are not this report's (other images or input size); pass "
+            "report_photos(dataset, limit, seed, size) of the same arguments, or None"
+        )
     picks = list(chosen["image"])[: max(0, randomisation_images)]
     randomisation = _randomisation(ms[-1].model, photos, picks, methods, params, seed, note)
     rows = _mass_rows(ms, chosen, photos, methods, params, cache, note)
@@ -141,6 +152,12 @@ def sample_report(
         meta={"images": len(chosen), "size": list(size), "methods": list(methods),
               "checkpoints": [m.label for m in ms], "layer": layer},
     )  # fmt: skip
+
+
+def report_photos(dataset, limit: int | None, seed: int, size: tuple[int, int]) -> dict[str, tuple]:
+    """The photos :func:`sample_report` scores for ``limit`` and ``seed`` at input ``size``
+    ``(H, W)``: ``{image: (input (1, 3, H, W), (animal mask, artifact masks), file SHA-1)}``."""
+    return _photos(dataset, report_images(dataset.table, limit, seed), size)
 
 
 def _photos(dataset, chosen: pd.DataFrame, size: tuple[int, int]) -> dict[str, tuple]:

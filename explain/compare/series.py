@@ -121,13 +121,18 @@ def deltas(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> p
 
 
 def _attribution(dataset, series, methods, limit, cache, note) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from explain.checks.ground_truth import sample_report
+    from explain.checks.ground_truth import report_photos, sample_report
 
     mass, drops = [], []
+    shared: dict[tuple, dict] = {}  # both series score the same photos: read them once per size
     for name, models in series.items():
+        size = tuple(int(v) for v in getattr(models[0], "input_size", (256, 128)))
+        if size not in shared:
+            shared[size] = report_photos(dataset, limit, 0, size)
         rep = sample_report(
             dataset, models, methods, limit=limit, randomisation_images=0, cache=cache,
             progress=lambda s, d, t, name=name: note(f"{s} {name}", d, t),
+            photos=shared.get(size),
         )  # fmt: skip
         per = rep.per_artifact.assign(series=name)
         anyart = rep.artifact_mass.assign(series=name, artifact="any")
