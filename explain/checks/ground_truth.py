@@ -18,7 +18,6 @@ from scipy.stats import spearmanr
 
 from explain.checks.randomisation import randomisation_check, randomisation_summary
 from explain.heatmaps.catalog import method_params, names
-from explain.heatmaps.targets import SelfSimilarity
 
 
 @dataclass
@@ -95,6 +94,7 @@ def sample_report(
     seed: int = 0,
     cache=None,
     progress: Callable[[str, int, int], None] | None = None,
+    photos: dict[str, tuple] | None = None,
 ) -> SampleReport:
     """Run the sample-data checks on ``dataset`` (a :class:`curation.dataset.Dataset` with
     ground truth) and a checkpoint ``series`` (LoadedModel list, ordered by epoch).
@@ -110,6 +110,8 @@ def sample_report(
     ``methods``: None for every method of the catalog that is not slow (occlusion is);
     ``layer``: the CAM layer (None: the architecture's default).
     ``progress(stage, done, total)`` reports each stage. ``cache``: a HeatmapCache.
+    ``photos``: :func:`report_photos` of the same dataset, ``limit``, ``seed`` and input size
+    (another series' report reuses them instead of reading the files again).
     """
     from explain.heatmaps.series import members
     from explain.retrieval.embeddings import extract
@@ -126,7 +128,15 @@ def sample_report(
         if progress is not None:
             progress(stage, done, total)
 
-    photos = _photos(dataset, chosen, size)
+    if photos is None:
+        photos = _photos(dataset, chosen, size)
+    elif set(photos) != set(chosen["image"]) or any(
+        tuple(p[0].shape[-2:]) != size for p in photos.values()
+    ):
+        raise ValueError(
+            "the photos given are not this report's (other images or input size); pass "
+            "report_photos(dataset, limit, seed, size) of the same arguments, or None"
+        )
     picks = list(chosen["image"])[: max(0, randomisation_images)]
     randomisation = _randomisation(ms[-1].model, photos, picks, methods, params, seed, note)
     rows = _mass_rows(ms, chosen, photos, methods, params, cache, note)
@@ -142,6 +152,12 @@ def sample_report(
         meta={"images": len(chosen), "size": list(size), "methods": list(methods),
               "checkpoints": [m.label for m in ms], "layer": layer},
     )  # fmt: skip
+
+
+def report_photos(dataset, limit: int | None, seed: int, size: tuple[int, int]) -> dict[str, tuple]:
+    """The photos :func:`sample_report` scores for ``limit`` and ``seed`` at input ``size``
+    ``(H, W)``: ``{image: (input (1, 3, H, W), (animal mask, artifact masks), file SHA-1)}``."""
+    return _photos(dataset, report_images(dataset.table, limit, seed), size)
 
 
 def _photos(dataset, chosen: pd.DataFrame, size: tuple[int, int]) -> dict[str, tuple]:
@@ -172,19 +188,26 @@ def _randomisation(model, photos, picks, methods, params, seed, note) -> pd.Data
 
 def _mass_rows(ms, chosen, photos, methods, params, cache, note) -> pd.DataFrame:
     """Step 2: every chosen image's map per checkpoint and method, scored on its regions."""
-    from explain.heatmaps.cache import get_or_compute
+    from explain.heatmaps.batched import cached_self_maps
     from explain.heatmaps.scores import score_heatmap
 
     records, done = [], 0
     total = len(ms) * len(chosen) * len(methods)
+    images = list(chosen["image"])
     for m in ms:
-        for _, row in chosen.iterrows():
-            x, (animal, arts), sha1 = photos[row["image"]]
+        maps = {}
+        for method in methods:  # the gradient CAMs a batch of photos at a time
+            maps[method] = cached_self_maps(
+                cache if m.sha1 else None, m.model, [photos[i][0] for i in images], method,
+                checkpoint_sha1=m.sha1, image_sha1s=[photos[i][2] for i in images],
+                **params[method],
+            )  # fmt: skip
+            done += len(images)
+            note("heatmaps", done, total)
+        for k, (_, row) in enumerate(chosen.iterrows()):
+            _, (animal, arts), _ = photos[row["image"]]
             for method in methods:
-                hm = get_or_compute(
-                    cache if m.sha1 else None, m.model, x, SelfSimilarity(), method,
-                    checkpoint_sha1=m.sha1, image_sha1=sha1, **params[method],
-                )  # fmt: skip
+                hm = maps[method][k]
                 by_region = {s.region: s for s in score_heatmap(hm, animal, arts)}
                 records.append(
                     {
@@ -201,8 +224,6 @@ def _mass_rows(ms, chosen, photos, methods, params, cache, note) -> pd.DataFrame
                         else float("nan"),
                     }
                 )  # fmt: skip
-                done += 1
-                note("heatmaps", done, total)
     return pd.DataFrame(records)
 
 

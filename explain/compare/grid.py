@@ -45,7 +45,8 @@ def heatmap_grid(
     series (``{"baseline": [LoadedModel...], "curated": [...]}``); returns its path and the
     column labels. The file name carries a hash of the checkpoints, images and method."""
     from curation.images import file_sha1, load_rgb
-    from explain.heatmaps.series import series_maps
+    from explain.heatmaps.batched import cached_self_maps
+    from explain.heatmaps.series import members
     from explain.models.preprocess import to_input
 
     if not queries:
@@ -53,23 +54,30 @@ def heatmap_grid(
     models = [m for ms in series.values() for m in ms]
     size = tuple(models[0].input_size)
     labels = column_labels(series)
-    rows = []
-    for i, image in enumerate(queries):
+    pics, shas = [], []
+    for image in queries:
         path = dataset.path(image)
-        pic, sha = load_rgb(path), file_sha1(path)
-        tiles = []
-        for ms in series.values():
-            x = to_input(pic, *ms[0].input_size)
-            maps = series_maps(ms, x, method, "self", cache=cache, image_sha1=sha, **params)
-            for hm in maps.heatmaps:
+        pics.append(load_rgb(path))
+        shas.append(file_sha1(path))
+    tiles: list[list[np.ndarray]] = [[] for _ in queries]
+    done, total = 0, len(models)
+    for ms in series.values():  # one checkpoint: every query in one batch (gradient CAMs)
+        xs = [to_input(pic, *ms[0].input_size) for pic in pics]
+        for m in members(ms):
+            maps = cached_self_maps(
+                cache, m.model, xs, method,
+                checkpoint_sha1=m.sha1, image_sha1s=shas, **params,
+            )  # fmt: skip
+            for row, (pic, hm) in enumerate(zip(pics, maps, strict=True)):
                 h, w = hm.map.shape
                 tile = overlay(pic.resize((w, h)), hm.map)
                 if tile.shape[:2] != size:
                     tile = np.asarray(Image.fromarray(tile).resize((size[1], size[0])))
-                tiles.append(tile)
-        rows.append((image, sha, tiles))
-        if progress is not None:
-            progress(i + 1, len(queries))
+                tiles[row].append(tile)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    rows = list(zip(queries, shas, tiles, strict=True))
     key = hashlib.sha1(
         "|".join(
             [

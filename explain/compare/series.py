@@ -16,8 +16,12 @@ What :func:`compare_series` measures, for both series, epochs matched by number:
 
 Heatmaps go through the disk cache (:class:`explain.heatmaps.cache.HeatmapCache`, the keys
 ``workbench explain precompute`` fills), embeddings through the embedding cache in the same
-folder, so a second comparison is fast. :func:`explain.compare.report.write_report` turns the
-:class:`~explain.compare.comparison.Comparison` into an HTML report with CSV tables and grid PNGs.
+folder, so a second comparison is fast. The first one is made faster three ways: the gradient
+CAMs of a checkpoint run 16 photos at a time (:mod:`explain.heatmaps.batched`), each photo is
+decoded once for all checkpoints (:func:`explain.retrieval.inputs.shared_inputs`), and both
+series' sample reports score the photos read once. :func:`explain.compare.report.write_report`
+turns the :class:`~explain.compare.comparison.Comparison` into an HTML report with CSV tables and
+grid PNGs.
 """
 
 from __future__ import annotations
@@ -121,13 +125,18 @@ def deltas(table: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> p
 
 
 def _attribution(dataset, series, methods, limit, cache, note) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from explain.checks.ground_truth import sample_report
+    from explain.checks.ground_truth import report_photos, sample_report
 
     mass, drops = [], []
+    shared: dict[tuple, dict] = {}  # both series score the same photos: read them once per size
     for name, models in series.items():
+        size = tuple(int(v) for v in getattr(models[0], "input_size", (256, 128)))
+        if size not in shared:
+            shared[size] = report_photos(dataset, limit, 0, size)
         rep = sample_report(
             dataset, models, methods, limit=limit, randomisation_images=0, cache=cache,
             progress=lambda s, d, t, name=name: note(f"{s} {name}", d, t),
+            photos=shared.get(size),
         )  # fmt: skip
         per = rep.per_artifact.assign(series=name)
         anyart = rep.artifact_mass.assign(series=name, artifact="any")
@@ -259,49 +268,52 @@ def compare_series(
         if progress is not None:
             progress(stage, done, total)
 
-    loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
-    cache_dir = cache.root if cache is not None else None
-    clean = None
-    if tags is not None and not dataset.has_ground_truth:
-        from explain.compare.tags import clean_from_tags
+    from explain.retrieval.inputs import shared_inputs
 
-        clean = clean_from_tags(dataset, tags)
-    per_query: list[pd.DataFrame] = []
-    metrics = _metrics(dataset, loaded, cache_dir, note, clean, sink=per_query)
-    if "animal_mask" in dataset.table.columns:
-        mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
-    elif tags is not None:
-        from explain.compare.tags import region_mass
+    with shared_inputs():  # every checkpoint embeds the same photos: decode them once
+        loaded = {"baseline": _load(baseline, device), "curated": _load(curated, device)}
+        cache_dir = cache.root if cache is not None else None
+        clean = None
+        if tags is not None and not dataset.has_ground_truth:
+            from explain.compare.tags import clean_from_tags
 
-        note("tagged regions", 0, 1)
-        mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
-        note("tagged regions", 1, 1)
-        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
-                                      "drop_self_mean", "n"])  # fmt: skip
-    else:
-        mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
-                                     "mass_mean", "enrichment_mean", "n"])  # fmt: skip
-        drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
-                                      "drop_self_mean", "n"])  # fmt: skip
-    queries = pick_queries(dataset, n_queries, seed)
-    grids, columns = _grids(dataset, loaded, queries, methods, grid_dir, cache, note)
-    return Comparison(
-        metrics=metrics,
-        metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
-        artifact_mass=mass,
-        artifact_deltas=deltas(
-            mass, ["method", "epoch", "artifact", "group"], ["mass_mean", "enrichment_mean"]
-        ),
-        counterfactual=drops,
-        counterfactual_deltas=deltas(
-            drops, ["epoch", "group"], ["drop_pair_mean", "drop_self_mean"]
-        ),
-        queries=queries,
-        columns=columns,
-        grids=grids,
-        meta=_meta(dataset, loaded, methods, limit, clean, tags),
-        per_query=pd.concat(per_query, ignore_index=True) if per_query else None,
-    )
+            clean = clean_from_tags(dataset, tags)
+        per_query: list[pd.DataFrame] = []
+        metrics = _metrics(dataset, loaded, cache_dir, note, clean, sink=per_query)
+        if "animal_mask" in dataset.table.columns:
+            mass, drops = _attribution(dataset, loaded, methods, limit, cache, note)
+        elif tags is not None:
+            from explain.compare.tags import region_mass
+
+            note("tagged regions", 0, 1)
+            mass = region_mass(dataset, loaded, tags, methods, cache=cache, limit=limit)
+            note("tagged regions", 1, 1)
+            drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                          "drop_self_mean", "n"])  # fmt: skip
+        else:
+            mass = pd.DataFrame(columns=["series", "method", "epoch", "artifact", "group",
+                                         "mass_mean", "enrichment_mean", "n"])  # fmt: skip
+            drops = pd.DataFrame(columns=["series", "epoch", "group", "drop_pair_mean",
+                                          "drop_self_mean", "n"])  # fmt: skip
+        queries = pick_queries(dataset, n_queries, seed)
+        grids, columns = _grids(dataset, loaded, queries, methods, grid_dir, cache, note)
+        return Comparison(
+            metrics=metrics,
+            metric_deltas=deltas(metrics, ["epoch", "subset"], METRICS),
+            artifact_mass=mass,
+            artifact_deltas=deltas(
+                mass, ["method", "epoch", "artifact", "group"], ["mass_mean", "enrichment_mean"]
+            ),
+            counterfactual=drops,
+            counterfactual_deltas=deltas(
+                drops, ["epoch", "group"], ["drop_pair_mean", "drop_self_mean"]
+            ),
+            queries=queries,
+            columns=columns,
+            grids=grids,
+            meta=_meta(dataset, loaded, methods, limit, clean, tags),
+            per_query=pd.concat(per_query, ignore_index=True) if per_query else None,
+        )
 
 
 def _grids(dataset, loaded, queries, methods, grid_dir, cache, note) -> tuple[dict, list[str]]:

@@ -140,6 +140,29 @@ class HeatmapCache:
     def __contains__(self, key: str) -> bool:
         return key in self.disk
 
+    def key_for(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: object,
+        method: str,
+        *,
+        checkpoint_sha1: str,
+        image_sha1: str,
+        target_ref: str | None = None,
+        **params,
+    ) -> tuple[str, dict, dict]:
+        """``(key, canonical parameters, execution-only parameters)`` of the heatmap
+        :meth:`get_or_compute` would read or store for these arguments."""
+        target = as_target(target)
+        size = (int(x.shape[-2]), int(x.shape[-1]))
+        decisive, execution = split_params(method, params)
+        canonical = canonical_params(method, decisive, model=model)
+        key = heatmap_key(
+            checkpoint_sha1, image_sha1, method, canonical, target_ref or target.key(), size
+        )
+        return key, canonical, execution
+
     def get_or_compute(
         self,
         model: nn.Module,
@@ -158,12 +181,10 @@ class HeatmapCache:
         (``"pair:<sha1>"``) for pair targets so the key does not depend on float bits.
         """
         target = as_target(target)
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        decisive, execution = split_params(method, params)
-        canonical = canonical_params(method, decisive, model=model)
-        key = heatmap_key(
-            checkpoint_sha1, image_sha1, method, canonical, target_ref or target.key(), size
-        )
+        key, canonical, execution = self.key_for(
+            model, x, target, method, checkpoint_sha1=checkpoint_sha1, image_sha1=image_sha1,
+            target_ref=target_ref, **params,
+        )  # fmt: skip
         hit = self.get(key)
         if hit is not None:
             return hit

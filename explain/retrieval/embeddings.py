@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from curation.dataset import Dataset
-from curation.images import load_rgb
 from explain.models.checkpoints import LoadedModel
 from explain.models.device import set_threads
 from explain.models.engine import engine_for, features
 from explain.models.preprocess import test_transform
+from explain.retrieval.inputs import model_input
 from explain.storage.cache import DiskCache, make_key
 from explain.storage.hashing import content_hashes
 
@@ -69,7 +69,7 @@ def extract(
     try:
         run = _forward if engine == "eager" else _engine_forward(model, engine)
         for start in range(0, total, batch_size):
-            batch = [tf(load_rgb(p)) for p in images[start : start + batch_size]]
+            batch = [model_input(p, tf) for p in images[start : start + batch_size]]
             x = torch.stack(batch).to(device)
             feats = run(model, x)
             if flip:
