@@ -83,6 +83,12 @@ class Ticks:
         return out
 
 
+def cpu() -> float:
+    """CPU seconds of this process and its finished children (tesseract), user + system: on a
+    shared machine a steadier measure of the work than the wall clock."""
+    return sum(os.times()[:4])
+
+
 def spread(values: list[float]) -> dict:
     if not values:
         return {"median": math.nan, "p10": math.nan, "p90": math.nan, "n": 0}
@@ -113,13 +119,14 @@ def embeddings(ds, models, cache: Path) -> tuple[dict, np.ndarray]:
     from explain.retrieval.embeddings import embed_dataset
 
     forget_hashes()
-    n, ticks, total, hit = len(ds.table), [], 0.0, 0.0
+    n, ticks, total, hit, used = len(ds.table), [], 0.0, 0.0, 0.0
     feats = None
     for m in models:
         t = Ticks(f"embeddings {m.label}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu()
         emb = embed_dataset(m, ds, cache_dir=cache, threads=1, progress=t)
         total += time.perf_counter() - t0
+        used += cpu() - c0
         t0 = time.perf_counter()
         again = embed_dataset(m, ds, cache_dir=cache, threads=1)
         hit += time.perf_counter() - t0
@@ -131,6 +138,7 @@ def embeddings(ds, models, cache: Path) -> tuple[dict, np.ndarray]:
     per = [x for t in ticks for x in t.per_item()]
     return {
         "items": items, "seconds": total, "per_item": total / items, **spread(per),
+        "cpu_per_item": used / items,
         "cache_hit_seconds_per_checkpoint": hit / len(models),
         "bytes_per_item": disk_bytes(cache) / items, "dim": int(feats.shape[1]),
     }, feats  # fmt: skip
@@ -146,15 +154,16 @@ def faiss_search(feats: np.ndarray) -> dict:
         x = feats[:s]
         t0 = time.perf_counter()
         index = build_index(x)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), cpu()
         search(index, x, 20)
-        t2 = time.perf_counter()
-        rows.append({"photos": s, "build_seconds": t1 - t0, "search_seconds": t2 - t1})
+        t2, c2 = time.perf_counter(), cpu()
+        rows.append({"photos": s, "build_seconds": t1 - t0, "search_seconds": t2 - t1,
+                     "search_cpu_seconds": c2 - c1})  # fmt: skip
         sys.stderr.write(f"  faiss {s} x {s}: search {t2 - t1:.3f} s\n")
     exponent = math.nan
-    if len(rows) >= 2 and rows[-2]["search_seconds"] > 0:
+    if len(rows) >= 2 and rows[-2]["search_cpu_seconds"] > 0:
         a, b = rows[-2], rows[-1]
-        exponent = math.log(b["search_seconds"] / a["search_seconds"]) / math.log(
+        exponent = math.log(b["search_cpu_seconds"] / a["search_cpu_seconds"]) / math.log(
             b["photos"] / a["photos"]
         )
     return {"sizes": rows, "exponent": exponent}
@@ -168,13 +177,14 @@ def detections(ds, cache_root: Path) -> dict:
     forget_hashes()
     n_det = len(select("all"))
     t = Ticks("detections (all detectors)")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     _found, computed = detect_dataset(ds, "all", cache=DiskCache(cache_root, "perception"),
                                      progress=t)  # fmt: skip
-    total = time.perf_counter() - t0
+    total, used = time.perf_counter() - t0, cpu() - c0
     n = len(ds.table)
     return {
         "items": n, "detectors": n_det, "seconds": total, "per_item": total / n,
+        "cpu_per_item": used / n,
         **spread(t.per_item()), "bytes_per_item": disk_bytes(cache_root) / n,
         "results_computed": computed,
     }  # fmt: skip
@@ -186,12 +196,13 @@ def heatmaps(ds, series: str, method: str, n: int, seed: int, cache: Path) -> di
     forget_hashes()
     sub = pick(ds, n, seed)
     t = Ticks(f"{method} ({len(sub.table)} photos)")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     res = precompute(sub, series, [method], cache_dir=cache, threads=1, progress=t)
-    total = time.perf_counter() - t0
+    total, used = time.perf_counter() - t0, cpu() - c0
     return {
         "photos": len(sub.table), "items": res.computed, "seconds": total,
         "per_item": total / max(res.computed, 1), **spread(t.per_item(skip_first=True)),
+        "cpu_per_item": used / max(res.computed, 1),
         "startup_seconds": res.meta.get("startup_seconds", math.nan),
         "bytes_per_item": disk_bytes(cache) / max(res.computed, 1),
     }  # fmt: skip
@@ -216,16 +227,32 @@ def planning(ds, series: str, cache: Path) -> dict:
             "per_photo_cold": cold / len(paths), "per_key_warm": warm / keys}  # fmt: skip
 
 
-def warm_up(ds, models) -> float:
+def warm_up(ds, models) -> tuple[float, int]:
     """Build each checkpoint's forward engine once (ONNX Runtime export when installed), as
-    every process does before its first embedding; seconds per checkpoint."""
+    every process does before its first embedding; seconds per checkpoint, embedding size."""
     from explain.retrieval.embeddings import extract
 
     one = [ds.path(ds.table["image"].iloc[0])]
     t0 = time.perf_counter()
     for m in models:
-        extract(m.model, one, height=m.input_size[0], width=m.input_size[1], threads=1)
-    return (time.perf_counter() - t0) / len(models)
+        f = extract(m.model, one, height=m.input_size[0], width=m.input_size[1], threads=1)
+    return (time.perf_counter() - t0) / len(models), int(f.shape[1])
+
+
+def faiss_random(n: int, dim: int, seed: int) -> dict:
+    """One build and search (k=20) of ``n`` random unit vectors against themselves."""
+    from explain.retrieval.index import build_index, search, set_threads
+
+    set_threads(1)
+    x = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    t0 = time.perf_counter()
+    index = build_index(x)
+    t1, c1 = time.perf_counter(), cpu()
+    search(index, x, 20)
+    t2, c2 = time.perf_counter(), cpu()
+    return {"photos": n, "dim": dim, "build_seconds": t1 - t0, "search_seconds": t2 - t1,
+            "search_cpu_seconds": c2 - c1}  # fmt: skip
 
 
 def measure(ds, models, args, work: Path, occlusion: int) -> dict:
@@ -244,14 +271,15 @@ def measure(ds, models, args, work: Path, occlusion: int) -> dict:
 
 def report(m: dict) -> None:
     print(f"\n{m['photos']} photos")
-    print(f"  {'work':<12}{'items':>7}{'s/item total':>14}{'median':>10}{'p10-p90':>20}"
-          f"{'bytes/item':>12}")  # fmt: skip
+    print(f"  {'work':<12}{'items':>7}{'cpu s/item':>12}{'wall s/item':>12}{'median':>10}"
+          f"{'p10-p90':>20}{'bytes/item':>12}")  # fmt: skip
     for kind in ("embeddings", "detections", "gradcam", "occlusion"):
         r = m.get(kind)
         if r is None:
             continue
-        print(f"  {kind:<12}{r['items']:>7}{r['per_item']:>14.4f}{r['median']:>10.4f}"
-              f"{r['p10']:>10.4f}-{r['p90']:<9.4f}{r['bytes_per_item']:>12.0f}")  # fmt: skip
+        print(f"  {kind:<12}{r['items']:>7}{r['cpu_per_item']:>12.4f}{r['per_item']:>12.4f}"
+              f"{r['median']:>10.4f}{r['p10']:>10.4f}-{r['p90']:<9.4f}"
+              f"{r['bytes_per_item']:>12.0f}")  # fmt: skip
     e, p = m["embeddings"], m["planning"]
     print(f"  embedding cache hit: {e['cache_hit_seconds_per_checkpoint']:.3f} s per checkpoint")
     for kind in ("gradcam", "occlusion"):
@@ -263,21 +291,25 @@ def report(m: dict) -> None:
         f"{p['cold_seconds']:.2f} s hashing + look-ups, {p['warm_seconds']:.3f} s look-ups"
     )
     for r in m["faiss"]["sizes"]:
-        print(f"  faiss {r['photos']:>6} x {r['photos']:<6} build {r['build_seconds']:.4f} s, "
-              f"search k=20 {r['search_seconds']:.3f} s")  # fmt: skip
+        print(
+            f"  faiss {r['photos']:>6} x {r['photos']:<6} build {r['build_seconds']:.4f} s, "
+            f"search k=20 {r['search_seconds']:.3f} s (cpu {r['search_cpu_seconds']:.3f} s)"
+        )
     print(f"  faiss search time ~ photos^{m['faiss']['exponent']:.2f} (two largest sizes)")
 
 
 def plan_for(m: dict, n_ckpt: int, target: int, efficiency: float) -> list[dict]:
-    """Core-hours and wall time for ``target`` photos x ``n_ckpt`` checkpoints."""
+    """Core-hours (from CPU seconds per item) and wall time for ``target`` photos x ``n_ckpt``
+    checkpoints; the faiss search extrapolated with the measured exponent."""
     f = m["faiss"]["sizes"][-1]
     exp = m["faiss"]["exponent"] if math.isfinite(m["faiss"]["exponent"]) else 2.0
-    search = f["search_seconds"] * (target / f["photos"]) ** exp
+    search = f["search_cpu_seconds"] * (target / f["photos"]) ** exp
+    per = {k: m[k]["cpu_per_item"] for k in ("embeddings", "detections", "gradcam", "occlusion")
+           if k in m}  # fmt: skip
     rows = [
-        ("embeddings", target * n_ckpt, m["embeddings"]["per_item"],
-         m["embeddings"]["bytes_per_item"]),
-        ("detections", target, m["detections"]["per_item"], m["detections"]["bytes_per_item"]),
-        *((k, target * n_ckpt, m[k]["per_item"], m[k]["bytes_per_item"])
+        ("embeddings", target * n_ckpt, per["embeddings"], m["embeddings"]["bytes_per_item"]),
+        ("detections", target, per["detections"], m["detections"]["bytes_per_item"]),
+        *((k, target * n_ckpt, per[k], m[k]["bytes_per_item"])
           for k in ("gradcam", "occlusion") if k in m),
         ("faiss search", n_ckpt, search, 0.0),
     ]  # fmt: skip
@@ -314,6 +346,12 @@ def main() -> None:
     )
     ap.add_argument("--cache", default=None, help="Cache folder to fill (default: a temporary one, "
                     "deleted at the end); must be absent or empty.")  # fmt: skip
+    ap.add_argument(
+        "--faiss-target",
+        action="store_true",
+        help="Also time one search of --target random unit vectors (the check of "
+        "the extrapolated faiss time).",
+    )
     ap.add_argument("--json", type=Path, default=None, help="Also write the numbers here.")
     args = ap.parse_args()
     if args.photos < 1 or args.subset < 0 or args.gradcam < 0 or args.occlusion < 0:
@@ -335,7 +373,7 @@ def main() -> None:
             ap.error(f"--cache {work} is not empty; give a new folder (the run needs a fresh one)")
     else:
         work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    results, engine_start = [], warm_up(ds, models)
+    results, (engine_start, dim) = [], warm_up(ds, models)
     try:
         for i, sub in enumerate(sizes):
             occ = args.occlusion if sub is full else args.subset_occlusion
@@ -355,19 +393,27 @@ def main() -> None:
         f"\nPlan for {args.target} photos x {len(models)} checkpoints "
         f"(from the {results[-1]['photos']}-photo run; wall at {args.efficiency} per core):"
     )
-    print(f"  {'work':<13}{'items':>9}{'s/item':>9}{'core-h':>9}{'2 cores h':>11}"
+    print(f"  {'work':<13}{'items':>9}{'cpu s':>9}{'core-h':>9}{'2 cores h':>11}"
           f"{'32 cores h':>12}{'64 cores h':>12}{'disk GB':>9}")  # fmt: skip
     for r in plan:
         w = r["wall_hours"]
         print(f"  {r['work']:<13}{r['items']:>9}{r['seconds_per_item']:>9.3f}"
               f"{r['core_hours']:>9.2f}{w[2]:>11.2f}{w[32]:>12.3f}{w[64]:>12.3f}"
               f"{r['disk_gb']:>9.2f}")  # fmt: skip
+    direct = None
+    if args.faiss_target:
+        direct = faiss_random(args.target, dim, args.seed)
+        print(f"\nfaiss, {args.target} random unit vectors (dim {dim}) against themselves, "
+              f"k=20, 1 thread: build {direct['build_seconds']:.3f} s, "
+              f"search {direct['search_seconds']:.1f} s, cpu {direct['search_cpu_seconds']:.1f} s "
+              "(measured, not extrapolated)")  # fmt: skip
     if args.json is not None:
         numbers = {
             "args": {k: str(v) for k, v in vars(args).items()},
             "engine_start_seconds": engine_start,
             "runs": results,
             "plan": plan,
+            "faiss_target": direct,
         }
         args.json.write_text(json.dumps(numbers, indent=2) + "\n")
 
