@@ -243,6 +243,8 @@ def waiting_tiles(m: str, i: int, pend: dict) -> tuple[list[np.ndarray], list[st
         else:
             tiles.append(background.placeholder(pic.picture))
             caps.append(head + p.status())
+    if len(caps) > 1 and all(c.endswith(p.status()) for c in caps):
+        caps = [p.status()]  # both sides waiting: say it once
     return tiles, caps
 
 

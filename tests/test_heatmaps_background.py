@@ -139,8 +139,11 @@ def heatmap_files(cache) -> int:
 
 
 def test_the_page_draws_gradcam_at_once_and_occlusion_when_ready(app_world, tmp_path, monkeypatch):
-    work = MapRunner(idle_seconds=5)
+    work, plans = MapRunner(idle_seconds=5), []
     monkeypatch.setattr(background, "runner", lambda: work)
+    real = background.plan_maps
+    monkeypatch.setattr(background, "plan_maps", lambda *a, **k: plans.append(real(*a, **k))
+                        or plans[-1])  # fmt: skip
     cache = tmp_path / "cache"
     with work.paused():  # the worker starts nothing: whatever the first run drew, it made itself
         at = open_app(app_world, tmp_path, monkeypatch, "heatmaps", cache=cache)
@@ -148,14 +151,18 @@ def test_the_page_draws_gradcam_at_once_and_occlusion_when_ready(app_world, tmp_
         assert at.selectbox(key="hm.target").value.startswith("match #1")
         captions = [c.value for c in at.caption]
         gradcam = [c for c in captions if c.startswith("query · animal")]
-        waiting = [c for c in captions if c.startswith("query · occlusion: computing")]
+        waiting = [c for c in captions if c == "occlusion: computing, 0 of 4 maps"]  # per cell
         assert len(gradcam) == 2 and len(waiting) == 2, captions  # 2 checkpoints
-        assert "match · occlusion: computing, 0 of 4 maps" in waiting[0]
         assert heatmap_files(cache) == 4  # Grad-CAM: 2 checkpoints x query and match
         assert work.pending() == 4 and work.completed == 0  # occlusion: queued, not computed
         sides = set(frame_of(at)["method"])
         assert sides == {"gradcam"}
         assert any("occlusion: scored once every map is ready" in c for c in captions)
+        plans[-1][0].job.run()  # one map arrives (as if computed by another process)
+        at.run()
+        captions = [c.value for c in at.caption]
+        assert "query · ready | match · occlusion: computing, 1 of 4 maps" in captions, captions
+        assert heatmap_files(cache) == 5 and work.completed == 0
     assert work.wait_idle(WAIT * 2)
     assert work.completed == 4 and heatmap_files(cache) == 8
     at.run()
