@@ -1,5 +1,8 @@
 """Heatmaps: a query, its top-k, and Grad-CAM / occlusion maps per epoch side by side.
 
+Slow methods (occlusion) are computed by the server's one background worker
+(:mod:`ui.background`): the other maps are drawn at once, each slow tile is a grey placeholder
+until its map is in the cache, and the grid looks again every second until they are all there.
 J / K: next / previous query. In a pair view each tile carries its own photo's outlines and
 scores. Address: ``heatmaps?query=…&epoch=…&method=gradcam,occlusion&bucket=…``.
 """
