@@ -1,5 +1,8 @@
 """Heatmaps: a query, its top-k, and Grad-CAM / occlusion maps per epoch side by side.
 
+Slow methods (occlusion) are computed by the server's one background worker
+(:mod:`ui.background`): the other maps are drawn at once, each slow tile is a grey placeholder
+until its map is in the cache, and the grid looks again every second until they are all there.
 J / K: next / previous query. In a pair view each tile carries its own photo's outlines and
 scores. Address: ``heatmaps?query=…&epoch=…&method=gradcam,occlusion&bucket=…``.
 """
@@ -11,13 +14,13 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from explain.heatmaps.catalog import method_params, names, reference_method
-from explain.heatmaps.explorer import regions_for, scores_table
+from explain.heatmaps.catalog import method_params, names, reference_method, spec
+from explain.heatmaps.explorer import QueryExplanation, regions_for, scores_table
 from explain.heatmaps.layers import layer_choices
 from explain.heatmaps.pair_check import copy_inliers, pair_caveat
 from explain.heatmaps.render import COLORMAPS, colour_bar, difference, framed, outlined, overlay
 from explain.heatmaps.series import change_score
-from ui import links
+from ui import background, links
 from ui.widgets import query_picker, top_k_strip
 
 PAGE = "heatmaps"
@@ -134,14 +137,40 @@ def photo_regions(pic):
 drawn = drawn_regions(row["query"])
 regions = photo_regions(query)
 match_regions = photo_regions(match) if match is not None else None
-exp = ui.explanation(
-    models, query, methods, params, match=match, regions=regions,
-    regions_key=f"{row['query']}:{drawn}",
-)  # fmt: skip
+fast = [m for m in methods if not spec(m).slow]  # drawn in this run
+slow = [m for m in methods if spec(m).slow]  # computed in the background, drawn when ready
+with background.foreground():
+    exp = ui.explanation(
+        models, query, fast, {m: params[m] for m in fast}, match=match, regions=regions,
+        regions_key=f"{row['query']}:{drawn}",
+    )  # fmt: skip
 if exp is None:
     st.stop()
+try:
+    pending = background.follow(models, query, slow, params, match=match)
+except ValueError as exc:
+    st.error(f"The {', '.join(slow)} maps cannot be computed: {exc}")
+    st.stop()
+waiting = not all(p.finished for p in pending.values())
+
+
+def completed(exp: QueryExplanation, pending: dict) -> QueryExplanation:
+    """``exp`` plus each slow method whose maps are all in the cache."""
+    out = QueryExplanation(dict(exp.query), dict(exp.match), list(exp.similarity),
+                           dict(exp.scores))  # fmt: skip
+    for m, p in pending.items():
+        q, g = p.series(models, "query"), p.series(models, "match")
+        if q is not None and (match is None or g is not None):
+            out.query[m], out.scores[m] = q, scores_table(q, regions)
+            if g is not None:
+                out.match[m] = g
+    return out
+
+
+exp = completed(exp, pending)
+ready = [m for m in methods if m in exp.query]  # every map there: scored and compared below
 match_scores = (
-    {m: scores_table(exp.match[m], match_regions) for m in methods} if match is not None else {}
+    {m: scores_table(exp.match[m], match_regions) for m in ready} if match is not None else {}
 )
 
 if match is not None:  # a pair of one picture explains nothing: say so, do not draw it as evidence
@@ -199,8 +228,33 @@ def score_line(scores: pd.DataFrame, label: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def tiles_of(m: str, i: int) -> tuple[list[np.ndarray], list[str]]:
+def waiting_tiles(m: str, i: int, pend: dict) -> tuple[list[np.ndarray], list[str]]:
+    """Tiles of a background method: each map that is ready, a grey placeholder otherwise."""
+    p = pend[m]
+    tiles, caps = [], []
+    for side, pic, reg in [("query", query, regions)] + (
+        [("match", match, match_regions)] if match is not None else []
+    ):
+        key = p.at(i, side).key
+        head = f"{side} · " if match is not None else ""
+        if key in p.maps:
+            tiles.append(picture(pic, p.maps[key].map, reg))
+            caps.append(head + "ready")
+        elif key in p.errors:
+            tiles.append(background.placeholder(pic.picture))
+            caps.append(head + f"{m} failed (see above)")
+        else:
+            tiles.append(background.placeholder(pic.picture))
+            caps.append(head + p.status())
+    if len(caps) > 1 and all(c.endswith(p.status()) for c in caps):
+        caps = [p.status()]  # both sides waiting: say it once
+    return tiles, caps
+
+
+def tiles_of(m: str, i: int, pend: dict | None = None) -> tuple[list[np.ndarray], list[str]]:
     """The tiles of method ``m`` at checkpoint ``i`` (query, then match) and their captions."""
+    if m not in exp.query:
+        return waiting_tiles(m, i, pend or pending)
     label = exp.query[m].labels[i]
     tiles = [picture(query, exp.query[m].heatmaps[i].map, regions)]
     caps = [("query · " if match is not None else "") + score_line(exp.scores[m], label)]
@@ -212,7 +266,7 @@ def tiles_of(m: str, i: int) -> tuple[list[np.ndarray], list[str]]:
 
 @st.dialog("Zoom", width="large")
 def zoom(i: int) -> None:
-    label = exp.query[methods[0]].labels[i]
+    label = series_labels[i]
     st.markdown(f"**{label}** · `{row['query']}`" + (f" ↔ `{match.image}`" if match else ""))
     for m in methods:
         tiles, caps = tiles_of(m, i)
@@ -221,20 +275,46 @@ def zoom(i: int) -> None:
 
 
 # -- the grid: one row per epoch, a column per method (and side) -----------------------------
-widths = [1] + [2 if match is not None else 1] * len(methods)
-header = st.columns(widths)
-header[0].markdown("**epoch**")
-for col, m in zip(header[1:], methods, strict=True):
-    col.markdown(f"**{m}**" + (" · query | match" if match is not None else ""))
-for i, label in enumerate(exp.query[methods[0]].labels):
-    cols = st.columns(widths)
-    sim = f"similarity {exp.similarity[i]:.3f}" if exp.similarity else ""
-    cols[0].markdown(f"**{label}**  \n{sim}")
-    cols[0].button("Zoom", key=f"hm.zoom.{i}", on_click=zoom, args=(i,), icon=":material/zoom_in:")
-    for col, m in zip(cols[1:], methods, strict=True):
-        tiles, caps = tiles_of(m, i)
-        col.image(tiles, width=TILE)
-        col.caption(" | ".join(caps))
+series_labels = [m.label for m in models]
+
+
+@st.fragment(run_every=background.POLL_SECONDS if waiting else None)
+def grid() -> None:
+    """The grid; while background maps are missing it looks again every second, and reruns the
+    page once they are all there (so the tables below include them), then stops polling."""
+    pend = background.follow(models, query, slow, params, match=match) if waiting else pending
+    for p in pend.values():
+        if p.errors:
+            failed = ", ".join(label for label, _ in p.errors.values())
+            first = next(iter(p.errors.values()))[1]
+            st.error(f"These maps could not be computed: {failed}. {type(first).__name__}: "
+                     f"{first}")  # fmt: skip
+            if st.button("Try them again", key=f"hm.retry.{p.method}"):
+                background.retry({p.method: p})
+                st.rerun()
+        elif not p.finished:
+            st.caption(f"{p.status()} in the background; the tiles fill in as they are ready "
+                       "(you may switch query or leave the page meanwhile).")  # fmt: skip
+    widths = [1] + [2 if match is not None else 1] * len(methods)
+    header = st.columns(widths)
+    header[0].markdown("**epoch**")
+    for col, m in zip(header[1:], methods, strict=True):
+        col.markdown(f"**{m}**" + (" · query | match" if match is not None else ""))
+    for i, label in enumerate(series_labels):
+        cols = st.columns(widths)
+        sim = f"similarity {exp.similarity[i]:.3f}" if exp.similarity else ""
+        cols[0].markdown(f"**{label}**  \n{sim}")
+        cols[0].button("Zoom", key=f"hm.zoom.{i}", on_click=zoom, args=(i,),
+                       icon=":material/zoom_in:")  # fmt: skip
+        for col, m in zip(cols[1:], methods, strict=True):
+            tiles, caps = tiles_of(m, i, pend)
+            col.image(tiles, width=TILE)
+            col.caption(" | ".join(caps))
+    if waiting and all(p.finished for p in pend.values()):
+        st.rerun()
+
+
+grid()
 
 # -- scores, change between epochs, difference maps -----------------------------------------
 st.subheader("Attribution scores")
@@ -260,7 +340,7 @@ def score_rows(m: str, side: str, sc: pd.DataFrame) -> list[dict]:
 
 
 rows = []
-for m in methods:
+for m in ready:
     rows += score_rows(m, "query", exp.scores[m])
     if m in match_scores:
         rows += score_rows(m, "match", match_scores[m])
@@ -270,6 +350,9 @@ st.dataframe(
     column_config={"on animal": share, "on artifacts": share,
                    "artifact enrichment": st.column_config.NumberColumn(format="%.2f")},
 )  # fmt: skip
+if len(ready) < len(methods):
+    st.caption(f"{', '.join(m for m in methods if m not in ready)}: scored once every map is "
+               "ready.")  # fmt: skip
 st.caption(
     "on animal / on artifacts: share of the positive attribution inside the region "
     "(relevance mass); enrichment: that share divided by the region's share of the photo "
@@ -277,10 +360,14 @@ st.caption(
 )
 
 st.subheader("Change between epochs")
+if not ready:
+    st.info(f"{', '.join(methods)}: the maps are still being computed; this section appears "
+            "when they are ready.")  # fmt: skip
+    st.stop()
 c1, c2, c3 = st.columns(3)
 a = c1.selectbox("From", labels, index=0, key="hm.diff_a")
 b = c2.selectbox("To", labels, index=len(labels) - 1, key="hm.diff_b")
-dm = c3.selectbox("Method", methods, key="hm.diff_method")
+dm = c3.selectbox("Method", ready, key="hm.diff_method")
 ia, ib = labels.index(a), labels.index(b)
 series_maps = exp.query[dm]
 ma, mb = series_maps.heatmaps[ia].map, series_maps.heatmaps[ib].map

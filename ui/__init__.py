@@ -4,6 +4,7 @@
 - :mod:`ui.workspace` — the sidebar's dataset / checkpoints / store, who tags, allowed paths;
 - :mod:`ui.loaders` — cached loaders (dataset, checkpoints, evaluation, tag store, photos);
 - :mod:`ui.compute` — cached computations (heatmaps, outcomes, rule removals, comparison);
+- :mod:`ui.background` — slow heatmaps computed by one background worker, placeholders meanwhile;
 - :mod:`ui.widgets`, :mod:`ui.queries` — the query picker, top-k strip, query tables;
 - :mod:`ui.format`, :mod:`ui.progress` — how values and errors read, progress bars;
 - :mod:`ui.safety` — sign-in, exposure gate, failures shown with a reference;
