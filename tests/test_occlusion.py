@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from captum.attr import Occlusion
 
 from explain.heatmaps.catalog import compute
@@ -145,6 +146,26 @@ def test_black_background_windows_are_skipped_and_exact():
 
     img = to_input(Image.new("RGB", (4, 8)), 8, 4)
     assert torch.equal(img, baseline_image(img, "black"))
+
+
+def test_blur_keeps_flat_background_exact_and_skips_its_windows():
+    net = small_net(1)
+    torch.manual_seed(3)
+    x = torch.randn(1, 3, 24, 24)
+    black = baseline_image(x, "black")
+    x[..., :, 12:] = black[..., :, 12:]  # right half black
+    base = baseline_image(x, "blur", window=4, blur_sigma=1.0)  # kernel 7: reaches 3 px
+    raw = TF.gaussian_blur(x, [7, 7], [1.0, 1.0])
+    assert not torch.equal(raw[..., :, 16:], x[..., :, 16:])  # plain blur: rounding differs
+    assert torch.equal(base[..., :, 16:], x[..., :, 16:])  # far from the edge: exact
+    assert not torch.allclose(base[..., :, 10:14], x[..., :, 10:14])  # near it: really blurred
+    assert float((base - raw).abs().max()) <= 1e-5
+    target = SelfSimilarity().bind(net(x)[0].detach())
+    got, info = occlusion_attribution(lambda b: target(net(b)), x, base, 4, 2, batch_size=8)
+    np.testing.assert_allclose(got, captum(lambda b: target(net(b)), x, base, 4, 4, 2, 2),
+                               atol=1e-5)  # fmt: skip
+    # windows starting at column >= 16 (and ending by 24) see only exact pixels: 11 rows x 3
+    assert info["skipped"] >= 11 * 3
 
 
 def test_mean_baseline_is_captums_default_zero():
