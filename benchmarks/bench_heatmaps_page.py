@@ -1,6 +1,6 @@
 """Server time of the Heatmaps page for a new query: the Grad-CAM grid, then the occlusion maps.
 
-    .venv/bin/python benchmarks/bench_heatmaps_page.py [--repeats 3] [--old-ref main]
+    .venv/bin/python benchmarks/bench_heatmaps_page.py [--repeats 3] [--old-ref a792ea9]
 
 Runs the page through Streamlit's AppTest on the sample data (1 torch thread) with the page's
 default view (Grad-CAM and occlusion, the query against its top-1 match, 4 epochs: 8 maps per
@@ -25,26 +25,25 @@ import argparse
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench_app import timed_run as first_run  # the same timing of one script run
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def first_run(at) -> float:
-    t = time.perf_counter()
-    at.run()
-    elapsed = time.perf_counter() - t
-    if at.exception:
-        raise SystemExit(f"the page failed: {at.exception[0].message}")
-    return elapsed
+sys.path.insert(0, str(ROOT))  # app_pages/ and ui/ are not installed packages
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--old-ref", default="main", help="git ref of the blocking page ('' off)")
+    parser.add_argument(
+        "--old-ref",
+        default="a792ea9",
+        help="git ref of the blocking page ('' off); default: the last commit that had it",
+    )
     args = parser.parse_args()
 
     import streamlit as st
