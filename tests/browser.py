@@ -41,6 +41,19 @@ def require_chromium() -> None:
         pytest.skip("python playwright is not installed: pip install -e '.[dev]'")
 
 
+def app_env(app_world: dict, store: Path, **more: str) -> dict[str, str]:
+    """The server environment of the ``app_world`` fixture's data, checkpoints and cache, with
+    the tag store at ``store``, one torch thread, and ``more`` settings (``WORKBENCH_`` + key)."""
+    return {
+        "WORKBENCH_DATA": str(app_world["data"]),
+        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
+        "WORKBENCH_STORE": str(store),
+        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
+        "WORKBENCH_THREADS": "1",
+        **{f"WORKBENCH_{k.upper()}": v for k, v in more.items()},
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from curation.dataset import load_dataset
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, app_env, require_chromium, streamlit_server
 from tests.test_browser import idle, no_exception
 
 SHOTS = ROOT / "test-artifacts" / "browser"
@@ -25,15 +25,8 @@ def test_a_tile_opens_the_dialog_and_next_moves(app_world, tmp_path):
     SHOTS.mkdir(parents=True, exist_ok=True)
     queries = load_dataset(app_world["data"]).split("query")["image"].tolist()
     names = [q.split("/")[-1] for q in queries]
-    env = {
-        "WORKBENCH_DATA": str(app_world["data"]),
-        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
-        "WORKBENCH_STORE": str(tmp_path / "tags.sqlite"),
-        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
-        "WORKBENCH_WORKSPACE": str(tmp_path),
-        "WORKBENCH_ALLOWED_ROOTS": str(app_world["base"]),
-        "WORKBENCH_THREADS": "1",
-    }
+    env = app_env(app_world, tmp_path / "tags.sqlite", workspace=str(tmp_path),
+                  allowed_roots=str(app_world["base"]))  # fmt: skip
     with streamlit_server(env, tmp_path / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})

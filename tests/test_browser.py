@@ -12,7 +12,7 @@ import time
 import pytest
 
 from curation.store import TagStore
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, require_chromium, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, app_env, require_chromium, streamlit_server
 
 PAGES = [
     ("Checkpoints", "Checkpoints"),
@@ -53,13 +53,7 @@ def test_every_page_and_a_keyboard_triage(app_world, tmp_path):
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     store_path = tmp_path / "tags.sqlite"
-    env = {
-        "WORKBENCH_DATA": str(app_world["data"]),
-        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
-        "WORKBENCH_STORE": str(store_path),
-        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
-        "WORKBENCH_THREADS": "1",
-    }
+    env = app_env(app_world, store_path)
     with streamlit_server(env, tmp_path / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
@@ -112,13 +106,7 @@ def test_triage_deep_link_keyboard_and_reload(app_world, tmp_path):
     queries = load_dataset(app_world["data"]).split("query")["image"].tolist()
     wanted = queries[2]
     store_path = tmp_path / "tags.sqlite"
-    env = {
-        "WORKBENCH_DATA": str(app_world["data"]),
-        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
-        "WORKBENCH_STORE": str(store_path),
-        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
-        "WORKBENCH_THREADS": "1",
-    }
+    env = app_env(app_world, store_path)
     with streamlit_server(env, tmp_path / "streamlit.log", entry="serve.py") as url, \
             sync_playwright() as p:  # fmt: skip
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -8,7 +8,7 @@ import pytest
 
 from curation.dataset import load_dataset
 from curation.store import TagStore
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, app_env, require_chromium, streamlit_server
 from tests.test_browser import idle, no_exception
 
 pytestmark = pytest.mark.browser
@@ -30,14 +30,7 @@ def test_posts_keyboard_tags_a_whole_post_moves_on_undoes_and_flags(app_world, t
         columns=["post_id", "split", "score", "data_score", "reliance", "cause", "evidence"],
     ).to_csv(ws / "shortcuts" / "posts.csv", index=False)  # fmt: skip
     store_path = tmp_path / "tags.sqlite"
-    env = {
-        "WORKBENCH_DATA": str(app_world["data"]),
-        "WORKBENCH_CHECKPOINTS": str(app_world["series"]),
-        "WORKBENCH_STORE": str(store_path),
-        "WORKBENCH_CACHE": str(app_world["base"] / "cache"),
-        "WORKBENCH_WORKSPACE": str(ws),
-        "WORKBENCH_THREADS": "1",
-    }
+    env = app_env(app_world, store_path, workspace=str(ws))
     photos = set(train.loc[train["post_id"].astype(str) == first, "image"])
     with streamlit_server(env, tmp_path / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
